@@ -1,0 +1,207 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/indigo-hq/indigo/core/apikey"
+	"github.com/indigo-hq/indigo/core/httpapi"
+	"github.com/indigo-hq/indigo/db/sqlitedb"
+)
+
+func asAPIError(err error, target **httpapi.Error) bool { return errors.As(err, target) }
+
+func (s *Server) mountAdmin() {
+	r := s.Router()
+	r.Handle("/api/admin/keys", s.withOperator(s.adminKeys)).Methods("GET")
+	r.Handle("/api/admin/logs", s.withOperator(s.adminLogs)).Methods("GET")
+	r.Handle("/api/admin/audit", s.withOperator(s.adminAudit)).Methods("GET")
+}
+
+// withOperator admits only a signed-in user holding the operator flag.
+func (s *Server) withOperator(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Request-Id", newRequestID())
+		if s.Identity == nil {
+			httpapi.WriteUnauthorized(w)
+			return
+		}
+		id, err := s.Identity.Resolve(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if id == nil {
+			httpapi.WriteUnauthorized(w)
+			return
+		}
+		if !id.Operator {
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusForbidden, "forbidden", "the admin views need the operator flag"))
+			return
+		}
+		h(w, r)
+	})
+}
+
+// adminQuery reads the shared filters of the admin views.
+type adminQuery struct {
+	orgID, keyID, status, route, action string
+	httpStatus                          int64
+	since, until                        int64
+	limit                               int
+	cursor                              string
+}
+
+func parseAdminQuery(r *http.Request) (adminQuery, error) {
+	q := r.URL.Query()
+	a := adminQuery{orgID: q.Get("org_id"), keyID: q.Get("key_id"), status: q.Get("status"), route: q.Get("route"), action: q.Get("action")}
+	var err error
+	if a.limit, a.cursor, err = pageParams(r); err != nil {
+		return a, err
+	}
+	for name, dst := range map[string]*int64{"since": &a.since, "until": &a.until} {
+		if v := q.Get(name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return a, httpapi.Errorf(http.StatusBadRequest, "bad_request", "%s must be an RFC 3339 time", name)
+			}
+			*dst = t.UnixMilli()
+		}
+	}
+	return a, nil
+}
+
+func (s *Server) adminKeys(w http.ResponseWriter, r *http.Request) {
+	a, err := parseAdminQuery(r)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	switch a.status {
+	case "", apikey.StatusActive, apikey.StatusExpiring, apikey.StatusExpired, apikey.StatusRevoked:
+	default:
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "bad_request", "status must be active, expiring, expired or revoked"))
+		return
+	}
+	keys, next, err := s.Keys.AdminList(r.Context(), apikey.AdminFilter{OrgID: a.orgID, Status: a.status, KeyID: a.keyID, Cursor: a.cursor, Limit: a.limit})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"keys": keys, "next_cursor": encodeCursor(next)})
+}
+
+// LogEntry is one request log row.
+type LogEntry struct {
+	ID        int64       `json:"id"`
+	RequestID string      `json:"request_id"`
+	OrgID     string      `json:"org_id"`
+	KeyID     string      `json:"key_id"`
+	Method    string      `json:"method"`
+	Route     string      `json:"route"`
+	Status    int64       `json:"status"`
+	LatencyMS float64     `json:"latency_ms"`
+	Time      apikey.Time `json:"time"`
+}
+
+func idCursor(c string) (int64, error) {
+	if c == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(c, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, httpapi.Errorf(http.StatusBadRequest, "bad_request", "cursor is not valid")
+	}
+	return n, nil
+}
+
+func (s *Server) adminLogs(w http.ResponseWriter, r *http.Request) {
+	a, err := parseAdminQuery(r)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if v := r.URL.Query().Get("status"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 100 || n > 599 {
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "bad_request", "status must be an HTTP status code"))
+			return
+		}
+		a.httpStatus = int64(n)
+	}
+	cur, err := idCursor(a.cursor)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	rows, err := s.Keys.Store().Q().AdminListLogs(r.Context(), sqlitedb.AdminListLogsParams{
+		OrgID: a.orgID, KeyID: a.keyID, Route: a.route, Status: a.httpStatus,
+		Since: a.since, Until: a.until, Cursor: cur, Lim: int64(a.limit + 1),
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var next string
+	if len(rows) > a.limit {
+		rows = rows[:a.limit]
+		next = strconv.FormatInt(rows[len(rows)-1].ID, 10)
+	}
+	out := make([]LogEntry, len(rows))
+	for i, l := range rows {
+		out[i] = LogEntry{ID: l.ID, RequestID: l.RequestID, OrgID: l.OrgID, KeyID: l.KeyID, Method: l.Method, Route: l.Route,
+			Status: l.Status, LatencyMS: float64(l.LatencyUs) / 1000, Time: apikey.Time{Time: time.UnixMilli(l.CreatedAt).UTC()}}
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"logs": out, "next_cursor": encodeCursor(next)})
+}
+
+// AuditEntry is one audit row.
+type AuditEntry struct {
+	ID       int64           `json:"id"`
+	OrgID    string          `json:"org_id"`
+	Actor    string          `json:"actor"`
+	KeyID    *string         `json:"key_id"`
+	Action   string          `json:"action"`
+	SourceIP string          `json:"source_ip"`
+	Details  json.RawMessage `json:"details"`
+	Time     apikey.Time     `json:"time"`
+}
+
+func (s *Server) adminAudit(w http.ResponseWriter, r *http.Request) {
+	a, err := parseAdminQuery(r)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	cur, err := idCursor(a.cursor)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	rows, err := s.Keys.Store().Q().AdminListAudit(r.Context(), sqlitedb.AdminListAuditParams{
+		OrgID: a.orgID, KeyID: a.keyID, Action: a.action, Since: a.since, Until: a.until, Cursor: cur, Lim: int64(a.limit + 1),
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var next string
+	if len(rows) > a.limit {
+		rows = rows[:a.limit]
+		next = strconv.FormatInt(rows[len(rows)-1].ID, 10)
+	}
+	out := make([]AuditEntry, len(rows))
+	for i, l := range rows {
+		e := AuditEntry{ID: l.ID, OrgID: l.OrgID, Actor: l.Actor, Action: l.Action, SourceIP: l.SourceIp,
+			Details: json.RawMessage(l.Details), Time: apikey.Time{Time: time.UnixMilli(l.CreatedAt).UTC()}}
+		if l.KeyID.Valid {
+			k := l.KeyID.String
+			e.KeyID = &k
+		}
+		out[i] = e
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"audit": out, "next_cursor": encodeCursor(next)})
+}

@@ -1,0 +1,133 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"net/http"
+	"time"
+
+	"github.com/indigo-hq/indigo/core/httpapi"
+	"github.com/indigo-hq/indigo/core/identity"
+)
+
+func (s *Server) mountAuth() {
+	r := s.Router()
+	r.HandleFunc("/auth/login", s.login).Methods("GET")
+	r.HandleFunc("/auth/logout", s.logout).Methods("POST")
+	r.HandleFunc("/api/session", s.session).Methods("GET")
+	r.HandleFunc("/", s.home).Methods("GET")
+}
+
+// login consumes a one-time link and sets the session cookie.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	if s.Local == nil {
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusNotFound, "not_found", "local sign-in is not enabled"))
+		return
+	}
+	tok := r.URL.Query().Get("token")
+	if tok == "" || len(tok) > 128 {
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "bad_request", "token is required"))
+		return
+	}
+	session, err := s.Local.SignIn(r.Context(), tok)
+	if errors.Is(err, identity.ErrInvalidLink) {
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusUnauthorized, "invalid_link", "%s", err.Error()))
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.SetCookie(w, identity.SessionCookie(r, session, s.SessionTTL))
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (s *Server) resolve(w http.ResponseWriter, r *http.Request) *identity.Identity {
+	if s.Identity == nil {
+		httpapi.WriteUnauthorized(w)
+		return nil
+	}
+	id, err := s.Identity.Resolve(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return nil
+	}
+	if id == nil {
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusUnauthorized, "unauthorized", "not signed in"))
+		return nil
+	}
+	return id
+}
+
+// session tells a signed-in page who it is and its CSRF token.
+func (s *Server) session(w http.ResponseWriter, r *http.Request) {
+	id := s.resolve(w, r)
+	if id == nil {
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpapi.WriteJSON(w, http.StatusOK, id)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	id := s.resolve(w, r)
+	if id == nil {
+		return
+	}
+	if id.CSRFToken != "" && r.Header.Get("X-CSRF-Token") != id.CSRFToken {
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusForbidden, "csrf_failed", "missing or wrong X-CSRF-Token header"))
+		return
+	}
+	if s.Local != nil {
+		if err := s.Local.SignOut(r.Context(), r); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: identity.CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]bool{"signed_out": true})
+}
+
+var homePage = template.Must(template.New("home").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Indigo</title></head>
+<body><h1>Indigo</h1>
+{{if .}}<p>Signed in as {{.Email}} ({{.Role}}) in organization <code>{{.OrgID}}</code>.</p>
+<p>Manage keys through <code>/api/v2/keys</code>; the API is described at <a href="/api/openapi.json">/api/openapi.json</a>.</p>
+{{else}}<p>Not signed in. Run <code>indigo login-link --org ORG</code> for a sign-in link.</p>{{end}}
+</body></html>`))
+
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	var id *identity.Identity
+	if s.Identity != nil {
+		id, _ = s.Identity.Resolve(r)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	_ = homePage.Execute(w, id)
+}
+
+func (s *Server) mountOps() {
+	r := s.Router()
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}).Methods("GET")
+	r.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.Keys.Store().DB.PingContext(ctx); err != nil {
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusServiceUnavailable, "unavailable", "database is not reachable"))
+			return
+		}
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	}).Methods("GET")
+	if s.Metrics != nil {
+		r.Handle("/metrics", promHandler(s.Metrics)).Methods("GET")
+	}
+	r.HandleFunc("/api/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		httpapi.WriteJSON(w, http.StatusOK, s.OpenAPI())
+	}).Methods("GET")
+}

@@ -1,0 +1,357 @@
+// Package api is Indigo's HTTP surface: the withApiV2Route wrapper that every
+// /api/v2 route runs behind, the key management routes, the admin views,
+// sign-in, health, metrics and the OpenAPI document.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/indigo-hq/indigo/core/apikey"
+	"github.com/indigo-hq/indigo/core/httpapi"
+	"github.com/indigo-hq/indigo/core/identity"
+	"github.com/indigo-hq/indigo/core/metering"
+	"github.com/indigo-hq/indigo/core/ratelimit"
+	"github.com/indigo-hq/indigo/core/requestlog"
+	"github.com/indigo-hq/indigo/core/scope"
+)
+
+// V2Prefix is where v2 routes are mounted.
+const V2Prefix = "/api/v2"
+
+// Route is a v2 route's policy. A route must either require scopes or say
+// AnyKey; one with neither is denied to everyone.
+type Route struct {
+	Method string
+	Path   string // below /api/v2, e.g. /keys/{id}
+	Scopes []string
+	// AnyKey admits any valid key, whatever its scopes (GET /me).
+	AnyKey bool
+	// Session also admits a signed-in owner or admin of the org.
+	Session bool
+	// Cost is charged through the metering hook (0: not metered).
+	Cost int64
+	Doc  Doc
+}
+
+func (rt Route) hasPolicy() bool { return len(rt.Scopes) > 0 || rt.AnyKey }
+
+// Caller is who a v2 request acts for, as the wrapper established it.
+type Caller struct {
+	OrgID     string
+	KeyID     string // "" for a session
+	Scopes    []string
+	Superkey  bool
+	RequestID string
+	Record    *apikey.Record     // the authenticating key, when a key
+	Identity  *identity.Identity // the signed-in member, when a session
+	IP        string
+
+	refused bool // answered by the wrapper; the handler does not run
+}
+
+// Actor is the caller as the audit log names it.
+func (c *Caller) Actor() apikey.Actor {
+	if c.KeyID != "" {
+		return apikey.Actor{ID: "key:" + c.KeyID, KeyID: c.KeyID, IP: c.IP}
+	}
+	return apikey.Actor{ID: "user:" + c.Identity.UserID, IP: c.IP}
+}
+
+type callerKey struct{}
+
+// CallerFrom returns the caller of a request inside a v2 handler.
+func CallerFrom(ctx context.Context) *Caller {
+	c, _ := ctx.Value(callerKey{}).(*Caller)
+	return c
+}
+
+// Server holds what the routes need.
+type Server struct {
+	Keys      *apikey.Service
+	Identity  identity.Resolver
+	Local     *identity.Local // nil when sign-in is not local
+	Meter     metering.Meter  // nil: calls are not metered
+	FailOpen  bool            // when the meter is unreachable
+	Logs      *requestlog.Writer
+	Metrics   *Metrics
+	Log       *slog.Logger
+	PublicURL string
+	TrustXFF  bool
+
+	SessionTTL time.Duration
+
+	router *mux.Router
+	routes []Route
+}
+
+// Router builds the router once.
+func (s *Server) Router() *mux.Router {
+	if s.router != nil {
+		return s.router
+	}
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusNotFound, "not_found", "no such route"))
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this route"))
+	})
+	r.Use(s.recoverer)
+	s.router = r
+	s.mountCore()
+	return r
+}
+
+// HandleV2 mounts h at /api/v2 + rt.Path behind withApiV2Route.
+func (s *Server) HandleV2(rt Route, h http.Handler) {
+	s.routes = append(s.routes, rt)
+	s.Router().Handle(V2Prefix+rt.Path, s.withApiV2Route(rt, h)).Methods(rt.Method)
+}
+
+// Routes lists the mounted v2 routes.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// statusWriter remembers the status for the log and metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// parseBearer accepts exactly "Bearer <token>" (scheme in any case, one
+// space, visible ASCII token).
+func parseBearer(h string) (string, bool) {
+	const scheme = "bearer "
+	if len(h) <= len(scheme) || len(h) > len(scheme)+apikey.MaxKeyLen || !strings.EqualFold(h[:len(scheme)], scheme) {
+		return "", false
+	}
+	tok := h[len(scheme):]
+	for i := 0; i < len(tok); i++ {
+		if c := tok[i]; c <= ' ' || c >= 0x7f {
+			return "", false
+		}
+	}
+	return tok, true
+}
+
+func (s *Server) clientIP(r *http.Request) string {
+	if s.TrustXFF {
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+			ip, _, _ := strings.Cut(xff, ",")
+			return strings.TrimSpace(ip)
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func isSafeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// withApiV2Route is the one wrapper of every v2 route: request id → Bearer
+// parsing → verify (cache) → scope check → rate limit and quota → metering
+// → handler → queued request log. Nothing here waits on a database write.
+func (s *Server) withApiV2Route(rt Route, h http.Handler) http.Handler {
+	routeLabel := V2Prefix + rt.Path
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rid := newRequestID()
+		w.Header().Set("X-Request-Id", rid)
+		sw := &statusWriter{ResponseWriter: w}
+		caller := s.admit(sw, r, rt, rid)
+		if caller != nil && !caller.refused {
+			h.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), callerKey{}, caller)))
+		}
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		s.Metrics.request(routeLabel, sw.status)
+		if caller != nil && s.Logs != nil {
+			s.Logs.Enqueue(requestlog.Entry{
+				RequestID: rid, OrgID: caller.OrgID, KeyID: caller.KeyID, Method: r.Method, Route: routeLabel,
+				Status: sw.status, Latency: time.Since(start), Time: s.Keys.Now(),
+			})
+		}
+	})
+}
+
+// admit runs the checks before the handler. It returns nil after writing
+// a refusal for an unknown caller, or the caller. A known caller that is
+// refused (403, 429, 402) comes back marked refused, with the refusal
+// written, so that the call is still logged against its key.
+func (s *Server) admit(w *statusWriter, r *http.Request, rt Route, rid string) *Caller {
+	if !rt.hasPolicy() {
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusForbidden, "no_policy", "this route has no access policy"))
+		return nil
+	}
+	auth := r.Header.Values("Authorization")
+	switch {
+	case len(auth) == 1:
+		return s.admitKey(w, r, rt, rid, auth[0])
+	case len(auth) == 0 && rt.Session && s.Identity != nil:
+		return s.admitSession(w, r, rid)
+	default:
+		s.Metrics.verify("missing")
+		httpapi.WriteUnauthorized(w)
+		return nil
+	}
+}
+
+func (s *Server) admitKey(w *statusWriter, r *http.Request, rt Route, rid, header string) *Caller {
+	raw, ok := parseBearer(header)
+	if !ok {
+		s.Metrics.verify("malformed")
+		httpapi.WriteUnauthorized(w)
+		return nil
+	}
+	rec, code, err := s.Keys.Verify(r.Context(), raw)
+	if err != nil {
+		s.Log.Error("verify key", "err", err, "request_id", rid)
+		httpapi.WriteError(w, httpapi.ErrUnavailable)
+		return nil
+	}
+	s.Metrics.verify(code)
+	if code != apikey.CodeValid {
+		httpapi.WriteUnauthorized(w)
+		return nil
+	}
+	c := &Caller{
+		OrgID: rec.Row.OrgID, KeyID: rec.Row.ID, Scopes: rec.Scopes, Superkey: rec.Superkey,
+		RequestID: rid, Record: rec, IP: s.clientIP(r),
+	}
+	if !rt.AnyKey && !scope.Grants(rec.Scopes, rec.Superkey, rt.Scopes) {
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusForbidden, "insufficient_scope",
+			"this key lacks the scope %s", strings.Join(rt.Scopes, ", ")))
+		return s.refused(c)
+	}
+	d := s.Keys.Admit(rec)
+	writeLimitHeaders(w.Header(), d)
+	if d.Code != ratelimit.OK {
+		s.Metrics.rejected(string(d.Code))
+		if d.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.FormatInt(ceilSeconds(d.RetryAfter), 10))
+		}
+		msg := "rate limit exceeded; retry after the window resets"
+		if d.Code == ratelimit.QuotaExceeded {
+			msg = "this key has used its quota"
+		}
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusTooManyRequests, string(d.Code), "%s", msg))
+		return s.refused(c)
+	}
+	if s.Meter != nil && rt.Cost > 0 {
+		err := s.Meter.DeductAPICallToken(r.Context(), metering.Call{
+			OrgID: c.OrgID, KeyID: c.KeyID, Route: V2Prefix + rt.Path, Cost: rt.Cost, RequestID: rid,
+		})
+		switch {
+		case err == nil:
+		case errors.Is(err, metering.ErrInsufficient):
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusPaymentRequired, "insufficient_balance", "the organization's API call balance is spent"))
+			return s.refused(c)
+		case s.FailOpen:
+			s.Log.Warn("metering unavailable; allowing call (fail open)", "err", err, "request_id", rid)
+		default:
+			s.Log.Error("metering unavailable", "err", err, "request_id", rid)
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusServiceUnavailable, "metering_unavailable", "metering is unavailable; try again"))
+			return s.refused(c)
+		}
+	}
+	return c
+}
+
+// refused marks a caller whose request was answered by the wrapper: it is
+// logged, but the handler does not run.
+func (s *Server) refused(c *Caller) *Caller {
+	c.refused = true
+	return c
+}
+
+func (s *Server) admitSession(w *statusWriter, r *http.Request, rid string) *Caller {
+	id, err := s.Identity.Resolve(r)
+	if err != nil {
+		s.Log.Error("resolve session", "err", err, "request_id", rid)
+		httpapi.WriteError(w, httpapi.ErrUnavailable)
+		return nil
+	}
+	if id == nil || id.OrgID == "" {
+		httpapi.WriteUnauthorized(w)
+		return nil
+	}
+	c := &Caller{OrgID: id.OrgID, Superkey: true, RequestID: rid, Identity: id, IP: s.clientIP(r)}
+	if !id.CanManageKeys() {
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusForbidden, "forbidden", "only owners and admins of the organization manage API keys"))
+		return s.refused(c)
+	}
+	if !isSafeMethod(r.Method) && id.CSRFToken != "" {
+		got := r.Header.Get("X-CSRF-Token")
+		if subtle.ConstantTimeCompare([]byte(got), []byte(id.CSRFToken)) != 1 {
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusForbidden, "csrf_failed", "missing or wrong X-CSRF-Token header"))
+			return s.refused(c)
+		}
+	}
+	return c
+}
+
+func ceilSeconds(d time.Duration) int64 {
+	return int64((d + time.Second - 1) / time.Second)
+}
+
+func writeLimitHeaders(h http.Header, d ratelimit.Decision) {
+	if d.Limit <= 0 {
+		return
+	}
+	h.Set("RateLimit-Limit", strconv.FormatInt(d.Limit, 10))
+	h.Set("RateLimit-Remaining", strconv.FormatInt(max(d.Remaining, 0), 10))
+	h.Set("RateLimit-Reset", strconv.FormatInt(ceilSeconds(d.Reset), 10))
+}
+
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.Log.Error("panic in handler", "panic", p, "path", r.URL.Path)
+				httpapi.WriteError(w, httpapi.ErrInternal)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

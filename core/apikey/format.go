@@ -1,0 +1,139 @@
+// Package apikey owns Indigo's API keys: the wire format, hashing, the
+// lifecycle (create, update, roll, revoke, expire), verification through an
+// in-memory cache, and the per-key rate limits and quotas.
+package apikey
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"hash/crc32"
+	"regexp"
+	"strings"
+)
+
+const (
+	base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	// randomLen base62 characters carry 22*log2(62) ≈ 131 bits.
+	randomLen   = 22
+	checksumLen = 6
+	bodyLen     = randomLen + checksumLen
+	// MaxKeyLen bounds what Parse looks at: a 16-char prefix, "_", the body.
+	MaxKeyLen = 16 + 1 + bodyLen
+)
+
+// PrefixRE is what a key prefix must match.
+var PrefixRE = regexp.MustCompile(`^[a-z][a-z0-9_]{1,15}$`)
+
+// Parsed is a syntactically valid key.
+type Parsed struct {
+	Prefix string
+	Hash   string // hex SHA-256 of the whole key
+	Last4  string
+}
+
+// Generate returns a new key with the given prefix. The random part comes
+// from crypto/rand; the checksum lets Parse reject typos and truncations
+// without a lookup.
+func Generate(prefix string) (string, Parsed) {
+	var b strings.Builder
+	b.Grow(len(prefix) + 1 + bodyLen)
+	b.WriteString(prefix)
+	b.WriteByte('_')
+	b.WriteString(randomBase62(randomLen))
+	b.WriteString(checksum(b.String()))
+	raw := b.String()
+	return raw, Parsed{Prefix: prefix, Hash: Hash(raw), Last4: raw[len(raw)-4:]}
+}
+
+// randomBase62 draws n characters uniformly by rejection sampling bytes.
+func randomBase62(n int) string {
+	out := make([]byte, 0, n)
+	buf := make([]byte, 64)
+	for len(out) < n {
+		if _, err := rand.Read(buf); err != nil {
+			panic("crypto/rand failed: " + err.Error()) // never returns an error on supported platforms
+		}
+		for _, c := range buf {
+			if c < 248 { // 248 = 4*62: keeps the draw uniform
+				out = append(out, base62[c%62])
+				if len(out) == n {
+					break
+				}
+			}
+		}
+	}
+	return string(out)
+}
+
+// checksum encodes CRC32 of s as six base62 characters.
+func checksum(s string) string {
+	v := crc32.ChecksumIEEE([]byte(s))
+	var out [checksumLen]byte
+	for i := checksumLen - 1; i >= 0; i-- {
+		out[i] = base62[v%62]
+		v /= 62
+	}
+	return string(out[:])
+}
+
+// Hash is the stored digest of a key.
+func Hash(raw string) string {
+	sum := sha256.Sum256([]byte(raw))
+	return hex.EncodeToString(sum[:])
+}
+
+// Parse checks a key's shape and checksum. It does no lookup, so malformed
+// keys are refused before they cost a cache or database access.
+func Parse(raw string) (Parsed, bool) {
+	if len(raw) > MaxKeyLen || len(raw) < 2+1+bodyLen {
+		return Parsed{}, false
+	}
+	i := strings.LastIndexByte(raw, '_')
+	if i < 0 || len(raw)-i-1 != bodyLen {
+		return Parsed{}, false
+	}
+	prefix, body := raw[:i], raw[i+1:]
+	if !PrefixRE.MatchString(prefix) {
+		return Parsed{}, false
+	}
+	for j := 0; j < len(body); j++ {
+		if strings.IndexByte(base62, body[j]) < 0 {
+			return Parsed{}, false
+		}
+	}
+	if checksum(raw[:len(raw)-checksumLen]) != body[randomLen:] {
+		return Parsed{}, false
+	}
+	return Parsed{Prefix: prefix, Hash: Hash(raw), Last4: raw[len(raw)-4:]}, true
+}
+
+// NewID returns a time-ordered identifier such as key_01JD2...: 10 base32
+// characters of milliseconds then 16 random ones, so ids sort by creation
+// and list pagination can use them as a cursor.
+func NewID(kind string, unixMilli int64) string {
+	const alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ" // Crockford
+	var b [26]byte
+	t := uint64(unixMilli)
+	for i := 9; i >= 0; i-- {
+		b[i] = alphabet[t&31]
+		t >>= 5
+	}
+	var r [16]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	for i := 0; i < 16; i++ {
+		b[10+i] = alphabet[r[i]&31]
+	}
+	return kind + "_" + string(b[:])
+}
+
+// RandomToken returns n random bytes as hex, for sessions and links.
+func RandomToken(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	return hex.EncodeToString(b)
+}

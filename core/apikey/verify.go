@@ -1,0 +1,273 @@
+package apikey
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/indigo-hq/indigo/core/ratelimit"
+	"github.com/indigo-hq/indigo/db"
+	"github.com/indigo-hq/indigo/db/sqlitedb"
+)
+
+// Verification codes, as the verify endpoint reports them.
+const (
+	CodeValid             = "valid"
+	CodeNotFound          = "not_found"
+	CodeDisabled          = "disabled"
+	CodeExpired           = "expired"
+	CodeRevoked           = "revoked"
+	CodeRateLimited       = "rate_limited"
+	CodeQuotaExceeded     = "quota_exceeded"
+	CodeInsufficientScope = "insufficient_scope"
+)
+
+// maxNegative bounds the cache of hashes that matched no key.
+const maxNegative = 10000
+
+type entry struct {
+	rec     *Record // nil: no such key
+	expires time.Time
+}
+
+// cache maps key hashes to records. A generation counter stops a lookup
+// that raced an invalidation from storing what it read before the change.
+type cache struct {
+	mu       sync.RWMutex
+	byHash   map[string]entry
+	hashByID map[string]string
+	negative int
+	gen      uint64
+
+	hits, misses atomic.Uint64
+}
+
+// entryTTL bounds how long a record is trusted without a change-feed event,
+// as a backstop; invalidation is what makes changes immediate.
+const entryTTL = 5 * time.Minute
+
+func newCache() *cache {
+	return &cache{byHash: map[string]entry{}, hashByID: map[string]string{}}
+}
+
+func (c *cache) get(hash string, now time.Time) (entry, bool, uint64) {
+	c.mu.RLock()
+	e, ok := c.byHash[hash]
+	gen := c.gen
+	c.mu.RUnlock()
+	if ok && now.After(e.expires) {
+		ok = false
+	}
+	return e, ok, gen
+}
+
+func (c *cache) put(hash string, rec *Record, gen uint64, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	if rec == nil {
+		if c.negative >= maxNegative {
+			for h, e := range c.byHash {
+				if e.rec == nil {
+					delete(c.byHash, h)
+				}
+			}
+			c.negative = 0
+		}
+		c.negative++
+	} else {
+		c.hashByID[rec.Row.ID] = hash
+	}
+	c.byHash[hash] = entry{rec: rec, expires: now.Add(entryTTL)}
+}
+
+func (c *cache) invalidate(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	if h, ok := c.hashByID[id]; ok {
+		delete(c.byHash, h)
+		delete(c.hashByID, id)
+	}
+}
+
+// CacheStats reports verify cache hits and misses.
+func (s *Service) CacheStats() (hits, misses uint64) {
+	return s.cache.hits.Load(), s.cache.misses.Load()
+}
+
+// Invalidate drops a key's cached record, so the next request reads it
+// again. Mutations made by this process call it directly; FollowChanges
+// calls it for changes made elsewhere.
+func (s *Service) Invalidate(id string) { s.cache.invalidate(id) }
+
+// Verify looks a presented key up: shape and checksum first, then the cache,
+// then the database (a read, never a write). It returns the record and
+// CodeValid, or a nil record and why not.
+func (s *Service) Verify(ctx context.Context, raw string) (*Record, string, error) {
+	parsed, ok := Parse(raw)
+	if !ok {
+		return nil, CodeNotFound, nil
+	}
+	now := s.now()
+	e, ok, gen := s.cache.get(parsed.Hash, now)
+	if ok {
+		s.cache.hits.Add(1)
+	} else {
+		s.cache.misses.Add(1)
+		row, err := s.store.Q().GetKeyByHash(ctx, parsed.Hash)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			e = entry{}
+		case err != nil:
+			return nil, "", err
+		default:
+			e = entry{rec: newRecord(row)}
+		}
+		s.cache.put(parsed.Hash, e.rec, gen, now)
+	}
+	rec := e.rec
+	if rec == nil || subtle.ConstantTimeCompare([]byte(rec.Row.KeyHash), []byte(parsed.Hash)) != 1 {
+		return nil, CodeNotFound, nil
+	}
+	switch rec.EffectiveStatus(now) {
+	case StatusRevoked:
+		return rec, CodeRevoked, nil
+	case StatusExpired:
+		return rec, CodeExpired, nil
+	}
+	if !rec.Row.Enabled {
+		return rec, CodeDisabled, nil
+	}
+	return rec, CodeValid, nil
+}
+
+// Policy is the record's rate limit and quota.
+func (r *Record) Policy() ratelimit.Policy {
+	row := r.Row
+	p := ratelimit.Policy{Epoch: row.QuotaEpoch}
+	if row.RateLimit.Valid && row.RateWindowSeconds.Valid {
+		p.Limit, p.Window = row.RateLimit.Int64, time.Duration(row.RateWindowSeconds.Int64)*time.Second
+	}
+	if row.Remaining.Valid {
+		v := row.Remaining.Int64
+		p.Remaining = &v
+	}
+	if row.RefillAmount.Valid && row.RefillIntervalSeconds.Valid {
+		p.RefillAmount, p.RefillInterval = row.RefillAmount.Int64, time.Duration(row.RefillIntervalSeconds.Int64)*time.Second
+	}
+	if row.LastRefillAt.Valid {
+		p.LastRefill = fromMS(row.LastRefillAt.Int64)
+	}
+	return p
+}
+
+// Admit applies the key's rate limit and quota to one call, and records the
+// use in memory (saved later by FlushUsage).
+func (s *Service) Admit(rec *Record) ratelimit.Decision {
+	now := s.now()
+	d := s.limiter.Admit(rec.Row.ID, rec.Policy(), now)
+	if d.Code == ratelimit.OK {
+		s.touch(rec.Row.ID, now)
+	}
+	return d
+}
+
+type usage struct {
+	last    atomic.Int64 // ms of the latest use
+	written int64        // ms last saved, guarded by flushMu
+}
+
+func (s *Service) touch(id string, now time.Time) {
+	v, ok := s.usage.Load(id)
+	if !ok {
+		v, _ = s.usage.LoadOrStore(id, &usage{})
+	}
+	v.(*usage).last.Store(ms(now))
+}
+
+// lastUsedEvery is how stale last_used_at may get in the database.
+const lastUsedEvery = time.Minute
+
+// FlushUsage saves last_used_at (at most once a minute per key unless all)
+// and the in-memory quotas. It runs in the background, never on a request.
+func (s *Service) FlushUsage(ctx context.Context, all bool) error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	var errs []error
+	s.usage.Range(func(k, v any) bool {
+		u := v.(*usage)
+		last := u.last.Load()
+		if last <= u.written || (!all && u.written != 0 && last-u.written < lastUsedEvery.Milliseconds()) {
+			return true
+		}
+		if err := s.store.Q().TouchKeyLastUsed(ctx, sqlitedb.TouchKeyLastUsedParams{ID: k.(string), LastUsedAt: sql.NullInt64{Int64: last, Valid: true}}); err != nil {
+			errs = append(errs, err)
+			return true
+		}
+		u.written = last
+		return true
+	})
+	for _, q := range s.limiter.TakeDirty() {
+		_, err := s.store.Q().SaveKeyQuota(ctx, sqlitedb.SaveKeyQuotaParams{
+			ID: q.KeyID, QuotaEpoch: q.Epoch, Remaining: sql.NullInt64{Int64: q.Remaining, Valid: true},
+			LastRefillAt: sql.NullInt64{Int64: ms(q.LastRefill), Valid: !q.LastRefill.IsZero()},
+		})
+		if err != nil {
+			s.limiter.MarkDirty(q.KeyID)
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// FollowChanges invalidates cached records as the change feed in the
+// database reports keys changed by other processes (the CLI, other hosts).
+// It polls every interval, and wakes early when wake fires (PostgreSQL
+// LISTEN/NOTIFY). It returns when ctx ends.
+func (s *Service) FollowChanges(ctx context.Context, interval time.Duration, wake <-chan struct{}) {
+	last, err := s.store.Q().MaxKeyChangeID(ctx)
+	if err != nil {
+		s.log.Error("change feed: read position", "err", err)
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-wake:
+		}
+		for {
+			rows, err := s.store.Q().ListKeyChangesAfter(ctx, sqlitedb.ListKeyChangesAfterParams{AfterID: last, Lim: 500})
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.Warn("change feed: poll", "err", err)
+				}
+				break
+			}
+			for _, r := range rows {
+				s.Invalidate(r.KeyID)
+				last = r.ID
+			}
+			if len(rows) < 500 {
+				break
+			}
+		}
+	}
+}
+
+// PruneChanges deletes change-feed rows older than age.
+func (s *Service) PruneChanges(ctx context.Context, age time.Duration) (int64, error) {
+	return s.store.Q().PruneKeyChanges(ctx, ms(s.now().Add(-age)))
+}
+
+// Store is the database this service uses.
+func (s *Service) Store() *db.Store { return s.store }

@@ -1,0 +1,383 @@
+// Package config loads indigo.toml, applies INDIGO_<SECTION>_<KEY>
+// environment overrides and validates the result, so that a bad setting
+// fails at start with the file, the key and the reason.
+package config
+
+import (
+	"encoding"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Duration is a time.Duration written as "15m", "24h" or "0".
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("not a duration (want e.g. 30s, 15m, 24h): %q", string(b))
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration back in Go syntax.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Config is the whole host configuration.
+type Config struct {
+	Server   Server   `toml:"server"`
+	Database Database `toml:"database"`
+	Redis    Redis    `toml:"redis"`
+	API      API      `toml:"api"`
+	Identity Identity `toml:"identity"`
+	Modules  []Module `toml:"modules"`
+
+	// File is the config file that was read ("" when none), and Dir the
+	// folder that relative paths resolve against.
+	File string `toml:"-"`
+	Dir  string `toml:"-"`
+}
+
+// Server holds the HTTP listener settings.
+type Server struct {
+	Addr            string   `toml:"addr"`
+	PublicURL       string   `toml:"public_url"`
+	DataDir         string   `toml:"data_dir"`
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	TrustProxy      bool     `toml:"trust_proxy"`
+}
+
+// Database selects the engine. For SQLite, URL is a file path.
+type Database struct {
+	Driver      string `toml:"driver"`
+	URL         string `toml:"url"`
+	AutoMigrate bool   `toml:"auto_migrate"`
+}
+
+// Redis is used when several hosts share limits (a later stage).
+type Redis struct {
+	URL string `toml:"url"`
+}
+
+// API holds the core-api settings.
+type API struct {
+	KeyPrefix          string   `toml:"key_prefix"`
+	RollGrace          Duration `toml:"roll_grace"`
+	DefaultRateLimit   string   `toml:"default_rate_limit"`
+	LogRetention       Duration `toml:"log_retention"`
+	LogQueueSize       int      `toml:"log_queue_size"`
+	LogBatchSize       int      `toml:"log_batch_size"`
+	LogFlushInterval   Duration `toml:"log_flush_interval"`
+	UsageFlushInterval Duration `toml:"usage_flush_interval"`
+	ChangePollInterval Duration `toml:"change_poll_interval"`
+	MaintenanceEvery   Duration `toml:"maintenance_interval"`
+	MeteringFailOpen   bool     `toml:"metering_fail_open"`
+	Deps               Deps     `toml:"deps"`
+}
+
+// Deps names the providers of the DI hooks.
+type Deps struct {
+	ResolveOrgID       string `toml:"resolve_org_id"`
+	DeductAPICallToken string `toml:"deduct_api_call_token"`
+}
+
+// Identity configures sign-in.
+type Identity struct {
+	Provider     string   `toml:"provider"`
+	SessionTTL   Duration `toml:"session_ttl"`
+	LoginLinkTTL Duration `toml:"login_link_ttl"`
+	DefaultOrg   string   `toml:"default_org"`
+	DefaultOwner string   `toml:"default_owner"`
+}
+
+// Module is one [[modules]] entry; the module runtime reads it.
+type Module struct {
+	Name   string         `toml:"name"`
+	Path   string         `toml:"path"`
+	SHA256 string         `toml:"sha256"`
+	Config map[string]any `toml:"config"`
+}
+
+// Default returns the embedded-default configuration.
+func Default() Config {
+	return Config{
+		Server: Server{
+			Addr:            "127.0.0.1:8080",
+			DataDir:         "data",
+			ShutdownTimeout: Duration{10 * time.Second},
+		},
+		Database: Database{Driver: "sqlite", URL: "data/indigo.db", AutoMigrate: true},
+		API: API{
+			KeyPrefix:          "indigo_sk",
+			RollGrace:          Duration{24 * time.Hour},
+			DefaultRateLimit:   "600/1m",
+			LogRetention:       Duration{30 * 24 * time.Hour},
+			LogQueueSize:       10000,
+			LogBatchSize:       500,
+			LogFlushInterval:   Duration{500 * time.Millisecond},
+			UsageFlushInterval: Duration{10 * time.Second},
+			ChangePollInterval: Duration{250 * time.Millisecond},
+			MaintenanceEvery:   Duration{time.Minute},
+			Deps:               Deps{ResolveOrgID: "local"},
+		},
+		Identity: Identity{
+			Provider:     "local",
+			SessionTTL:   Duration{7 * 24 * time.Hour},
+			LoginLinkTTL: Duration{15 * time.Minute},
+			DefaultOrg:   "Default",
+			DefaultOwner: "owner@localhost",
+		},
+	}
+}
+
+// Error is a configuration problem with where it came from.
+type Error struct {
+	Source string // file name or environment variable
+	Key    string // dotted key, e.g. database.driver
+	Reason string
+}
+
+func (e *Error) Error() string {
+	if e.Key == "" {
+		return fmt.Sprintf("%s: %s", e.Source, e.Reason)
+	}
+	return fmt.Sprintf("%s: %s: %s", e.Source, e.Key, e.Reason)
+}
+
+// Load reads the file at path (when path is "" or the file is missing and
+// mustExist is false, the defaults are used), then applies the environment.
+func Load(path string, mustExist bool, environ []string) (*Config, error) {
+	cfg := Default()
+	if path != "" {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, err
+		}
+		data, err := os.ReadFile(abs)
+		switch {
+		case err == nil:
+			md, err := toml.Decode(string(data), &cfg)
+			if err != nil {
+				var perr toml.ParseError
+				if errors.As(err, &perr) {
+					return nil, &Error{Source: path, Reason: fmt.Sprintf("line %d: %s", perr.Position.Line, perr.Message)}
+				}
+				return nil, &Error{Source: path, Reason: err.Error()}
+			}
+			for _, k := range md.Undecoded() {
+				if len(k) >= 2 && k[0] == "modules" {
+					continue // module config tables are free-form
+				}
+				return nil, &Error{Source: path, Key: k.String(), Reason: "unknown key"}
+			}
+			cfg.File = abs
+		case errors.Is(err, os.ErrNotExist) && !mustExist:
+		default:
+			return nil, &Error{Source: path, Reason: err.Error()}
+		}
+		cfg.Dir = filepath.Dir(abs)
+	}
+	if cfg.Dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Dir = wd
+	}
+	if err := applyEnv(&cfg, environ); err != nil {
+		return nil, err
+	}
+	src := cfg.File
+	if src == "" {
+		src = "config"
+	}
+	if err := cfg.validate(src); err != nil {
+		return nil, err
+	}
+	cfg.resolvePaths()
+	return &cfg, nil
+}
+
+var prefixRE = regexp.MustCompile(`^[a-z][a-z0-9_]{1,15}$`)
+
+func (c *Config) validate(src string) error {
+	bad := func(key, format string, a ...any) error {
+		return &Error{Source: src, Key: key, Reason: fmt.Sprintf(format, a...)}
+	}
+	if c.Server.Addr == "" {
+		return bad("server.addr", "must not be empty")
+	}
+	switch c.Database.Driver {
+	case "sqlite", "postgres":
+	default:
+		return bad("database.driver", "must be \"sqlite\" or \"postgres\", got %q", c.Database.Driver)
+	}
+	if c.Database.URL == "" {
+		return bad("database.url", "must not be empty")
+	}
+	if !prefixRE.MatchString(c.API.KeyPrefix) {
+		return bad("api.key_prefix", "must match %s, got %q", prefixRE, c.API.KeyPrefix)
+	}
+	if c.API.RollGrace.Duration < 0 {
+		return bad("api.roll_grace", "must not be negative")
+	}
+	if c.API.DefaultRateLimit != "" {
+		if _, _, err := ParseRateLimit(c.API.DefaultRateLimit); err != nil {
+			return bad("api.default_rate_limit", "%v", err)
+		}
+	}
+	for key, v := range map[string]int{"api.log_queue_size": c.API.LogQueueSize, "api.log_batch_size": c.API.LogBatchSize} {
+		if v <= 0 {
+			return bad(key, "must be positive, got %d", v)
+		}
+	}
+	for key, d := range map[string]Duration{
+		"api.log_flush_interval":   c.API.LogFlushInterval,
+		"api.usage_flush_interval": c.API.UsageFlushInterval,
+		"api.change_poll_interval": c.API.ChangePollInterval,
+		"api.maintenance_interval": c.API.MaintenanceEvery,
+		"identity.session_ttl":     c.Identity.SessionTTL,
+		"identity.login_link_ttl":  c.Identity.LoginLinkTTL,
+	} {
+		if d.Duration <= 0 {
+			return bad(key, "must be a positive duration")
+		}
+	}
+	if c.Identity.Provider != "local" {
+		return bad("identity.provider", "only \"local\" is available in this build, got %q", c.Identity.Provider)
+	}
+	if c.API.Deps.ResolveOrgID != "local" && c.API.Deps.ResolveOrgID != "" {
+		return bad("api.deps.resolve_org_id", "unknown provider %q (built in: \"local\")", c.API.Deps.ResolveOrgID)
+	}
+	if c.API.Deps.DeductAPICallToken != "" {
+		return bad("api.deps.deduct_api_call_token", "no metering provider %q is loaded", c.API.Deps.DeductAPICallToken)
+	}
+	for i, m := range c.Modules {
+		if m.Name == "" || m.Path == "" {
+			return bad(fmt.Sprintf("modules[%d]", i), "needs a name and a path")
+		}
+	}
+	return nil
+}
+
+func (c *Config) abs(p string) string {
+	if p == "" || filepath.IsAbs(p) || p == ":memory:" {
+		return p
+	}
+	return filepath.Join(c.Dir, p)
+}
+
+func (c *Config) resolvePaths() {
+	c.Server.DataDir = c.abs(c.Server.DataDir)
+	if c.Database.Driver == "sqlite" {
+		c.Database.URL = c.abs(strings.TrimPrefix(c.Database.URL, "file:"))
+	}
+	for i := range c.Modules {
+		c.Modules[i].Path = c.abs(c.Modules[i].Path)
+	}
+}
+
+// ParseRateLimit reads "N/WINDOW" (e.g. "100/1m", "10/30s") into a limit and
+// a window. "0" or "" means no limit.
+func ParseRateLimit(s string) (int64, time.Duration, error) {
+	if s == "" || s == "0" {
+		return 0, 0, nil
+	}
+	n, w, ok := strings.Cut(s, "/")
+	if !ok {
+		return 0, 0, fmt.Errorf("want N/WINDOW such as 100/1m, got %q", s)
+	}
+	limit, err := strconv.ParseInt(n, 10, 64)
+	if err != nil || limit <= 0 {
+		return 0, 0, fmt.Errorf("limit must be a positive integer, got %q", n)
+	}
+	if w != "" && (w[0] < '0' || w[0] > '9') {
+		w = "1" + w // "100/m" reads as one minute
+	}
+	window, err := time.ParseDuration(w)
+	if err != nil || window < time.Second || window%time.Second != 0 {
+		return 0, 0, fmt.Errorf("window must be a whole number of seconds such as 1s, 1m or 1h, got %q", w)
+	}
+	return limit, window, nil
+}
+
+// applyEnv walks the config struct and sets every leaf from
+// INDIGO_<SECTION>_<KEY> when that variable is present.
+func applyEnv(cfg *Config, environ []string) error {
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "INDIGO_") {
+			env[k] = v
+		}
+	}
+	if len(env) == 0 {
+		return nil
+	}
+	return walk(reflect.ValueOf(cfg).Elem(), nil, env)
+}
+
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+func walk(v reflect.Value, path []string, env map[string]string) error {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("toml")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		fv := v.Field(i)
+		p := append(append([]string{}, path...), tag)
+		if fv.Kind() == reflect.Struct && !reflect.PointerTo(f.Type).Implements(textUnmarshaler) {
+			if err := walk(fv, p, env); err != nil {
+				return err
+			}
+			continue
+		}
+		name := "INDIGO_" + strings.ToUpper(strings.Join(p, "_"))
+		raw, ok := env[name]
+		if !ok {
+			continue
+		}
+		if err := setFromString(fv, raw); err != nil {
+			return &Error{Source: name, Key: strings.Join(p, "."), Reason: err.Error()}
+		}
+	}
+	return nil
+}
+
+func setFromString(v reflect.Value, raw string) error {
+	if v.CanAddr() && v.Addr().Type().Implements(textUnmarshaler) {
+		return v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(raw))
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(raw)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return fmt.Errorf("not a boolean: %q", raw)
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil {
+			return fmt.Errorf("not an integer: %q", raw)
+		}
+		v.SetInt(n)
+	default:
+		return fmt.Errorf("cannot be set from the environment")
+	}
+	return nil
+}

@@ -1,0 +1,293 @@
+// Package core is the Indigo host runtime. It composes the configuration,
+// the store, API keys, identity, request logs, maintenance and the HTTP API
+// into one Host that `indigo serve` starts and stops.
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/indigo-hq/indigo/core/api"
+	"github.com/indigo-hq/indigo/core/apikey"
+	"github.com/indigo-hq/indigo/core/config"
+	"github.com/indigo-hq/indigo/core/identity"
+	"github.com/indigo-hq/indigo/core/maintenance"
+	"github.com/indigo-hq/indigo/core/metering"
+	"github.com/indigo-hq/indigo/core/requestlog"
+	"github.com/indigo-hq/indigo/core/scope"
+	"github.com/indigo-hq/indigo/db"
+)
+
+// Options are what a caller (the CLI, a test, a host embedding Indigo) can
+// set beyond the configuration.
+type Options struct {
+	Now       func() time.Time  // the clock; time.Now when nil
+	Logger    *slog.Logger      // slog.Default when nil
+	Resolver  identity.Resolver // the resolveOrgId hook; the local provider when nil
+	Meter     metering.Meter    // the deductApiCallToken hook; none when nil
+	NoMigrate bool              // skip the automatic migration at start
+	Scopes    *scope.Registry   // a registry to extend; core's when nil
+}
+
+// Services are the parts that commands use without an HTTP server.
+type Services struct {
+	Cfg    *config.Config
+	Store  *db.Store
+	Keys   *apikey.Service
+	Local  *identity.Local
+	Scopes *scope.Registry
+	Log    *slog.Logger
+}
+
+// Open connects to the configured database (migrating it unless told not
+// to) and builds the services.
+func Open(ctx context.Context, cfg *config.Config, opts Options) (*Services, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	store, err := db.Open(ctx, cfg.Database.Driver, cfg.Database.URL)
+	if err != nil {
+		return nil, err
+	}
+	if !opts.NoMigrate && cfg.Database.AutoMigrate {
+		if err := db.MigrateUp(ctx, store); err != nil {
+			_ = store.Close()
+			return nil, fmt.Errorf("migrate %s database: %w", cfg.Database.Driver, err)
+		}
+	} else if err := checkSchema(ctx, store); err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	reg := opts.Scopes
+	if reg == nil {
+		reg = scope.NewWithCore()
+	}
+	settings := apikey.Settings{Prefix: cfg.API.KeyPrefix, RollGrace: cfg.API.RollGrace.Duration}
+	if limit, window, _ := config.ParseRateLimit(cfg.API.DefaultRateLimit); limit > 0 {
+		settings.DefaultRateLimit = &apikey.RateLimit{Limit: limit, WindowSeconds: int64(window / time.Second)}
+	}
+	return &Services{
+		Cfg: cfg, Store: store, Scopes: reg, Log: log,
+		Keys:  apikey.New(store, reg, settings, opts.Now, log),
+		Local: identity.NewLocal(store, opts.Now, cfg.Identity.SessionTTL.Duration, cfg.Identity.LoginLinkTTL.Duration),
+	}, nil
+}
+
+// checkSchema refuses a dirty or unmigrated schema when migration is off.
+func checkSchema(ctx context.Context, store *db.Store) error {
+	m, err := db.NewMigrator(ctx, store)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	st, err := m.Status()
+	if err != nil {
+		return err
+	}
+	if st.Dirty {
+		return fmt.Errorf("%w at version %d: fix it by hand, then run `indigo db migrate force %d`", db.ErrDirty, st.Version, st.Version)
+	}
+	if st.Version < st.Latest {
+		return fmt.Errorf("database schema is at version %d, this build needs %d: run `indigo db migrate up`", st.Version, st.Latest)
+	}
+	return nil
+}
+
+// Close releases the store.
+func (s *Services) Close() error { return s.Store.Close() }
+
+// Host is a running Indigo server.
+type Host struct {
+	*Services
+	API   *api.Server
+	Logs  *requestlog.Writer
+	Maint *maintenance.Scheduler
+
+	srv     *http.Server
+	ln      net.Listener
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	stopped sync.Once
+}
+
+// New builds a host on open services.
+func New(svc *Services, opts Options) *Host {
+	cfg := svc.Cfg
+	logs := requestlog.New(svc.Store, cfg.API.LogQueueSize, cfg.API.LogBatchSize, cfg.API.LogFlushInterval.Duration, svc.Log)
+	resolver := opts.Resolver
+	if resolver == nil {
+		resolver = svc.Local
+	}
+	h := &Host{Services: svc, Logs: logs}
+	h.API = &api.Server{
+		Keys: svc.Keys, Identity: resolver, Local: svc.Local, Meter: opts.Meter, FailOpen: cfg.API.MeteringFailOpen,
+		Logs: logs, Log: svc.Log, TrustXFF: cfg.Server.TrustProxy, SessionTTL: cfg.Identity.SessionTTL.Duration,
+		Metrics: api.NewMetrics(svc.Keys.CacheStats, logs.Dropped, logs.Depth),
+	}
+	if opts.Resolver != nil {
+		h.API.Local = nil
+	}
+	now := svc.Keys.Now
+	h.Maint = maintenance.New(svc.Store, svc.Log,
+		maintenance.Task{ID: "expire-keys", Interval: cfg.API.MaintenanceEvery.Duration, Run: func(ctx context.Context) (int64, error) {
+			n, err := svc.Keys.ExpireDue(ctx)
+			return int64(n), err
+		}},
+		maintenance.Task{ID: "prune-request-logs", Interval: cfg.API.MaintenanceEvery.Duration, Run: func(ctx context.Context) (int64, error) {
+			return requestlog.Prune(ctx, svc.Store, now(), cfg.API.LogRetention.Duration)
+		}},
+		maintenance.Task{ID: "prune-key-changes", Interval: cfg.API.MaintenanceEvery.Duration, Run: func(ctx context.Context) (int64, error) {
+			return svc.Keys.PruneChanges(ctx, time.Hour)
+		}},
+		maintenance.Task{ID: "prune-sessions", Interval: cfg.API.MaintenanceEvery.Duration, Run: func(ctx context.Context) (int64, error) {
+			return svc.Local.PruneSessions(ctx)
+		}},
+	)
+	return h
+}
+
+// Handler is the host's HTTP handler.
+func (h *Host) Handler() http.Handler { return h.API.Router() }
+
+// Start listens on the configured address and starts the background work.
+func (h *Host) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", h.Cfg.Server.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", h.Cfg.Server.Addr, err)
+	}
+	h.ln = ln
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	h.cancel = cancel
+	h.StartBackground(bg)
+	h.srv = &http.Server{
+		Handler:           h.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(h.Log.Handler(), slog.LevelWarn),
+	}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			h.Log.Error("http server", "err", err)
+		}
+	}()
+	return nil
+}
+
+// StartBackground starts the log writer, the change-feed follower, the
+// usage flusher and maintenance; Start calls it, tests may call it alone.
+func (h *Host) StartBackground(ctx context.Context) {
+	if h.cancel == nil {
+		ctx, h.cancel = context.WithCancel(ctx)
+	}
+	cfg := h.Cfg.API
+	wake := make(chan struct{}, 1)
+	h.wg.Add(4)
+	go func() { defer h.wg.Done(); h.Logs.Run() }()
+	go func() { defer h.wg.Done(); h.Keys.FollowChanges(ctx, cfg.ChangePollInterval.Duration, wake) }()
+	go func() { defer h.wg.Done(); h.Store.Listen(ctx, db.KeyChangesChannel, wake) }()
+	go func() {
+		defer h.wg.Done()
+		t := time.NewTicker(cfg.UsageFlushInterval.Duration)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := h.Keys.FlushUsage(ctx, false); err != nil && ctx.Err() == nil {
+					h.Log.Warn("save key usage", "err", err)
+				}
+			}
+		}
+	}()
+	h.Maint.Start(ctx)
+}
+
+// Addr is the address the host listens on.
+func (h *Host) Addr() string {
+	if h.ln == nil {
+		return h.Cfg.Server.Addr
+	}
+	return h.ln.Addr().String()
+}
+
+// URL is the base URL for links.
+func (h *Host) URL() string {
+	if h.Cfg.Server.PublicURL != "" {
+		return h.Cfg.Server.PublicURL
+	}
+	return "http://" + h.Addr()
+}
+
+// Shutdown stops accepting requests, finishes those in flight, writes every
+// queued log entry and the in-memory usage, and closes the store.
+func (h *Host) Shutdown(ctx context.Context) error {
+	var errs []error
+	h.stopped.Do(func() {
+		if h.srv != nil {
+			if err := h.srv.Shutdown(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		h.Logs.Close()
+		if h.cancel != nil {
+			h.cancel()
+		}
+		h.Maint.Wait()
+		h.wg.Wait()
+		if err := h.Keys.FlushUsage(ctx, true); err != nil {
+			errs = append(errs, err)
+		}
+		if err := h.Store.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// Bootstrap makes sure the default org and its owner exist (on a new
+// database) and returns a one-time sign-in link for that owner.
+func (h *Host) Bootstrap(ctx context.Context) (orgID, link string, err error) {
+	orgs, err := h.Local.ListOrgs(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	if len(orgs) == 0 {
+		o, err := h.Local.CreateOrg(ctx, h.Cfg.Identity.DefaultOrg)
+		if err != nil {
+			return "", "", err
+		}
+		orgs = append(orgs, o)
+	}
+	orgID = orgs[0].ID
+	tok, err := h.Local.LoginLink(ctx, orgID, h.Cfg.Identity.DefaultOwner, identity.RoleOwner, true)
+	if err != nil {
+		return "", "", err
+	}
+	return orgID, LoginURL(h.URL(), tok), nil
+}
+
+// LoginURL is the sign-in link for a token.
+func LoginURL(base, token string) string { return base + "/auth/login?token=" + token }
+
+// NewLogger is the host's structured logger.
+func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
+	if w == nil {
+		w = os.Stderr
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}

@@ -1,0 +1,125 @@
+// Package httpapi is the one JSON reader and writer that every Indigo
+// handler uses, and the error type whose code, message and status reach the
+// client as {"error":{"code","message"}}.
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// Error is an API error with a stable code.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf builds an Error.
+func Errorf(status int, code, format string, a ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, a...)}
+}
+
+// Common errors.
+var (
+	ErrUnauthorized = &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "missing or invalid credentials"}
+	ErrNotFound     = &Error{Status: http.StatusNotFound, Code: "not_found", Message: "not found"}
+	ErrInternal     = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
+	ErrUnavailable  = &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "service temporarily unavailable"}
+)
+
+// UnauthorizedBody is the one 401 body, byte for byte, whatever the cause,
+// so that a caller learns nothing about why a key was refused.
+var UnauthorizedBody = []byte(`{"error":{"code":"unauthorized","message":"missing or invalid API key"}}` + "\n")
+
+// WriteUnauthorized writes the uniform 401.
+func WriteUnauthorized(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("WWW-Authenticate", `Bearer realm="indigo"`)
+	w.WriteHeader(http.StatusUnauthorized)
+	_, _ = w.Write(UnauthorizedBody)
+}
+
+// WriteJSON writes v with the status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		WriteError(w, ErrInternal)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// WriteError writes err as an API error; anything that is not an *Error is
+// a 500 whose detail stays in the server log.
+func WriteError(w http.ResponseWriter, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = ErrInternal
+	}
+	if e.Status == http.StatusUnauthorized {
+		WriteUnauthorized(w)
+		return
+	}
+	WriteJSON(w, e.Status, map[string]*Error{"error": e})
+}
+
+// MaxBody caps request bodies.
+const MaxBody = 1 << 20
+
+// ReadJSON decodes one JSON value from the body into v, refusing unknown
+// fields, trailing data and oversized bodies with a 400. The Content-Type is
+// not checked: cookie sessions are protected by the CSRF token instead.
+func ReadJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	body := http.MaxBytesReader(w, r.Body, MaxBody)
+	return DecodeStrict(body, v)
+}
+
+// DecodeStrict decodes exactly one JSON value with no unknown fields.
+func DecodeStrict(rd io.Reader, v any) error {
+	dec := json.NewDecoder(rd)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		var ute *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &mbe):
+			return Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body is larger than %d bytes", mbe.Limit)
+		case errors.Is(err, io.EOF):
+			return Errorf(http.StatusBadRequest, "bad_request", "request body is empty")
+		case errors.As(err, &ute):
+			return Errorf(http.StatusBadRequest, "bad_request", "field %q must be %s", ute.Field, ute.Type)
+		case errors.As(err, &se):
+			return Errorf(http.StatusBadRequest, "bad_request", "malformed JSON at byte %d", se.Offset)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return Errorf(http.StatusBadRequest, "bad_request", "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		default:
+			var e *Error
+			if errors.As(err, &e) {
+				return e
+			}
+			return Errorf(http.StatusBadRequest, "bad_request", "invalid JSON: %s", err.Error())
+		}
+	}
+	if dec.More() {
+		return Errorf(http.StatusBadRequest, "bad_request", "request body must hold one JSON value")
+	}
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); err != io.EOF {
+		return Errorf(http.StatusBadRequest, "bad_request", "request body must hold one JSON value")
+	}
+	return nil
+}

@@ -1,0 +1,218 @@
+// Package ratelimit admits or rejects calls per key: a fixed-window request
+// limit and an optional quota (remaining calls, refilled on a schedule).
+// Both are exact within one process, including under concurrency, and a
+// rejected call counts against neither.
+package ratelimit
+
+import (
+	"sync"
+	"time"
+)
+
+// Policy is a key's limits, as stored with the key.
+type Policy struct {
+	Limit  int64         // requests per window; 0 = unlimited
+	Window time.Duration // window length
+	// Quota: Remaining nil means no quota.
+	Remaining      *int64
+	RefillAmount   int64
+	RefillInterval time.Duration
+	LastRefill     time.Time // when the stored Remaining was last refilled
+	// Epoch moves whenever Remaining is set explicitly (create, update), so
+	// the in-memory count restarts from the new value; otherwise the
+	// in-memory count is the truth and is saved back lazily.
+	Epoch int64
+}
+
+// Code says why a call was refused.
+type Code string
+
+// Decision codes.
+const (
+	OK            Code = ""
+	RateLimited   Code = "rate_limited"
+	QuotaExceeded Code = "quota_exceeded"
+)
+
+// Decision is the outcome of Admit, with what the headers need.
+type Decision struct {
+	Code      Code
+	Limit     int64         // 0 when the key has no rate limit
+	Remaining int64         // calls left in this window
+	Reset     time.Duration // until the window resets
+	// Quota left after this call; nil without a quota.
+	QuotaRemaining *int64
+	RetryAfter     time.Duration
+}
+
+type state struct {
+	mu          sync.Mutex
+	loaded      bool
+	limit       int64
+	window      time.Duration
+	epoch       int64
+	windowStart time.Time
+	count       int64
+	remaining   *int64
+	lastRefill  time.Time
+	dirty       bool // remaining differs from what is stored
+}
+
+// Limiter keeps the per-key state in memory.
+type Limiter struct {
+	mu   sync.Mutex
+	keys map[string]*state
+}
+
+// New returns an empty limiter.
+func New() *Limiter { return &Limiter{keys: map[string]*state{}} }
+
+func (l *Limiter) get(id string) *state {
+	l.mu.Lock()
+	s, ok := l.keys[id]
+	if !ok {
+		s = &state{}
+		l.keys[id] = s
+	}
+	l.mu.Unlock()
+	return s
+}
+
+// Admit decides one call for key id under policy p at time now.
+func (l *Limiter) Admit(id string, p Policy, now time.Time) Decision {
+	s := l.get(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.loaded || s.limit != p.Limit || s.window != p.Window {
+		s.limit, s.window = p.Limit, p.Window
+		s.windowStart, s.count = time.Time{}, 0
+	}
+	if !s.loaded || s.epoch != p.Epoch || (s.remaining == nil) != (p.Remaining == nil) {
+		s.epoch = p.Epoch
+		s.remaining, s.lastRefill, s.dirty = nil, p.LastRefill, false
+		if p.Remaining != nil {
+			v := *p.Remaining
+			s.remaining = &v
+		}
+	}
+	s.loaded = true
+	d := Decision{Limit: p.Limit}
+
+	if p.Limit > 0 && p.Window > 0 {
+		start := now.Truncate(p.Window)
+		if !start.Equal(s.windowStart) {
+			s.windowStart, s.count = start, 0
+		}
+		d.Reset = start.Add(p.Window).Sub(now)
+		if s.count >= p.Limit {
+			d.Code, d.Remaining, d.RetryAfter = RateLimited, 0, d.Reset
+			d.QuotaRemaining = s.quotaView()
+			return d
+		}
+	}
+
+	if s.remaining != nil {
+		if p.RefillAmount > 0 && p.RefillInterval > 0 {
+			if s.lastRefill.IsZero() {
+				s.lastRefill = now
+			}
+			if n := now.Sub(s.lastRefill) / p.RefillInterval; n >= 1 {
+				*s.remaining = p.RefillAmount
+				s.lastRefill = s.lastRefill.Add(n * p.RefillInterval)
+				s.dirty = true
+			}
+		}
+		if *s.remaining <= 0 {
+			d.Code = QuotaExceeded
+			if p.RefillAmount > 0 && p.RefillInterval > 0 {
+				d.RetryAfter = s.lastRefill.Add(p.RefillInterval).Sub(now)
+			}
+			d.Remaining = p.Limit - s.count
+			d.QuotaRemaining = s.quotaView()
+			return d
+		}
+		*s.remaining--
+		s.dirty = true
+	}
+	if p.Limit > 0 && p.Window > 0 {
+		s.count++
+		d.Remaining = p.Limit - s.count
+	}
+	d.QuotaRemaining = s.quotaView()
+	return d
+}
+
+func (s *state) quotaView() *int64 {
+	if s.remaining == nil {
+		return nil
+	}
+	v := *s.remaining
+	return &v
+}
+
+// Quota is the in-memory quota of one key, for persisting and for showing.
+type Quota struct {
+	KeyID      string
+	Epoch      int64
+	Remaining  int64
+	LastRefill time.Time
+}
+
+// Current returns the live quota of a key when this process holds state for
+// the given quota epoch.
+func (l *Limiter) Current(id string, epoch int64) (Quota, bool) {
+	l.mu.Lock()
+	s, ok := l.keys[id]
+	l.mu.Unlock()
+	if !ok {
+		return Quota{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.epoch != epoch || s.remaining == nil {
+		return Quota{}, false
+	}
+	return Quota{KeyID: id, Epoch: s.epoch, Remaining: *s.remaining, LastRefill: s.lastRefill}, true
+}
+
+// TakeDirty returns the quotas changed since the last call and marks them
+// clean. A failed save should Restore them.
+func (l *Limiter) TakeDirty() []Quota {
+	l.mu.Lock()
+	all := make([]*state, 0, len(l.keys))
+	ids := make([]string, 0, len(l.keys))
+	for id, s := range l.keys {
+		all = append(all, s)
+		ids = append(ids, id)
+	}
+	l.mu.Unlock()
+	var out []Quota
+	for i, s := range all {
+		s.mu.Lock()
+		if s.dirty && s.remaining != nil {
+			out = append(out, Quota{KeyID: ids[i], Epoch: s.epoch, Remaining: *s.remaining, LastRefill: s.lastRefill})
+			s.dirty = false
+		}
+		s.mu.Unlock()
+	}
+	return out
+}
+
+// MarkDirty flags a key's quota for the next save again.
+func (l *Limiter) MarkDirty(id string) {
+	l.mu.Lock()
+	s, ok := l.keys[id]
+	l.mu.Unlock()
+	if ok {
+		s.mu.Lock()
+		s.dirty = s.remaining != nil
+		s.mu.Unlock()
+	}
+}
+
+// Forget drops a key's state (after revoke, say).
+func (l *Limiter) Forget(id string) {
+	l.mu.Lock()
+	delete(l.keys, id)
+	l.mu.Unlock()
+}

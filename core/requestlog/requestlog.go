@@ -1,0 +1,182 @@
+// Package requestlog records v2 calls through a bounded in-memory queue
+// that a background writer drains in batched transactions, so no request
+// waits on a database write. A full queue drops the entry and counts it.
+package requestlog
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/indigo-hq/indigo/db"
+	"github.com/indigo-hq/indigo/db/sqlitedb"
+)
+
+// Entry is one call.
+type Entry struct {
+	RequestID string
+	OrgID     string
+	KeyID     string
+	Method    string
+	Route     string
+	Status    int
+	Latency   time.Duration
+	Time      time.Time
+}
+
+// Writer owns the queue and the background writer.
+type Writer struct {
+	store    *db.Store
+	log      *slog.Logger
+	queue    chan Entry
+	batch    int
+	interval time.Duration
+
+	dropped, written atomic.Uint64
+
+	flushReq chan chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+	stop     chan struct{}
+}
+
+// New returns a writer; call Run to start it and Close to drain it.
+func New(store *db.Store, queueSize, batch int, interval time.Duration, log *slog.Logger) *Writer {
+	return &Writer{
+		store: store, log: log, queue: make(chan Entry, queueSize), batch: batch, interval: interval,
+		flushReq: make(chan chan struct{}), done: make(chan struct{}), stop: make(chan struct{}),
+	}
+}
+
+// Enqueue adds an entry without blocking; it reports false (and counts a
+// drop) when the queue is full.
+func (w *Writer) Enqueue(e Entry) bool {
+	select {
+	case w.queue <- e:
+		return true
+	default:
+		w.dropped.Add(1)
+		return false
+	}
+}
+
+// Dropped is the number of entries lost to a full queue.
+func (w *Writer) Dropped() uint64 { return w.dropped.Load() }
+
+// Written is the number of entries stored.
+func (w *Writer) Written() uint64 { return w.written.Load() }
+
+// Depth is the number of entries waiting.
+func (w *Writer) Depth() int { return len(w.queue) }
+
+// Run writes batches until Close. It is meant to run in its own goroutine.
+func (w *Writer) Run() {
+	defer close(w.done)
+	t := time.NewTicker(w.interval)
+	defer t.Stop()
+	buf := make([]Entry, 0, w.batch)
+	for {
+		select {
+		case e := <-w.queue:
+			buf = append(buf, e)
+			if len(buf) >= w.batch {
+				buf = w.write(buf)
+			}
+		case <-t.C:
+			buf = w.write(buf)
+		case ack := <-w.flushReq:
+			buf = w.drain(buf)
+			close(ack)
+		case <-w.stop:
+			w.drain(buf)
+			return
+		}
+	}
+}
+
+func (w *Writer) drain(buf []Entry) []Entry {
+	for {
+		select {
+		case e := <-w.queue:
+			buf = append(buf, e)
+			if len(buf) >= w.batch {
+				buf = w.write(buf)
+			}
+		default:
+			return w.write(buf)
+		}
+	}
+}
+
+// Flush writes everything queued so far and returns when it is stored.
+func (w *Writer) Flush(ctx context.Context) {
+	ack := make(chan struct{})
+	select {
+	case w.flushReq <- ack:
+	case <-w.done:
+		return
+	case <-ctx.Done():
+		return
+	}
+	select {
+	case <-ack:
+	case <-ctx.Done():
+	}
+}
+
+// Close drains the queue and stops the writer.
+func (w *Writer) Close() {
+	w.stopOnce.Do(func() { close(w.stop) })
+	<-w.done
+}
+
+type statKey struct {
+	keyID, orgID, day, route string
+	status                   int
+}
+
+// write stores a batch and its daily roll-up in one transaction.
+func (w *Writer) write(buf []Entry) []Entry {
+	if len(buf) == 0 {
+		return buf
+	}
+	stats := map[statKey]int64{}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := w.store.Tx(ctx, func(q db.Querier) error {
+		for _, e := range buf {
+			if err := q.InsertRequestLog(ctx, sqlitedb.InsertRequestLogParams{
+				RequestID: e.RequestID, OrgID: e.OrgID, KeyID: e.KeyID, Method: e.Method, Route: e.Route,
+				Status: int64(e.Status), LatencyUs: e.Latency.Microseconds(), CreatedAt: e.Time.UnixMilli(),
+			}); err != nil {
+				return err
+			}
+			if e.KeyID != "" {
+				stats[statKey{e.KeyID, e.OrgID, e.Time.UTC().Format("2006-01-02"), e.Route, e.Status}]++
+			}
+		}
+		for k, n := range stats {
+			if err := q.AddKeyStat(ctx, sqlitedb.AddKeyStatParams{
+				KeyID: k.keyID, OrgID: k.orgID, Day: k.day, Route: k.route, Status: int64(k.status), Count: n,
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// The batch is lost; count it as dropped rather than retry forever.
+		w.dropped.Add(uint64(len(buf)))
+		w.log.Error("request log: write batch", "entries", len(buf), "err", err)
+	} else {
+		w.written.Add(uint64(len(buf)))
+	}
+	return buf[:0]
+}
+
+// Prune deletes log rows older than retention.
+func Prune(ctx context.Context, store *db.Store, now time.Time, retention time.Duration) (int64, error) {
+	return store.Q().PruneRequestLogs(ctx, now.Add(-retention).UnixMilli())
+}

@@ -1,0 +1,171 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/golang-migrate/migrate/v4"
+	"github.com/golang-migrate/migrate/v4/database"
+	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
+	migratesqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
+	"github.com/golang-migrate/migrate/v4/source/iofs"
+)
+
+//go:embed migrations
+var migrationsFS embed.FS
+
+// Migrations returns the embedded migrations of one engine.
+func Migrations(engine string) (fs.FS, error) {
+	return fs.Sub(migrationsFS, "migrations/"+engine)
+}
+
+// ErrDirty reports a schema left half-migrated by a failed migration.
+var ErrDirty = errors.New("database schema is dirty")
+
+// MigrationStatus is where a database stands against the embedded migrations.
+type MigrationStatus struct {
+	Version uint   `json:"version"`
+	Dirty   bool   `json:"dirty"`
+	Latest  uint   `json:"latest"`
+	Engine  string `json:"engine"`
+}
+
+// Migrator runs the embedded migrations on a database. It keeps its own
+// connection, which Close releases, so that migrate's Close never touches
+// the store's pool.
+type Migrator struct {
+	m      *migrate.Migrate
+	sqldb  *sql.DB
+	engine string
+	latest uint
+}
+
+// NewMigrator opens a migrator for the store's engine and URL.
+func NewMigrator(ctx context.Context, s *Store) (*Migrator, error) {
+	src, err := Migrations(s.Engine)
+	if err != nil {
+		return nil, err
+	}
+	latest, err := latestVersion(src)
+	if err != nil {
+		return nil, err
+	}
+	source, err := iofs.New(src, ".")
+	if err != nil {
+		return nil, err
+	}
+	var (
+		drv   database.Driver
+		sqldb *sql.DB
+	)
+	switch s.Engine {
+	case SQLite:
+		sqldb, err = sql.Open("sqlite", s.sqlitePathDSN())
+		if err == nil {
+			drv, err = migratesqlite.WithInstance(sqldb, &migratesqlite.Config{})
+		}
+	case Postgres:
+		sqldb, err = sql.Open("pgx", s.URL)
+		if err == nil {
+			drv, err = migratepgx.WithInstance(sqldb, &migratepgx.Config{MigrationsTable: "indigo_schema_migrations"})
+		}
+	default:
+		err = fmt.Errorf("unknown engine %q", s.Engine)
+	}
+	if err != nil {
+		if sqldb != nil {
+			_ = sqldb.Close()
+		}
+		return nil, fmt.Errorf("migration driver: %w", err)
+	}
+	m, err := migrate.NewWithInstance("iofs", source, s.Engine, drv)
+	if err != nil {
+		_ = sqldb.Close()
+		return nil, err
+	}
+	return &Migrator{m: m, sqldb: sqldb, engine: s.Engine, latest: latest}, nil
+}
+
+func (s *Store) sqlitePathDSN() string {
+	if s.Engine != SQLite {
+		return s.URL
+	}
+	return SQLiteDSN(s.URL)
+}
+
+func latestVersion(src fs.FS) (uint, error) {
+	entries, err := fs.ReadDir(src, ".")
+	if err != nil {
+		return 0, err
+	}
+	var latest uint
+	for _, e := range entries {
+		var v uint
+		if _, err := fmt.Sscanf(e.Name(), "%d_", &v); err == nil && v > latest {
+			latest = v
+		}
+	}
+	return latest, nil
+}
+
+// Status reports the current version and whether it is dirty.
+func (m *Migrator) Status() (MigrationStatus, error) {
+	v, dirty, err := m.m.Version()
+	if errors.Is(err, migrate.ErrNilVersion) {
+		err = nil
+	}
+	return MigrationStatus{Version: v, Dirty: dirty, Latest: m.latest, Engine: m.engine}, err
+}
+
+// Up applies every pending migration. A dirty schema is refused with
+// ErrDirty, since running on top of it could lose data.
+func (m *Migrator) Up() error {
+	st, err := m.Status()
+	if err != nil {
+		return err
+	}
+	if st.Dirty {
+		return fmt.Errorf("%w at version %d: fix the schema by hand, then run `indigo db migrate force %d`", ErrDirty, st.Version, st.Version)
+	}
+	if err := m.m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		return err
+	}
+	return nil
+}
+
+// Down reverts the given number of migrations (all when steps <= 0).
+func (m *Migrator) Down(steps int) error {
+	var err error
+	if steps <= 0 {
+		err = m.m.Down()
+	} else {
+		err = m.m.Steps(-steps)
+	}
+	if errors.Is(err, migrate.ErrNoChange) {
+		return nil
+	}
+	return err
+}
+
+// Force sets the version without running anything and clears the dirty flag.
+func (m *Migrator) Force(version int) error { return m.m.Force(version) }
+
+// Close releases the migrator's connection.
+func (m *Migrator) Close() error {
+	srcErr, dbErr := m.m.Close()
+	return errors.Join(srcErr, dbErr, m.sqldb.Close())
+}
+
+// MigrateUp is the common case: open a migrator, apply everything, close.
+func MigrateUp(ctx context.Context, s *Store) error {
+	m, err := NewMigrator(ctx, s)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	return m.Up()
+}

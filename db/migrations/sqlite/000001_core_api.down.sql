@@ -1,0 +1,10 @@
+DROP TABLE saas_audit_log;
+DROP TABLE saas_api_key_stats_daily;
+DROP TABLE saas_api_request_logs;
+DROP TABLE saas_api_key_changes;
+DROP TABLE saas_api_keys;
+DROP TABLE saas_sessions;
+DROP TABLE saas_login_tokens;
+DROP TABLE saas_members;
+DROP TABLE saas_users;
+DROP TABLE saas_orgs;

@@ -1,0 +1,115 @@
+-- Core API schema for SQLite. Times are Unix milliseconds (INTEGER) so that
+-- both engines share one Go representation.
+CREATE TABLE saas_orgs (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE saas_users (
+    id         TEXT PRIMARY KEY,
+    email      TEXT NOT NULL UNIQUE,
+    operator   BOOLEAN NOT NULL DEFAULT false,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE saas_members (
+    org_id     TEXT NOT NULL REFERENCES saas_orgs (id),
+    user_id    TEXT NOT NULL REFERENCES saas_users (id),
+    role       TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'member')),
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (org_id, user_id)
+);
+
+CREATE TABLE saas_login_tokens (
+    token_hash TEXT PRIMARY KEY,
+    org_id     TEXT NOT NULL REFERENCES saas_orgs (id),
+    user_id    TEXT NOT NULL REFERENCES saas_users (id),
+    expires_at INTEGER NOT NULL,
+    used_at    INTEGER,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE saas_sessions (
+    token_hash TEXT PRIMARY KEY,
+    org_id     TEXT NOT NULL REFERENCES saas_orgs (id),
+    user_id    TEXT NOT NULL REFERENCES saas_users (id),
+    csrf_token TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE saas_api_keys (
+    id                      TEXT PRIMARY KEY,
+    org_id                  TEXT NOT NULL REFERENCES saas_orgs (id),
+    key_hash                TEXT NOT NULL UNIQUE,
+    name                    TEXT NOT NULL,
+    prefix                  TEXT NOT NULL,
+    last4                   TEXT NOT NULL,
+    scopes                  TEXT,
+    status                  TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'expiring', 'expired', 'revoked')),
+    enabled                 BOOLEAN NOT NULL DEFAULT true,
+    metadata                TEXT NOT NULL DEFAULT '{}',
+    rate_limit              INTEGER,
+    rate_window_seconds     INTEGER,
+    remaining               INTEGER,
+    refill_amount           INTEGER,
+    refill_interval_seconds INTEGER,
+    last_refill_at          INTEGER,
+    quota_epoch             INTEGER NOT NULL DEFAULT 0,
+    expires_at              INTEGER,
+    last_used_at            INTEGER,
+    created_by              TEXT NOT NULL,
+    created_at              INTEGER NOT NULL,
+    updated_at              INTEGER NOT NULL,
+    revoked_at              INTEGER,
+    rolled_to               TEXT
+);
+CREATE INDEX saas_api_keys_org_idx ON saas_api_keys (org_id, id);
+CREATE INDEX saas_api_keys_status_idx ON saas_api_keys (status, expires_at);
+
+-- The change feed that other processes follow to invalidate their caches.
+CREATE TABLE saas_api_key_changes (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    key_id     TEXT NOT NULL,
+    org_id     TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE saas_api_request_logs (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id TEXT NOT NULL,
+    org_id     TEXT NOT NULL,
+    key_id     TEXT NOT NULL,
+    method     TEXT NOT NULL,
+    route      TEXT NOT NULL,
+    status     INTEGER NOT NULL,
+    latency_us INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX saas_api_request_logs_org_idx ON saas_api_request_logs (org_id, id);
+CREATE INDEX saas_api_request_logs_key_idx ON saas_api_request_logs (key_id, id);
+CREATE INDEX saas_api_request_logs_time_idx ON saas_api_request_logs (created_at);
+
+-- Daily roll-up, so stats outlive log retention.
+CREATE TABLE saas_api_key_stats_daily (
+    key_id TEXT NOT NULL,
+    org_id TEXT NOT NULL,
+    day    TEXT NOT NULL,
+    route  TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    count  INTEGER NOT NULL,
+    PRIMARY KEY (key_id, day, route, status)
+);
+
+CREATE TABLE saas_audit_log (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    org_id     TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    key_id     TEXT,
+    action     TEXT NOT NULL,
+    source_ip  TEXT NOT NULL,
+    details    TEXT NOT NULL DEFAULT '{}',
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX saas_audit_log_org_idx ON saas_audit_log (org_id, id);
