@@ -139,14 +139,18 @@ func (m *Migrator) Up() error {
 
 // Down reverts the given number of migrations (all when steps <= 0).
 func (m *Migrator) Down(steps int) error {
+	if _, _, err := m.m.Version(); errors.Is(err, migrate.ErrNilVersion) {
+		return nil // nothing applied
+	}
 	var err error
 	if steps <= 0 {
 		err = m.m.Down()
 	} else {
 		err = m.m.Steps(-steps)
 	}
-	if errors.Is(err, migrate.ErrNoChange) {
-		return nil
+	var short migrate.ErrShortLimit
+	if errors.Is(err, migrate.ErrNoChange) || errors.As(err, &short) {
+		return nil // asked for more steps than were applied: all are reverted
 	}
 	return err
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/indigo-hq/indigo/db"
+	"github.com/indigo-hq/indigo/db/dbtest"
 	"github.com/indigo-hq/indigo/db/sqlitedb"
 )
 
@@ -18,7 +19,7 @@ func TestMigrationsSQLite(t *testing.T) {
 }
 
 func TestMigrationsPostgres(t *testing.T) {
-	postgresURL(t) // skip (or fail on CI) before the subtests
+	dbtest.PostgresURL(t) // skip (or fail on CI) before the subtests
 	t.Run("UpDownUp", func(t *testing.T) { runMigrateUpDownUp(t, newPostgresStore(t)) })
 	t.Run("Dirty", func(t *testing.T) { runMigrateDirty(t, newPostgresStore(t)) })
 }

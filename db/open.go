@@ -15,22 +15,25 @@ import (
 )
 
 // Open connects to the database and checks that it answers. For SQLite, url
-// is a file path (created with its folder when missing) or ":memory:".
+// is a file path (created with its folder when missing). An in-memory
+// database is refused: every pooled connection would get its own.
 func Open(ctx context.Context, engine, dsn string) (*Store, error) {
 	var (
 		sqldb *sql.DB
 		err   error
+		path  string
 	)
 	switch engine {
 	case SQLite:
-		path := strings.TrimPrefix(dsn, "file:")
+		path = strings.TrimPrefix(dsn, "file:")
 		if i := strings.IndexByte(path, '?'); i >= 0 {
 			path = path[:i]
 		}
-		if path != ":memory:" && path != "" {
-			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-				return nil, fmt.Errorf("create database folder: %w", err)
-			}
+		if path == "" || path == ":memory:" {
+			return nil, fmt.Errorf("sqlite needs a file path, not %q", dsn)
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("create database folder: %w", err)
 		}
 		sqldb, err = sql.Open("sqlite", SQLiteDSN(path))
 		if err != nil {
@@ -58,7 +61,7 @@ func Open(ctx context.Context, engine, dsn string) (*Store, error) {
 		return nil, fmt.Errorf("connect to %s: %w", engine, err)
 	}
 	if engine == SQLite {
-		dsn = strings.TrimPrefix(dsn, "file:")
+		dsn = path
 	}
 	return &Store{Engine: engine, DB: sqldb, URL: dsn, q: newQuerier(engine, sqldb)}, nil
 }

@@ -2,14 +2,9 @@ package db_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -19,6 +14,7 @@ import (
 	"time"
 
 	"github.com/indigo-hq/indigo/db"
+	"github.com/indigo-hq/indigo/db/dbtest"
 	"github.com/indigo-hq/indigo/db/sqlitedb"
 )
 
@@ -33,105 +29,27 @@ const far = t0 + 1_000_000_000
 // ---------------------------------------------------------------------------
 // Store constructors shared by store_test.go and migrate_test.go.
 
-// newSQLiteStore opens an unmigrated SQLite store in a temporary folder.
-func newSQLiteStore(t *testing.T) *db.Store {
+// openStore opens an unmigrated store on a fresh database of the engine
+// (a temporary SQLite file, or a new PostgreSQL schema).
+func openStore(t *testing.T, engine string) *db.Store {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "data", "indigo.db")
-	s, err := db.Open(context.Background(), db.SQLite, path)
+	s, err := db.Open(context.Background(), engine, dbtest.URL(t, engine))
 	if err != nil {
-		t.Fatalf("open sqlite: %v", err)
+		t.Fatalf("open %s: %v", engine, err)
 	}
 	t.Cleanup(func() {
 		if err := s.Close(); err != nil {
-			t.Errorf("close sqlite: %v", err)
+			t.Errorf("close %s: %v", engine, err)
 		}
 	})
-	if s.Engine != db.SQLite {
-		t.Fatalf("Engine = %q, want %q", s.Engine, db.SQLite)
-	}
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("database file not created: %v", err)
+	if s.Engine != engine {
+		t.Fatalf("Engine = %q, want %q", s.Engine, engine)
 	}
 	return s
 }
 
-// postgresURL returns INDIGO_TEST_POSTGRES_URL; without it the test is
-// skipped, except on CI where the PostgreSQL tests are mandatory.
-func postgresURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("INDIGO_TEST_POSTGRES_URL")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("INDIGO_TEST_POSTGRES_URL is not set; the PostgreSQL tests are required on CI")
-		}
-		t.Skip("INDIGO_TEST_POSTGRES_URL is not set; skipping the PostgreSQL tests")
-	}
-	return u
-}
-
-// withSearchPath adds search_path as a runtime parameter to a PostgreSQL URL
-// or keyword/value DSN.
-func withSearchPath(t *testing.T, dsn, schema string) string {
-	t.Helper()
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			t.Fatalf("parse INDIGO_TEST_POSTGRES_URL: %v", err)
-		}
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	return dsn + " search_path=" + schema
-}
-
-// newPostgresStore opens an unmigrated PostgreSQL store confined to a fresh
-// schema, which is dropped when the test ends.
-func newPostgresStore(t *testing.T) *db.Store {
-	t.Helper()
-	base := postgresURL(t)
-	ctx := context.Background()
-
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatalf("open postgres: %v", err)
-	}
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	schema := "indigo_t_" + hex.EncodeToString(b[:])
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		_ = admin.Close()
-		t.Fatalf("create schema: %v", err)
-	}
-	// Registered first, so it runs after the store is closed.
-	t.Cleanup(func() {
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		_ = admin.Close()
-	})
-
-	s, err := db.Open(ctx, db.Postgres, withSearchPath(t, base, schema))
-	if err != nil {
-		t.Fatalf("open postgres store: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("close postgres: %v", err)
-		}
-	})
-	var cur string
-	if err := s.DB.QueryRowContext(ctx, "SELECT current_schema()").Scan(&cur); err != nil {
-		t.Fatalf("current_schema: %v", err)
-	}
-	if cur != schema {
-		t.Fatalf("current_schema() = %q, want %q: search_path was not applied", cur, schema)
-	}
-	return s
-}
+func newSQLiteStore(t *testing.T) *db.Store   { return openStore(t, db.SQLite) }
+func newPostgresStore(t *testing.T) *db.Store { return openStore(t, db.Postgres) }
 
 func migrated(t *testing.T, s *db.Store) *db.Store {
 	t.Helper()

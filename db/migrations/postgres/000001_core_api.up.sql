@@ -40,7 +40,8 @@ CREATE TABLE saas_sessions (
 );
 
 CREATE TABLE saas_api_keys (
-    id                      TEXT PRIMARY KEY,
+    -- Byte order, as on SQLite, so id cursors page the same on both engines.
+    id                      TEXT COLLATE "C" PRIMARY KEY,
     org_id                  TEXT NOT NULL REFERENCES saas_orgs (id),
     key_hash                TEXT NOT NULL UNIQUE,
     name                    TEXT NOT NULL,
