@@ -1,0 +1,504 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/indigo-hq/indigo/core"
+	"github.com/indigo-hq/indigo/core/apikey"
+	"github.com/indigo-hq/indigo/core/config"
+	"github.com/indigo-hq/indigo/core/coretest"
+	"github.com/indigo-hq/indigo/db"
+)
+
+var bearer = coretest.Bearer
+
+// A rolled key works until the instant its grace ends and is refused from
+// that instant on, without the maintenance task having run.
+func TestRolledKeyExpiresAtExactInstant(t *testing.T) {
+	coretest.Engines(t, func(t *testing.T, engine string) {
+		e := coretest.New(t, engine)
+		org := e.Org("A")
+		admin, adminRaw := e.Superkey(org)
+		old, oldRaw := e.Scoped(org, "api-keys:read")
+		_ = admin
+
+		r := e.Do("POST", "/api/v2/keys/"+old.ID+"/roll", bearer(adminRaw), map[string]any{"grace_seconds": 60})
+		if r.Status != 201 {
+			t.Fatalf("roll: %d %s", r.Status, r.Body)
+		}
+		body := r.JSON(t)
+		newRaw := body["raw_key"].(string)
+		prev := body["previous"].(map[string]any)
+		if prev["status"] != "expiring" || prev["id"] != old.ID {
+			t.Fatalf("previous = %v", prev)
+		}
+		expiresAt, err := time.Parse(time.RFC3339Nano, prev["expires_at"].(string))
+		if err != nil || !expiresAt.Equal(e.Clock.Now().Add(60*time.Second)) {
+			t.Fatalf("expires_at = %v (%v), want now+60s", prev["expires_at"], err)
+		}
+		if got := body["key"].(map[string]any)["scopes"]; fmt.Sprint(got) != "[api-keys:read]" {
+			t.Fatalf("successor scopes = %v", got)
+		}
+
+		e.Clock.Set(expiresAt.Add(-time.Millisecond))
+		if r := e.Do("GET", "/api/v2/me", bearer(oldRaw), nil); r.Status != 200 || r.JSON(t)["status"] != "expiring" {
+			t.Fatalf("old key 1 ms before expiry: %d %s", r.Status, r.Body)
+		}
+		e.Clock.Set(expiresAt)
+		if r := e.Do("GET", "/api/v2/me", bearer(oldRaw), nil); r.Status != 401 {
+			t.Fatalf("old key at expires_at: %d %s", r.Status, r.Body)
+		}
+		if r := e.Do("GET", "/api/v2/me", bearer(newRaw), nil); r.Status != 200 {
+			t.Fatalf("successor: %d %s", r.Status, r.Body)
+		}
+		// The listing shows the old key as expired before the task runs,
+		// and the task then records it.
+		if r := e.Do("GET", "/api/v2/keys/"+old.ID, bearer(adminRaw), nil); r.JSON(t)["key"].(map[string]any)["status"] != "expired" {
+			t.Fatalf("old key status after expiry: %s", r.Body)
+		}
+		n, err := e.Host.Keys.ExpireDue(context.Background())
+		if err != nil || n != 1 {
+			t.Fatalf("ExpireDue = %d, %v; want 1", n, err)
+		}
+		if r := e.Do("POST", "/api/v2/keys/"+old.ID+"/roll", bearer(adminRaw), nil); r.Status != 409 {
+			t.Fatalf("rolling an expired key: %d %s", r.Status, r.Body)
+		}
+	})
+}
+
+// A revoke, disable or scope change made through this host is seen by the
+// very next request, with no sleep.
+func TestChangesSeenOnNextRequest(t *testing.T) {
+	coretest.Engines(t, func(t *testing.T, engine string) {
+		e := coretest.New(t, engine)
+		org := e.Org("A")
+		_, adminRaw := e.Superkey(org)
+		k, raw := e.Scoped(org, "api-keys:read")
+		auth := bearer(raw)
+
+		if r := e.Do("GET", "/api/v2/keys", auth, nil); r.Status != 200 {
+			t.Fatalf("warm the cache: %d", r.Status)
+		}
+		if r := e.Do("PUT", "/api/v2/keys/"+k.ID+"/scopes", bearer(adminRaw), map[string]any{"scopes": []string{}}); r.Status != 200 {
+			t.Fatalf("scope change: %d %s", r.Status, r.Body)
+		}
+		if r := e.Do("GET", "/api/v2/keys", auth, nil); r.Status != 403 {
+			t.Fatalf("after removing the scope: %d", r.Status)
+		}
+		if r := e.Do("PUT", "/api/v2/keys/"+k.ID+"/scopes", bearer(adminRaw), map[string]any{"scopes": []string{"api-keys:read"}}); r.Status != 200 {
+			t.Fatalf("scope change back: %d", r.Status)
+		}
+		if r := e.Do("GET", "/api/v2/keys", auth, nil); r.Status != 200 {
+			t.Fatalf("after restoring the scope: %d", r.Status)
+		}
+		if r := e.Do("PATCH", "/api/v2/keys/"+k.ID, bearer(adminRaw), map[string]any{"enabled": false}); r.Status != 200 {
+			t.Fatalf("disable: %d", r.Status)
+		}
+		if r := e.Do("GET", "/api/v2/me", auth, nil); r.Status != 401 {
+			t.Fatalf("after disable: %d", r.Status)
+		}
+		if r := e.Do("PATCH", "/api/v2/keys/"+k.ID, bearer(adminRaw), map[string]any{"enabled": true}); r.Status != 200 {
+			t.Fatalf("enable: %d", r.Status)
+		}
+		if r := e.Do("GET", "/api/v2/me", auth, nil); r.Status != 200 {
+			t.Fatalf("after re-enable: %d", r.Status)
+		}
+		if r := e.Do("DELETE", "/api/v2/keys/"+k.ID, bearer(adminRaw), nil); r.Status != 200 || !strings.Contains(string(r.Body), `"revoked":true`) {
+			t.Fatalf("revoke: %d %s", r.Status, r.Body)
+		}
+		if r := e.Do("GET", "/api/v2/me", auth, nil); r.Status != 401 {
+			t.Fatalf("after revoke: %d", r.Status)
+		}
+		if r := e.Do("PATCH", "/api/v2/keys/"+k.ID, bearer(adminRaw), map[string]any{"enabled": true}); r.Status != 409 {
+			t.Fatalf("re-enabling a revoked key: %d %s", r.Status, r.Body)
+		}
+	})
+}
+
+// A change made by another process on the same database (the CLI uses the
+// same services) reaches the running host within 1 s.
+func TestChangesFromAnotherProcessWithinOneSecond(t *testing.T) {
+	coretest.Engines(t, func(t *testing.T, engine string) {
+		e := coretest.New(t, engine, func(c *config.Config, _ *core.Options) {
+			c.API.ChangePollInterval = config.Duration{Duration: 250 * time.Millisecond}
+		})
+		org := e.Org("A")
+		k, raw := e.Scoped(org, "api-keys:read")
+		if r := e.Do("GET", "/api/v2/me", bearer(raw), nil); r.Status != 200 {
+			t.Fatalf("warm: %d", r.Status)
+		}
+		other, err := core.Open(context.Background(), e.Cfg, core.Options{NoMigrate: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+
+		waitStatus := func(what string, want int) {
+			t.Helper()
+			deadline := time.Now().Add(time.Second)
+			for {
+				r := e.Do("GET", "/api/v2/me", bearer(raw), nil)
+				if r.Status == want {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: host still answers %d after 1s", what, r.Status)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		cli := apikey.Actor{ID: "cli"}
+		if _, err := other.Keys.Update(context.Background(), org, k.ID, cli, apikey.UpdateInput{Enabled: apikey.Opt[bool]{Set: true, V: false}}); err != nil {
+			t.Fatal(err)
+		}
+		waitStatus("disable", 401)
+		if _, err := other.Keys.Update(context.Background(), org, k.ID, cli, apikey.UpdateInput{Enabled: apikey.Opt[bool]{Set: true, V: true}}); err != nil {
+			t.Fatal(err)
+		}
+		waitStatus("enable", 200)
+		if err := other.Keys.Revoke(context.Background(), org, k.ID, cli); err != nil {
+			t.Fatal(err)
+		}
+		waitStatus("revoke", 401)
+	})
+}
+
+func concurrently(n int, fn func() int) map[int]int {
+	var mu sync.Mutex
+	counts := map[int]int{}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			s := fn()
+			mu.Lock()
+			counts[s]++
+			mu.Unlock()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return counts
+}
+
+func TestRateLimitExactUnderConcurrency(t *testing.T) {
+	coretest.Engines(t, func(t *testing.T, engine string) {
+		e := coretest.New(t, engine)
+		org := e.Org("A")
+		k, raw := e.Key(org, apikey.CreateInput{RateLimitSet: true, RateLimit: &apikey.RateLimit{Limit: 50, WindowSeconds: 60}})
+		e.Client.Transport.(*http.Transport).MaxIdleConnsPerHost = 200
+		counts := concurrently(200, func() int { return e.Do("GET", "/api/v2/me", bearer(raw), nil).Status })
+		if counts[200] != 50 || counts[429] != 150 {
+			t.Fatalf("statuses %v; want exactly 50×200 and 150×429", counts)
+		}
+		r := e.Do("GET", "/api/v2/me", bearer(raw), nil)
+		if r.Status != 429 || r.ErrorCode() != "rate_limited" {
+			t.Fatalf("over limit: %d %s", r.Status, r.Body)
+		}
+		for _, h := range []string{"Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} {
+			if r.Header.Get(h) == "" {
+				t.Errorf("429 lacks %s", h)
+			}
+		}
+		if r.Header.Get("RateLimit-Limit") != "50" || r.Header.Get("RateLimit-Remaining") != "0" {
+			t.Errorf("headers %v", r.Header)
+		}
+		// The window the clock starts in ends at 12:01:00; rejections did
+		// not count against the next one.
+		e.Clock.Advance(time.Minute)
+		counts = concurrently(60, func() int { return e.Do("GET", "/api/v2/me", bearer(raw), nil).Status })
+		if counts[200] != 50 {
+			t.Fatalf("next window admitted %d, want 50 (key %s)", counts[200], k.ID)
+		}
+	})
+}
+
+func TestQuotaExactUnderConcurrency(t *testing.T) {
+	coretest.Engines(t, func(t *testing.T, engine string) {
+		e := coretest.New(t, engine)
+		org := e.Org("A")
+		one := int64(1)
+		k, raw := e.Key(org, apikey.CreateInput{Remaining: &one})
+		_, adminRaw := e.Superkey(org)
+		e.Client.Transport.(*http.Transport).MaxIdleConnsPerHost = 50
+		counts := concurrently(50, func() int { return e.Do("GET", "/api/v2/me", bearer(raw), nil).Status })
+		if counts[200] != 1 || counts[429] != 49 {
+			t.Fatalf("statuses %v; want exactly 1×200 and 49×429", counts)
+		}
+		if r := e.Do("GET", "/api/v2/me", bearer(raw), nil); r.ErrorCode() != "quota_exceeded" {
+			t.Fatalf("spent quota: %d %s", r.Status, r.Body)
+		}
+		r := e.Do("GET", "/api/v2/keys/"+k.ID, bearer(adminRaw), nil)
+		if got := r.JSON(t)["key"].(map[string]any)["remaining"]; got != float64(0) {
+			t.Fatalf("remaining = %v, want 0", got)
+		}
+		// Saved lazily, and never below zero.
+		if err := e.Host.Keys.FlushUsage(context.Background(), true); err != nil {
+			t.Fatal(err)
+		}
+		row, err := e.Host.Store.Q().GetKeyByID(context.Background(), k.ID)
+		if err != nil || !row.Remaining.Valid || row.Remaining.Int64 != 0 {
+			t.Fatalf("stored remaining = %+v, %v", row.Remaining, err)
+		}
+		// An explicit top-up replaces the in-memory count.
+		if r := e.Do("PATCH", "/api/v2/keys/"+k.ID, bearer(adminRaw), map[string]any{"remaining": 2}); r.Status != 200 {
+			t.Fatalf("top up: %d %s", r.Status, r.Body)
+		}
+		counts = concurrently(5, func() int { return e.Do("GET", "/api/v2/me", bearer(raw), nil).Status })
+		if counts[200] != 2 {
+			t.Fatalf("after top-up admitted %d, want 2", counts[200])
+		}
+	})
+}
+
+// The 401 body is the same bytes whatever the reason.
+func TestUniformUnauthorized(t *testing.T) {
+	coretest.Engines(t, func(t *testing.T, engine string) {
+		e := coretest.New(t, engine)
+		org := e.Org("A")
+		_, adminRaw := e.Superkey(org)
+		dis, disRaw := e.Scoped(org)
+		rev, revRaw := e.Scoped(org)
+		exp, expRaw := e.Key(org, apikey.CreateInput{ExpiresAt: ptrTime(e.Clock.Now().Add(time.Second))})
+		_ = exp
+		e.Do("PATCH", "/api/v2/keys/"+dis.ID, bearer(adminRaw), map[string]any{"enabled": false})
+		e.Do("DELETE", "/api/v2/keys/"+rev.ID, bearer(adminRaw), nil)
+		e.Clock.Advance(2 * time.Second)
+		good, _ := apikey.Generate("indigo_sk")
+		last := byte('a')
+		if good[len(good)-1] == 'a' {
+			last = 'b'
+		}
+		badSum := good[:len(good)-1] + string(last)
+
+		cases := map[string]string{
+			"missing":      "",
+			"not bearer":   "Basic " + disRaw,
+			"empty bearer": "Bearer ",
+			"two spaces":   "Bearer  " + adminRaw,
+			"malformed":    "Bearer not-a-key",
+			"bad checksum": "Bearer " + badSum,
+			"unknown":      "Bearer " + good,
+			"disabled":     "Bearer " + disRaw,
+			"revoked":      "Bearer " + revRaw,
+			"expired":      "Bearer " + expRaw,
+		}
+		var first []byte
+		for name, auth := range cases {
+			r := e.Do("GET", "/api/v2/me", auth, nil)
+			if r.Status != 401 {
+				t.Errorf("%s: status %d", name, r.Status)
+				continue
+			}
+			if first == nil {
+				first = r.Body
+			}
+			if !bytes.Equal(first, r.Body) {
+				t.Errorf("%s: body %q differs from %q", name, r.Body, first)
+			}
+			if rid := r.Header.Get("X-Request-Id"); rid == "" || bytes.Contains(r.Body, []byte(rid)) {
+				t.Errorf("%s: request id %q missing from the header or present in the body", name, rid)
+			}
+		}
+	})
+}
+
+func ptrTime(t time.Time) *time.Time { return &t }
+
+// The plaintext key is nowhere: not in the database files, the logs, or
+// any list or admin response.
+func TestPlaintextKeyStoredNowhere(t *testing.T) {
+	e := coretest.New(t, db.SQLite)
+	org := e.Org("A")
+	k, raw := e.Superkey(org)
+	resp := e.Do("POST", "/api/v2/keys", bearer(raw), map[string]any{"name": "second", "scopes": []string{"api-keys:read"}})
+	raw2 := resp.JSON(t)["raw_key"].(string)
+	r := e.Do("POST", "/api/v2/keys/"+k.ID+"/roll", bearer(raw2), nil) // refused: lacks write
+	if r.Status != 403 {
+		t.Fatalf("roll with a read key: %d", r.Status)
+	}
+	for i := 0; i < 3; i++ {
+		e.Do("GET", "/api/v2/me", bearer(raw), nil)
+		e.Do("GET", "/api/v2/keys", bearer(raw2), nil)
+	}
+	cookie, _ := e.Session(org, "op@example.com", "owner", true)
+	var bodies [][]byte
+	for _, p := range []string{"/api/v2/keys", "/api/v2/keys/" + k.ID, "/api/v2/keys/" + k.ID + "/stats"} {
+		bodies = append(bodies, e.Do("GET", p, bearer(raw), nil).Body)
+	}
+	e.FlushLogs()
+	if err := e.Host.Keys.FlushUsage(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/api/admin/keys", "/api/admin/logs", "/api/admin/audit"} {
+		r := e.Do("GET", p, "", nil, "Cookie", cookie)
+		if r.Status != 200 {
+			t.Fatalf("%s: %d", p, r.Status)
+		}
+		bodies = append(bodies, r.Body)
+	}
+	if _, err := e.Host.Store.DB.Exec("PRAGMA wal_checkpoint(FULL)"); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(e.Cfg.Database.URL)
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	if len(files) == 0 {
+		t.Fatal("no database files found")
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, b)
+	}
+	bodies = append(bodies, []byte(e.Logs.String()))
+	if !strings.Contains(e.Logs.String(), "api key created") {
+		t.Fatal("the log capture is empty; the check would prove nothing")
+	}
+	for _, secret := range []string{raw, raw2} {
+		for i, b := range bodies {
+			// The random part alone must not appear either.
+			if bytes.Contains(b, []byte(secret)) || bytes.Contains(b, []byte(secret[len("indigo_sk_"):len(secret)-6])) {
+				t.Fatalf("plaintext key found in source %d", i)
+			}
+		}
+	}
+	// The hash is what is stored: if it is absent too, the files read are
+	// not the database and the check above proved nothing.
+	found := false
+	for _, b := range bodies {
+		found = found || bytes.Contains(b, []byte(apikey.Hash(raw)))
+	}
+	if !found {
+		t.Fatal("the key's hash is not in the database files either")
+	}
+}
+
+// last_used_at is updated in memory at once, and in the database only by
+// the background flush.
+func TestLastUsedIsSavedLazily(t *testing.T) {
+	e := coretest.New(t, db.SQLite, func(c *config.Config, _ *core.Options) {
+		c.API.UsageFlushInterval = config.Duration{Duration: time.Hour}
+	})
+	org := e.Org("A")
+	k, raw := e.Superkey(org)
+	if r := e.Do("GET", "/api/v2/me", bearer(raw), nil); r.Status != 200 {
+		t.Fatal(r.Status)
+	}
+	row, _ := e.Host.Store.Q().GetKeyByID(context.Background(), k.ID)
+	if row.LastUsedAt.Valid {
+		t.Fatal("the request wrote last_used_at synchronously")
+	}
+	got := e.Do("GET", "/api/v2/keys/"+k.ID, bearer(raw), nil).JSON(t)["key"].(map[string]any)["last_used_at"]
+	if got == nil {
+		t.Fatal("the API does not show the in-memory last use")
+	}
+	if err := e.Host.Keys.FlushUsage(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	row, _ = e.Host.Store.Q().GetKeyByID(context.Background(), k.ID)
+	if !row.LastUsedAt.Valid || row.LastUsedAt.Int64 != e.Clock.Now().UnixMilli() {
+		t.Fatalf("after flush last_used_at = %+v", row.LastUsedAt)
+	}
+	// Within the minute, another use is not written again.
+	e.Clock.Advance(30 * time.Second)
+	e.Do("GET", "/api/v2/me", bearer(raw), nil)
+	_ = e.Host.Keys.FlushUsage(context.Background(), false)
+	row2, _ := e.Host.Store.Q().GetKeyByID(context.Background(), k.ID)
+	if row2.LastUsedAt != row.LastUsedAt {
+		t.Fatal("last_used_at was written twice within a minute")
+	}
+	e.Clock.Advance(31 * time.Second)
+	e.Do("GET", "/api/v2/me", bearer(raw), nil)
+	_ = e.Host.Keys.FlushUsage(context.Background(), false)
+	row3, _ := e.Host.Store.Q().GetKeyByID(context.Background(), k.ID)
+	if row3.LastUsedAt.Int64 != e.Clock.Now().UnixMilli() {
+		t.Fatal("last_used_at was not written after a minute")
+	}
+}
+
+func TestStatsAndMetrics(t *testing.T) {
+	coretest.Engines(t, func(t *testing.T, engine string) {
+		e := coretest.New(t, engine)
+		org := e.Org("A")
+		k, raw := e.Scoped(org, "api-keys:read")
+		for i := 0; i < 3; i++ {
+			e.Do("GET", "/api/v2/me", bearer(raw), nil)
+		}
+		e.Do("POST", "/api/v2/keys", bearer(raw), map[string]any{"name": "x"}) // 403
+		e.Clock.Advance(24 * time.Hour)
+		e.Do("GET", "/api/v2/keys", bearer(raw), nil)
+		e.FlushLogs()
+		r := e.Do("GET", "/api/v2/keys/"+k.ID+"/stats", bearer(raw), nil)
+		if r.Status != 200 {
+			t.Fatalf("stats: %d %s", r.Status, r.Body)
+		}
+		st := r.JSON(t)
+		// The stats call itself is logged after it answers.
+		if st["total"] != float64(5) {
+			t.Fatalf("total = %v, want 5: %s", st["total"], r.Body)
+		}
+		days := fmt.Sprint(st["by_day"])
+		if days != "[map[count:4 day:2026-03-01] map[count:1 day:2026-03-02]]" {
+			t.Fatalf("by_day = %s", days)
+		}
+		routes := fmt.Sprint(st["by_route"])
+		for _, want := range []string{"map[count:3 route:/api/v2/me status:200]", "map[count:1 route:/api/v2/keys status:403]", "map[count:1 route:/api/v2/keys status:200]"} {
+			if !strings.Contains(routes, want) {
+				t.Fatalf("by_route = %s, missing %s", routes, want)
+			}
+		}
+		m := e.Do("GET", "/metrics", "", nil)
+		for _, want := range []string{
+			`indigo_api_requests_total{route="/api/v2/me",status="200"} 3`,
+			`indigo_api_requests_total{route="/api/v2/keys",status="403"} 1`,
+			"indigo_api_key_cache_hits_total", "indigo_request_log_dropped_total 0", "indigo_request_log_queue_depth",
+		} {
+			if !strings.Contains(string(m.Body), want) {
+				t.Errorf("metrics lack %q", want)
+			}
+		}
+	})
+}
+
+// Shutdown writes every queued log entry before the store closes.
+func TestShutdownFlushesRequestLogs(t *testing.T) {
+	e := coretest.New(t, db.SQLite, func(c *config.Config, _ *core.Options) {
+		c.API.LogFlushInterval = config.Duration{Duration: time.Hour}
+		c.API.LogBatchSize = 10000
+	})
+	org := e.Org("A")
+	_, raw := e.Superkey(org)
+	for i := 0; i < 25; i++ {
+		e.Do("GET", "/api/v2/me", bearer(raw), nil)
+	}
+	if n := e.Host.Logs.Written(); n != 0 {
+		t.Fatalf("%d entries written before shutdown; the test needs them queued", n)
+	}
+	e.Server.Close()
+	if err := e.Host.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s, err := db.Open(context.Background(), db.SQLite, e.Cfg.Database.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var n int
+	if err := s.DB.QueryRow("SELECT COUNT(*) FROM saas_api_request_logs").Scan(&n); err != nil || n != 25 {
+		t.Fatalf("%d log rows after shutdown (%v), want 25", n, err)
+	}
+}

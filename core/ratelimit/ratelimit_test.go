@@ -1,0 +1,123 @@
+package ratelimit
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func ptr(v int64) *int64 { return &v }
+
+func TestWindowExactUnderConcurrency(t *testing.T) {
+	l := New()
+	p := Policy{Limit: 50, Window: time.Minute}
+	var ok, limited atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if d := l.Admit("k", p, t0.Add(time.Second)); d.Code == OK {
+				ok.Add(1)
+			} else if d.Code == RateLimited {
+				limited.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 50 || limited.Load() != 150 {
+		t.Fatalf("admitted %d, limited %d; want 50 and 150", ok.Load(), limited.Load())
+	}
+}
+
+func TestRejectedCallsDoNotCountAgainstNextWindow(t *testing.T) {
+	l := New()
+	p := Policy{Limit: 2, Window: 10 * time.Second}
+	now := t0.Add(time.Second)
+	for i := 0; i < 2; i++ {
+		if d := l.Admit("k", p, now); d.Code != OK {
+			t.Fatalf("call %d refused", i)
+		}
+	}
+	for i := 0; i < 5; i++ {
+		d := l.Admit("k", p, now)
+		if d.Code != RateLimited || d.Reset != 9*time.Second || d.RetryAfter != 9*time.Second {
+			t.Fatalf("over-limit call: %+v", d)
+		}
+	}
+	next := t0.Add(10 * time.Second)
+	for i := 0; i < 2; i++ {
+		d := l.Admit("k", p, next)
+		if d.Code != OK || d.Remaining != int64(1-i) {
+			t.Fatalf("next window call %d: %+v", i, d)
+		}
+	}
+}
+
+func TestQuotaNeverBelowZeroAndRefills(t *testing.T) {
+	l := New()
+	p := Policy{Remaining: ptr(1), RefillAmount: 3, RefillInterval: time.Hour, LastRefill: t0}
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if l.Admit("k", p, t0.Add(time.Minute)).Code == OK {
+				ok.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	q, _ := l.Current("k", 0)
+	if ok.Load() != 1 || q.Remaining != 0 {
+		t.Fatalf("admitted %d, remaining %d; want 1 and 0", ok.Load(), q.Remaining)
+	}
+	d := l.Admit("k", p, t0.Add(59*time.Minute))
+	if d.Code != QuotaExceeded || d.RetryAfter != time.Minute {
+		t.Fatalf("spent quota: %+v", d)
+	}
+	// Two intervals later the quota is back at the amount, not 2x.
+	d = l.Admit("k", p, t0.Add(2*time.Hour+time.Second))
+	if d.Code != OK || *d.QuotaRemaining != 2 {
+		t.Fatalf("after refill: %+v remaining %v", d, *d.QuotaRemaining)
+	}
+}
+
+func TestRateLimitCheckedBeforeQuotaIsSpent(t *testing.T) {
+	l := New()
+	p := Policy{Limit: 1, Window: time.Minute, Remaining: ptr(10)}
+	l.Admit("k", p, t0)
+	if d := l.Admit("k", p, t0); d.Code != RateLimited {
+		t.Fatalf("want rate_limited, got %+v", d)
+	}
+	if q, _ := l.Current("k", 0); q.Remaining != 9 {
+		t.Fatalf("a rate-limited call spent quota: remaining %d", q.Remaining)
+	}
+}
+
+func TestEpochResetsQuotaAndDirtyTracking(t *testing.T) {
+	l := New()
+	p := Policy{Remaining: ptr(5)}
+	l.Admit("k", p, t0)
+	dirty := l.TakeDirty()
+	if len(dirty) != 1 || dirty[0].Remaining != 4 {
+		t.Fatalf("dirty = %+v", dirty)
+	}
+	if len(l.TakeDirty()) != 0 {
+		t.Fatal("TakeDirty returned the same quota twice")
+	}
+	// A reload of the same epoch keeps the in-memory count.
+	l.Admit("k", Policy{Remaining: ptr(5)}, t0)
+	if q, _ := l.Current("k", 0); q.Remaining != 3 {
+		t.Fatalf("same epoch reloaded the stored value: %d", q.Remaining)
+	}
+	// An explicit set (new epoch) replaces it.
+	l.Admit("k", Policy{Remaining: ptr(100), Epoch: 1}, t0)
+	if q, ok := l.Current("k", 1); !ok || q.Remaining != 99 {
+		t.Fatalf("new epoch: %+v %v", q, ok)
+	}
+}
