@@ -1,0 +1,120 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func write(t *testing.T, body string) string {
+	t.Helper()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "indigo.toml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestShippedConfigLoads(t *testing.T) {
+	cfg, err := Load("../../indigo.toml", true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	if cfg.Server.Addr != want.Server.Addr || cfg.Database.Driver != "sqlite" || cfg.API.KeyPrefix != "indigo_sk" ||
+		cfg.API.RollGrace != want.API.RollGrace || !filepath.IsAbs(cfg.Database.URL) {
+		t.Fatalf("shipped config differs from the defaults: %+v", cfg)
+	}
+}
+
+func TestRelativeSQLitePathResolvesAgainstConfigFolder(t *testing.T) {
+	p := write(t, "[database]\nurl = \"state/x.db\"\n[server]\ndata_dir = \"d\"\n")
+	cfg, err := Load(p, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(filepath.Dir(p), "state", "x.db"); cfg.Database.URL != want {
+		t.Fatalf("url = %q, want %q", cfg.Database.URL, want)
+	}
+	if want := filepath.Join(filepath.Dir(p), "d"); cfg.Server.DataDir != want {
+		t.Fatalf("data_dir = %q, want %q", cfg.Server.DataDir, want)
+	}
+}
+
+func TestEnvironmentOverrides(t *testing.T) {
+	p := write(t, "[server]\naddr = \"127.0.0.1:1\"\n")
+	cfg, err := Load(p, true, []string{
+		"INDIGO_SERVER_ADDR=127.0.0.1:9000",
+		"INDIGO_DATABASE_DRIVER=postgres",
+		"INDIGO_DATABASE_URL=postgres://u@localhost/db",
+		"INDIGO_API_ROLL_GRACE=90s",
+		"INDIGO_API_LOG_QUEUE_SIZE=7",
+		"INDIGO_API_DEPS_RESOLVE_ORG_ID=local",
+		"INDIGO_DATABASE_AUTO_MIGRATE=false",
+		"PATH=/bin",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.Addr != "127.0.0.1:9000" || cfg.Database.Driver != "postgres" || cfg.Database.URL != "postgres://u@localhost/db" ||
+		cfg.API.RollGrace.Duration != 90*time.Second || cfg.API.LogQueueSize != 7 || cfg.Database.AutoMigrate {
+		t.Fatalf("overrides not applied: %+v", cfg)
+	}
+}
+
+func TestBadConfigNamesFileKeyAndReason(t *testing.T) {
+	cases := []struct {
+		name, body string
+		env        []string
+		want       []string
+	}{
+		{"unknown key", "[server]\nadr = \"x\"\n", nil, []string{"indigo.toml", "server.adr", "unknown key"}},
+		{"bad driver", "[database]\ndriver = \"mysql\"\n", nil, []string{"indigo.toml", "database.driver", "mysql"}},
+		{"bad duration", "[api]\nroll_grace = \"soon\"\n", nil, []string{"indigo.toml", "soon"}},
+		{"syntax", "[server]\naddr = = 1\n", nil, []string{"indigo.toml", "line 2"}},
+		{"bad prefix", "[api]\nkey_prefix = \"Bad-Prefix\"\n", nil, []string{"api.key_prefix"}},
+		{"bad rate limit", "[api]\ndefault_rate_limit = \"ten/min\"\n", nil, []string{"api.default_rate_limit"}},
+		{"bad env int", "", []string{"INDIGO_API_LOG_QUEUE_SIZE=many"}, []string{"INDIGO_API_LOG_QUEUE_SIZE", "api.log_queue_size", "not an integer"}},
+		{"bad env bool", "", []string{"INDIGO_DATABASE_AUTO_MIGRATE=maybe"}, []string{"INDIGO_DATABASE_AUTO_MIGRATE", "not a boolean"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Load(write(t, c.body), true, c.env)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	if _, err := Load(filepath.Join(t.TempDir(), "none.toml"), true, nil); err == nil {
+		t.Fatal("a missing --config file was accepted")
+	}
+	cfg, err := Load(filepath.Join(t.TempDir(), "none.toml"), false, nil)
+	if err != nil || cfg.Database.Driver != "sqlite" {
+		t.Fatalf("default config without a file: %v", err)
+	}
+}
+
+func TestParseRateLimit(t *testing.T) {
+	for in, want := range map[string][2]int64{"100/1m": {100, 60}, "5/30s": {5, 30}, "10/h": {10, 3600}, "0": {0, 0}, "": {0, 0}} {
+		l, w, err := ParseRateLimit(in)
+		if err != nil || l != want[0] || int64(w/time.Second) != want[1] {
+			t.Errorf("ParseRateLimit(%q) = %d, %v, %v", in, l, w, err)
+		}
+	}
+	for _, bad := range []string{"100", "x/1m", "-1/1m", "5/500ms", "5/1.5s"} {
+		if _, _, err := ParseRateLimit(bad); err == nil {
+			t.Errorf("ParseRateLimit(%q) accepted", bad)
+		}
+	}
+}
