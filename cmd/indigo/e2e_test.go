@@ -1,0 +1,278 @@
+package main_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/indigo-hq/indigo/db/dbtest"
+)
+
+// buildIndigo builds the real binary once per test binary.
+func buildIndigo(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "indigo")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type cli struct {
+	t   *testing.T
+	bin string
+	env []string
+}
+
+func (c cli) run(args ...string) string {
+	c.t.Helper()
+	cmd := exec.Command(c.bin, args...)
+	cmd.Env = c.env
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		c.t.Fatalf("indigo %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
+	}
+	return string(out)
+}
+
+func (c cli) fails(args ...string) string {
+	c.t.Helper()
+	cmd := exec.Command(c.bin, args...)
+	cmd.Env = c.env
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		c.t.Fatalf("indigo %s succeeded: %s", strings.Join(args, " "), out)
+	}
+	return string(out)
+}
+
+func get(t *testing.T, url, key string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// within polls until the status is want, for at most 1 s.
+func within(t *testing.T, what, url, key string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Second)
+	for {
+		got := get(t, url, key)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still %d after 1s, want %d", what, got, want)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// TestServeAndCLI runs the real binary: `indigo serve` in one process, and
+// the CLI in others against the same database, as a user would.
+func TestServeAndCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildIndigo(t)
+	for _, engine := range dbtest.Engines {
+		t.Run(engine, func(t *testing.T) {
+			addr := freeAddr(t)
+			dir := t.TempDir()
+			cfgPath := filepath.Join(dir, "indigo.toml")
+			dbURL := "data/indigo.db"
+			if engine == "postgres" {
+				dbURL = dbtest.URL(t, engine)
+			}
+			cfg := fmt.Sprintf("[server]\naddr = %q\n[database]\ndriver = %q\nurl = %q\n[api]\nchange_poll_interval = \"200ms\"\n", addr, engine, dbURL)
+			if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			env := append(os.Environ(), "INDIGO_CONFIG="+cfgPath)
+			c := cli{t: t, bin: bin, env: env}
+
+			serve := exec.Command(bin, "serve")
+			serve.Env = env
+			stdout, _ := serve.StdoutPipe()
+			var stderr strings.Builder
+			serve.Stderr = &stderr
+			if err := serve.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			lines := make(chan string, 10)
+			go func() {
+				sc := bufio.NewScanner(stdout)
+				for sc.Scan() {
+					lines <- sc.Text()
+				}
+				close(lines)
+			}()
+			go func() { exited <- serve.Wait() }()
+			defer func() {
+				if serve.ProcessState == nil {
+					_ = serve.Process.Kill()
+				}
+			}()
+			var link string
+			timeout := time.After(20 * time.Second)
+			for link == "" {
+				select {
+				case l, ok := <-lines:
+					if !ok {
+						t.Fatalf("serve exited early: %s", stderr.String())
+					}
+					if i := strings.Index(l, "http://"+addr+"/auth/login?token="); i >= 0 {
+						link = l[i:]
+					}
+				case <-timeout:
+					t.Fatalf("no sign-in link printed; stderr: %s", stderr.String())
+				}
+			}
+			// The printed link signs the owner in once.
+			noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			resp, err := noFollow.Get(link)
+			if err != nil || resp.StatusCode != 303 || len(resp.Cookies()) == 0 || !resp.Cookies()[0].HttpOnly {
+				t.Fatalf("sign-in link: %v %v", err, resp)
+			}
+			if resp2, _ := noFollow.Get(link); resp2.StatusCode != 401 {
+				t.Fatalf("the link worked twice: %d", resp2.StatusCode)
+			}
+
+			org := strings.TrimSpace(c.run("orgs", "create", "Acme"))
+			if !strings.HasPrefix(org, "org_") {
+				t.Fatalf("orgs create printed %q", org)
+			}
+			var orgJSON map[string]string
+			if err := json.Unmarshal([]byte(c.run("orgs", "create", "Beta", "--json")), &orgJSON); err != nil || orgJSON["name"] != "Beta" {
+				t.Fatalf("orgs create --json: %v %v", orgJSON, err)
+			}
+			var created struct {
+				Key    map[string]any `json:"key"`
+				RawKey string         `json:"raw_key"`
+			}
+			if err := json.Unmarshal([]byte(c.run("keys", "create", "--org", org, "--name", "ci", "--scopes", "api-keys:read", "--rate-limit", "100/1m", "--json")), &created); err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(created.Key["scopes"]) != "[api-keys:read]" || fmt.Sprint(created.Key["rate_limit"]) != "map[limit:100 window_seconds:60]" {
+				t.Fatalf("created %v", created.Key)
+			}
+			id, key := created.Key["id"].(string), created.RawKey
+			me := "http://" + addr + "/api/v2/me"
+			if got := get(t, me, key); got != 200 {
+				t.Fatalf("GET /me: %d", got)
+			}
+			if !strings.Contains(c.run("keys", "list", "--org", org), id) {
+				t.Fatal("keys list lacks the key")
+			}
+			if strings.Contains(c.run("keys", "list", "--org", org, "--json"), key) {
+				t.Fatal("keys list shows the plaintext")
+			}
+
+			c.run("keys", "disable", id)
+			within(t, "CLI disable", me, key, 401)
+			c.run("keys", "enable", id)
+			within(t, "CLI enable", me, key, 200)
+			c.run("keys", "scopes", id, "--scopes", "")
+			within(t, "CLI scope change", "http://"+addr+"/api/v2/keys", key, 403)
+
+			var rolled struct {
+				RawKey   string         `json:"raw_key"`
+				Previous map[string]any `json:"previous"`
+			}
+			if err := json.Unmarshal([]byte(c.run("keys", "roll", id, "--grace", "0s", "--json")), &rolled); err != nil {
+				t.Fatal(err)
+			}
+			if rolled.Previous["id"] != id {
+				t.Fatalf("roll previous = %v", rolled.Previous)
+			}
+			within(t, "CLI roll with no grace", me, key, 401)
+			if got := get(t, me, rolled.RawKey); got != 200 {
+				t.Fatalf("successor: %d", got)
+			}
+			var list struct{ Keys []map[string]any }
+			_ = json.Unmarshal([]byte(c.run("keys", "list", "--org", org, "--json")), &list)
+			newID := ""
+			for _, k := range list.Keys {
+				if k["id"] != id {
+					newID = k["id"].(string)
+				}
+			}
+			c.run("keys", "revoke", newID)
+			within(t, "CLI revoke", me, rolled.RawKey, 401)
+
+			if out := c.fails("keys", "create", "--org", org, "--name", "x", "--scopes", "nope:read"); !strings.Contains(out, "unknown scope") {
+				t.Fatalf("unknown scope error: %s", out)
+			}
+			if out := c.fails("keys", "revoke", "key_missing"); !strings.Contains(out, "not found") {
+				t.Fatalf("unknown key error: %s", out)
+			}
+			if !strings.HasPrefix(c.run("login-link", "--org", org, "--email", "a@example.com", "--role", "admin"), "http://"+addr+"/auth/login?token=") {
+				t.Fatal("login-link printed no URL")
+			}
+			if !strings.Contains(c.run("db", "migrate", "status"), "schema version 1 of 1") {
+				t.Fatal("db migrate status")
+			}
+
+			if err := serve.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-exited:
+				if err != nil {
+					t.Fatalf("serve exited with %v: %s", err, stderr.String())
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatal("serve did not stop on SIGTERM")
+			}
+			if strings.Contains(stderr.String(), key) || strings.Contains(stderr.String(), rolled.RawKey) {
+				t.Fatal("a plaintext key reached the host's log")
+			}
+		})
+	}
+}
+
+func TestBadConfigFailsClearly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildIndigo(t)
+	p := filepath.Join(t.TempDir(), "indigo.toml")
+	_ = os.WriteFile(p, []byte("[database]\ndriver = \"mysql\"\n"), 0o600)
+	out, err := exec.Command(bin, "serve", "--config", p).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), p) || !strings.Contains(string(out), "database.driver") {
+		t.Fatalf("bad config: %v\n%s", err, out)
+	}
+}
