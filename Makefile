@@ -2,7 +2,7 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: run build test test-short bench generate lint modules clean
+.PHONY: run build test test-short bench generate check-generate lint modules clean
 
 run: build
 	./bin/indigo serve --config indigo.toml
@@ -24,6 +24,11 @@ bench: build
 
 generate:
 	$(GO) generate ./db/...
+
+# Fails when the committed generated code differs from what the sources give.
+check-generate: generate
+	@git diff --exit-code -- db || (echo "generated code is stale: run make generate and commit"; exit 1)
+	@test -z "$$(git status --porcelain -- db)" || (git status --porcelain -- db; echo "make generate left new files"; exit 1)
 
 lint:
 	$(GO) vet ./...
