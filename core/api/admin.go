@@ -86,7 +86,9 @@ func (s *Server) adminKeys(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "bad_request", "status must be active, expiring, expired or revoked"))
 		return
 	}
-	keys, next, err := s.Keys.AdminList(r.Context(), apikey.AdminFilter{OrgID: a.orgID, Status: a.status, KeyID: a.keyID, Cursor: a.cursor, Limit: a.limit})
+	keys, next, err := s.Keys.AdminList(r.Context(), apikey.AdminFilter{
+		OrgID: a.orgID, Status: a.status, KeyID: a.keyID, Since: a.since, Until: a.until, Cursor: a.cursor, Limit: a.limit,
+	})
 	if err != nil {
 		s.fail(w, r, err)
 		return

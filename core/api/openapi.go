@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -216,11 +217,11 @@ func (s *Server) OpenAPI() map[string]any {
 	}, pageParams...)
 	op := []any{map[string]any{"session": []string{}}}
 	add("/api/admin/keys", "GET", operation(Doc{"adminListKeys", "Keys across organizations (operators)", "", 200, "AdminKeyList"},
-		append(adminParams, queryParam("status", "active, expiring, expired or revoked", str)), op, []int{400, 401, 403}))
+		slices.Concat(adminParams, []any{queryParam("status", "active, expiring, expired or revoked", str)}), op, []int{400, 401, 403}))
 	add("/api/admin/logs", "GET", operation(Doc{"adminGetLogs", "Request logs across organizations (operators)", "", 200, "LogList"},
-		append(adminParams, queryParam("route", "route template, e.g. /api/v2/me", str), queryParam("status", "HTTP status", integer)), op, []int{400, 401, 403}))
+		slices.Concat(adminParams, []any{queryParam("route", "route template, e.g. /api/v2/me", str), queryParam("status", "HTTP status", integer)}), op, []int{400, 401, 403}))
 	add("/api/admin/audit", "GET", operation(Doc{"adminGetAudit", "The audit log across organizations (operators)", "", 200, "AuditList"},
-		append(adminParams, queryParam("action", "e.g. key.revoke", str)), op, []int{400, 401, 403}))
+		slices.Concat(adminParams, []any{queryParam("action", "e.g. key.revoke", str)}), op, []int{400, 401, 403}))
 	add("/api/session", "GET", operation(Doc{"getSession", "The signed-in member and the CSRF token", "", 200, "Session"}, nil, op, []int{401}))
 
 	return map[string]any{

@@ -340,13 +340,15 @@ func (s *Service) page(rows []sqlitedb.SaasApiKey, limit int) ([]Key, string, er
 // AdminFilter narrows the cross-org key list.
 type AdminFilter struct {
 	OrgID, Status, KeyID, Cursor string
+	Since, Until                 int64 // created_at bounds in Unix ms; 0 = open
 	Limit                        int
 }
 
 // AdminList lists keys across organizations.
 func (s *Service) AdminList(ctx context.Context, f AdminFilter) ([]Key, string, error) {
 	rows, err := s.store.Q().AdminListKeys(ctx, sqlitedb.AdminListKeysParams{
-		OrgID: f.OrgID, Status: f.Status, KeyID: f.KeyID, Cursor: f.Cursor, Lim: int64(f.Limit + 1),
+		OrgID: f.OrgID, Status: f.Status, Now: ms(s.now()), KeyID: f.KeyID, Since: f.Since, Until: f.Until,
+		Cursor: f.Cursor, Lim: int64(f.Limit + 1),
 	})
 	if err != nil {
 		return nil, "", err

@@ -37,6 +37,7 @@ type Writer struct {
 	dropped, written atomic.Uint64
 
 	flushReq chan chan struct{}
+	started  atomic.Bool
 	done     chan struct{}
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -73,6 +74,9 @@ func (w *Writer) Depth() int { return len(w.queue) }
 
 // Run writes batches until Close. It is meant to run in its own goroutine.
 func (w *Writer) Run() {
+	if !w.started.CompareAndSwap(false, true) {
+		return // closed before it ran
+	}
 	defer close(w.done)
 	t := time.NewTicker(w.interval)
 	defer t.Stop()
@@ -126,9 +130,16 @@ func (w *Writer) Flush(ctx context.Context) {
 	}
 }
 
-// Close drains the queue and stops the writer.
+// Close drains the queue and stops the writer. Without Run, it writes what
+// is queued itself.
 func (w *Writer) Close() {
-	w.stopOnce.Do(func() { close(w.stop) })
+	w.stopOnce.Do(func() {
+		if w.started.CompareAndSwap(false, true) {
+			w.drain(nil)
+			close(w.done)
+		}
+		close(w.stop)
+	})
 	<-w.done
 }
 

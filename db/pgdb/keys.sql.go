@@ -13,26 +13,41 @@ import (
 const adminListKeys = `-- name: AdminListKeys :many
 SELECT id, org_id, key_hash, name, prefix, last4, scopes, status, enabled, metadata, rate_limit, rate_window_seconds, remaining, refill_amount, refill_interval_seconds, last_refill_at, quota_epoch, expires_at, last_used_at, created_by, created_at, updated_at, revoked_at, rolled_to FROM saas_api_keys
 WHERE (CAST($1 AS TEXT) = '' OR org_id = CAST($1 AS TEXT))
-  AND (CAST($2 AS TEXT) = '' OR status = CAST($2 AS TEXT))
-  AND (CAST($3 AS TEXT) = '' OR id = CAST($3 AS TEXT))
-  AND (CAST($4 AS TEXT) = '' OR id < CAST($4 AS TEXT))
+  AND (CAST($2 AS TEXT) = ''
+       OR (CAST($2 AS TEXT) = 'revoked' AND status = 'revoked')
+       OR (CAST($2 AS TEXT) = 'expired' AND (status = 'expired'
+           OR (status IN ('active', 'expiring') AND expires_at IS NOT NULL AND expires_at <= CAST($3 AS BIGINT))))
+       OR (status = CAST($2 AS TEXT) AND status IN ('active', 'expiring')
+           AND (expires_at IS NULL OR expires_at > CAST($3 AS BIGINT))))
+  AND (CAST($4 AS TEXT) = '' OR id = CAST($4 AS TEXT))
+  AND (CAST($5 AS BIGINT) = 0 OR created_at >= CAST($5 AS BIGINT))
+  AND (CAST($6 AS BIGINT) = 0 OR created_at < CAST($6 AS BIGINT))
+  AND (CAST($7 AS TEXT) = '' OR id < CAST($7 AS TEXT))
 ORDER BY id DESC
-LIMIT CAST($5 AS BIGINT)
+LIMIT CAST($8 AS BIGINT)
 `
 
 type AdminListKeysParams struct {
 	OrgID  string
 	Status string
+	Now    int64
 	KeyID  string
+	Since  int64
+	Until  int64
 	Cursor string
 	Lim    int64
 }
 
+// The status filter matches the status the API shows: a key past expires_at
+// is expired even before the maintenance task records it.
 func (q *Queries) AdminListKeys(ctx context.Context, arg AdminListKeysParams) ([]SaasApiKey, error) {
 	rows, err := q.db.QueryContext(ctx, adminListKeys,
 		arg.OrgID,
 		arg.Status,
+		arg.Now,
 		arg.KeyID,
+		arg.Since,
+		arg.Until,
 		arg.Cursor,
 		arg.Lim,
 	)

@@ -11,6 +11,8 @@ import (
 type Querier interface {
 	AddKeyStat(ctx context.Context, arg AddKeyStatParams) error
 	AdminListAudit(ctx context.Context, arg AdminListAuditParams) ([]SaasAuditLog, error)
+	// The status filter matches the status the API shows: a key past expires_at
+	// is expired even before the maintenance task records it.
 	AdminListKeys(ctx context.Context, arg AdminListKeysParams) ([]SaasApiKey, error)
 	AdminListLogs(ctx context.Context, arg AdminListLogsParams) ([]SaasApiRequestLog, error)
 	ConsumeLoginToken(ctx context.Context, arg ConsumeLoginTokenParams) (ConsumeLoginTokenRow, error)

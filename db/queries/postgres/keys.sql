@@ -78,10 +78,19 @@ UPDATE saas_api_keys SET remaining = sqlc.narg(remaining), last_refill_at = sqlc
 WHERE id = sqlc.arg(id) AND quota_epoch = sqlc.arg(quota_epoch) AND remaining IS NOT NULL;
 
 -- name: AdminListKeys :many
+-- The status filter matches the status the API shows: a key past expires_at
+-- is expired even before the maintenance task records it.
 SELECT * FROM saas_api_keys
 WHERE (CAST(sqlc.arg(org_id) AS TEXT) = '' OR org_id = CAST(sqlc.arg(org_id) AS TEXT))
-  AND (CAST(sqlc.arg(status) AS TEXT) = '' OR status = CAST(sqlc.arg(status) AS TEXT))
+  AND (CAST(sqlc.arg(status) AS TEXT) = ''
+       OR (CAST(sqlc.arg(status) AS TEXT) = 'revoked' AND status = 'revoked')
+       OR (CAST(sqlc.arg(status) AS TEXT) = 'expired' AND (status = 'expired'
+           OR (status IN ('active', 'expiring') AND expires_at IS NOT NULL AND expires_at <= CAST(sqlc.arg(now) AS BIGINT))))
+       OR (status = CAST(sqlc.arg(status) AS TEXT) AND status IN ('active', 'expiring')
+           AND (expires_at IS NULL OR expires_at > CAST(sqlc.arg(now) AS BIGINT))))
   AND (CAST(sqlc.arg(key_id) AS TEXT) = '' OR id = CAST(sqlc.arg(key_id) AS TEXT))
+  AND (CAST(sqlc.arg(since) AS BIGINT) = 0 OR created_at >= CAST(sqlc.arg(since) AS BIGINT))
+  AND (CAST(sqlc.arg(until) AS BIGINT) = 0 OR created_at < CAST(sqlc.arg(until) AS BIGINT))
   AND (CAST(sqlc.arg(cursor) AS TEXT) = '' OR id < CAST(sqlc.arg(cursor) AS TEXT))
 ORDER BY id DESC
 LIMIT CAST(sqlc.arg(lim) AS BIGINT);
