@@ -38,6 +38,7 @@ type Store struct {
 	DB     *sql.DB
 	URL    string
 	q      Querier
+	bulk   bulkStmts
 }
 
 type pgQuerier struct{ q *pgdb.Queries }
@@ -78,5 +79,13 @@ func (s *Store) Tx(ctx context.Context, fn func(q Querier) error) (err error) {
 	return tx.Commit()
 }
 
-// Close closes the underlying pool.
-func (s *Store) Close() error { return s.DB.Close() }
+// Close closes the prepared statements and the underlying pool.
+func (s *Store) Close() error {
+	s.bulk.mu.Lock()
+	for _, st := range s.bulk.stmts {
+		_ = st.Close()
+	}
+	s.bulk.stmts = nil
+	s.bulk.mu.Unlock()
+	return s.DB.Close()
+}

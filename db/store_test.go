@@ -255,6 +255,7 @@ func runConformance(t *testing.T, s *db.Store) {
 	t.Run("Listen", func(t *testing.T) { testListen(t, s) })
 	t.Run("RequestLogs", func(t *testing.T) { testRequestLogs(t, s) })
 	t.Run("PruneRequestLogs", func(t *testing.T) { testPruneRequestLogs(t, s) })
+	t.Run("WriteRequestLogs", func(t *testing.T) { testWriteRequestLogs(t, s) })
 	t.Run("KeyStats", func(t *testing.T) { testKeyStats(t, s) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, s) })
 	t.Run("Tx", func(t *testing.T) { testTx(t, s) })
@@ -1408,34 +1409,71 @@ func testRequestLogs(t *testing.T, s *db.Store) {
 func testPruneRequestLogs(t *testing.T, s *db.Store) {
 	ctx := context.Background()
 	q := s.Q()
-	for i, at := range []int64{100, 200, t0 + 100} {
+	// Logs are appended in time order; these come after every other log of
+	// the suite, so pruning before base removes all the earlier ones.
+	base := t0 + 500_000_000
+	for i, at := range []int64{base, base + 1000, base + 2000} {
 		ok(t, q.InsertRequestLog(ctx, sqlitedb.InsertRequestLogParams{
 			RequestID: fmt.Sprintf("pr%d", i), OrgID: "org_pr", KeyID: "key_pr", Method: "GET", Route: "/", Status: 200, CreatedAt: at,
 		}))
+	}
+	count := func() int {
+		got, err := q.AdminListLogs(ctx, sqlitedb.AdminListLogsParams{Lim: 1000})
+		ok(t, err)
+		return len(got)
+	}
+	if n, err := q.PruneRequestLogs(ctx, base); err != nil || n == 0 || count() != 3 {
+		t.Fatalf("prune before the first: removed %d (%v), %d left; want the earlier logs gone and 3 left", n, err, count())
 	}
 	cases := []struct {
 		before int64
 		want   int64
 		left   int
 	}{
-		{100, 0, 3}, // strictly before
-		{150, 1, 2},
-		{t0, 1, 1}, // every other log in the suite is at or after t0
-		{t0, 0, 1},
+		{base, 0, 3},        // strictly before
+		{base + 1, 1, 2},    // the first
+		{base + 1000, 0, 2}, // the second is at the cut-off, so kept
+		{base + 1001, 1, 1},
+		{base + 5000, 1, 0}, // everything, when nothing is at or after the cut-off
+		{base + 5000, 0, 0},
 	}
 	for _, tc := range cases {
 		n, err := q.PruneRequestLogs(ctx, tc.before)
 		wantRows(t, fmt.Sprintf("PruneRequestLogs(%d)", tc.before), n, err, tc.want)
-		got, err := q.AdminListLogs(ctx, sqlitedb.AdminListLogsParams{OrgID: "org_pr", Lim: 100})
-		ok(t, err)
-		if len(got) != tc.left {
-			t.Fatalf("after PruneRequestLogs(%d): %d logs left, want %d", tc.before, len(got), tc.left)
+		if got := count(); got != tc.left {
+			t.Fatalf("after PruneRequestLogs(%d): %d logs left, want %d", tc.before, got, tc.left)
 		}
 	}
-	got, err := q.AdminListLogs(ctx, sqlitedb.AdminListLogsParams{OrgID: "org_rl1", Lim: 100})
+}
+
+func testWriteRequestLogs(t *testing.T, s *db.Store) {
+	ctx := context.Background()
+	// 128 + 16 + 1 + 1 + 1: every statement size is used.
+	logs := make([]sqlitedb.InsertRequestLogParams, 147)
+	for i := range logs {
+		logs[i] = sqlitedb.InsertRequestLogParams{RequestID: fmt.Sprintf("bulk%03d", i), OrgID: "org_bulk", KeyID: "key_bulk",
+			Method: "GET", Route: "/b", Status: 200 + int64(i%2), LatencyUs: int64(i), CreatedAt: t0 + 600_000_000 + int64(i)}
+	}
+	stats := []sqlitedb.AddKeyStatParams{{KeyID: "key_bulk", OrgID: "org_bulk", Day: "2030-01-01", Route: "/b", Status: 200, Count: 74}}
+	ok(t, s.WriteRequestLogs(ctx, logs, stats))
+	ok(t, s.WriteRequestLogs(ctx, logs[:3], stats))
+	got, err := s.Q().AdminListLogs(ctx, sqlitedb.AdminListLogsParams{OrgID: "org_bulk", Lim: 1000})
 	ok(t, err)
-	if len(got) != 5 {
-		t.Fatalf("pruning removed recent logs of another org: %d left, want 5", len(got))
+	if len(got) != 150 || got[len(got)-1].RequestID != "bulk000" || got[0].RequestID != "bulk002" || got[3].LatencyUs != 146 {
+		t.Fatalf("bulk insert stored %d rows, first %+v", len(got), got[len(got)-1])
+	}
+	days, err := s.Q().KeyStatsByDay(ctx, sqlitedb.KeyStatsByDayParams{OrgID: "org_bulk", KeyID: "key_bulk"})
+	ok(t, err)
+	if len(days) != 1 || days[0].Count != 148 {
+		t.Fatalf("stats = %+v", days)
+	}
+	// Stats rows for the same key, day, route and status in one batch add up.
+	dup := sqlitedb.AddKeyStatParams{KeyID: "key_bulk", OrgID: "org_bulk", Day: "2030-01-02", Route: "/b", Status: 200, Count: 1}
+	ok(t, s.WriteRequestLogs(ctx, nil, []sqlitedb.AddKeyStatParams{dup, dup}))
+	days, err = s.Q().KeyStatsByDay(ctx, sqlitedb.KeyStatsByDayParams{OrgID: "org_bulk", KeyID: "key_bulk"})
+	ok(t, err)
+	if len(days) != 2 || days[1].Count != 2 {
+		t.Fatalf("stats after duplicates = %+v", days)
 	}
 }
 

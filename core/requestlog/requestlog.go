@@ -144,8 +144,9 @@ func (w *Writer) Close() {
 }
 
 type statKey struct {
-	keyID, orgID, day, route string
-	status                   int
+	keyID, orgID, route string
+	day                 int64 // days since the Unix epoch, UTC
+	status              int
 }
 
 // write stores a batch and its daily roll-up in one transaction.
@@ -154,30 +155,27 @@ func (w *Writer) write(buf []Entry) []Entry {
 		return buf
 	}
 	stats := map[statKey]int64{}
+	rows := make([]sqlitedb.InsertRequestLogParams, len(buf))
+	for i, e := range buf {
+		at := e.Time.UnixMilli()
+		rows[i] = sqlitedb.InsertRequestLogParams{
+			RequestID: e.RequestID, OrgID: e.OrgID, KeyID: e.KeyID, Method: e.Method, Route: e.Route,
+			Status: int64(e.Status), LatencyUs: e.Latency.Microseconds(), CreatedAt: at,
+		}
+		if e.KeyID != "" {
+			stats[statKey{e.KeyID, e.OrgID, e.Route, at / 86_400_000, e.Status}]++
+		}
+	}
+	adds := make([]sqlitedb.AddKeyStatParams, 0, len(stats))
+	for k, n := range stats {
+		adds = append(adds, sqlitedb.AddKeyStatParams{
+			KeyID: k.keyID, OrgID: k.orgID, Day: time.UnixMilli(k.day * 86_400_000).UTC().Format("2006-01-02"),
+			Route: k.route, Status: int64(k.status), Count: n,
+		})
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := w.store.Tx(ctx, func(q db.Querier) error {
-		for _, e := range buf {
-			if err := q.InsertRequestLog(ctx, sqlitedb.InsertRequestLogParams{
-				RequestID: e.RequestID, OrgID: e.OrgID, KeyID: e.KeyID, Method: e.Method, Route: e.Route,
-				Status: int64(e.Status), LatencyUs: e.Latency.Microseconds(), CreatedAt: e.Time.UnixMilli(),
-			}); err != nil {
-				return err
-			}
-			if e.KeyID != "" {
-				stats[statKey{e.KeyID, e.OrgID, e.Time.UTC().Format("2006-01-02"), e.Route, e.Status}]++
-			}
-		}
-		for k, n := range stats {
-			if err := q.AddKeyStat(ctx, sqlitedb.AddKeyStatParams{
-				KeyID: k.keyID, OrgID: k.orgID, Day: k.day, Route: k.route, Status: int64(k.status), Count: n,
-			}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := w.store.WriteRequestLogs(ctx, rows, adds); err != nil {
 		// The batch is lost; count it as dropped rather than retry forever.
 		w.dropped.Add(uint64(len(buf)))
 		w.log.Error("request log: write batch", "entries", len(buf), "err", err)

@@ -43,6 +43,9 @@ type Querier interface {
 	MarkKeyExpiring(ctx context.Context, arg MarkKeyExpiringParams) (int64, error)
 	MaxKeyChangeID(ctx context.Context) (int64, error)
 	PruneKeyChanges(ctx context.Context, before int64) (int64, error)
+	// Logs are appended in time order, so everything below the first id at or
+	// after the cut-off is older. This walks the primary key instead of keeping
+	// a time index that every insert would pay for.
 	PruneRequestLogs(ctx context.Context, before int64) (int64, error)
 	RevokeKey(ctx context.Context, arg RevokeKeyParams) (int64, error)
 	// Skipped when remaining was set explicitly since the host loaded it

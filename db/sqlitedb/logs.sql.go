@@ -305,9 +305,15 @@ func (q *Queries) KeyStatsByRoute(ctx context.Context, arg KeyStatsByRouteParams
 }
 
 const pruneRequestLogs = `-- name: PruneRequestLogs :execrows
-DELETE FROM saas_api_request_logs WHERE created_at < ?1
+DELETE FROM saas_api_request_logs
+WHERE id < COALESCE(
+    (SELECT l.id FROM saas_api_request_logs l WHERE l.created_at >= ?1 ORDER BY l.id LIMIT 1),
+    (SELECT COALESCE(MAX(m.id), 0) + 1 FROM saas_api_request_logs m))
 `
 
+// Logs are appended in time order, so everything below the first id at or
+// after the cut-off is older. This walks the primary key instead of keeping
+// a time index that every insert would pay for.
 func (q *Queries) PruneRequestLogs(ctx context.Context, before int64) (int64, error) {
 	result, err := q.db.ExecContext(ctx, pruneRequestLogs, before)
 	if err != nil {

@@ -89,7 +89,6 @@ CREATE TABLE saas_api_request_logs (
 );
 CREATE INDEX saas_api_request_logs_org_idx ON saas_api_request_logs (org_id, id);
 CREATE INDEX saas_api_request_logs_key_idx ON saas_api_request_logs (key_id, id);
-CREATE INDEX saas_api_request_logs_time_idx ON saas_api_request_logs (created_at);
 
 -- Daily roll-up, so stats outlive log retention.
 CREATE TABLE saas_api_key_stats_daily (

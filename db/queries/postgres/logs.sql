@@ -9,7 +9,13 @@ VALUES (sqlc.arg(key_id), sqlc.arg(org_id), sqlc.arg(day), sqlc.arg(route), sqlc
 ON CONFLICT (key_id, day, route, status) DO UPDATE SET count = saas_api_key_stats_daily.count + excluded.count;
 
 -- name: PruneRequestLogs :execrows
-DELETE FROM saas_api_request_logs WHERE created_at < sqlc.arg(before);
+-- Logs are appended in time order, so everything below the first id at or
+-- after the cut-off is older. This walks the primary key instead of keeping
+-- a time index that every insert would pay for.
+DELETE FROM saas_api_request_logs
+WHERE id < COALESCE(
+    (SELECT l.id FROM saas_api_request_logs l WHERE l.created_at >= sqlc.arg(before) ORDER BY l.id LIMIT 1),
+    (SELECT COALESCE(MAX(m.id), 0) + 1 FROM saas_api_request_logs m));
 
 -- name: AdminListLogs :many
 SELECT * FROM saas_api_request_logs
