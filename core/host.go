@@ -156,7 +156,7 @@ func New(svc *Services, opts Options) *Host {
 }
 
 // Handler is the host's HTTP handler.
-func (h *Host) Handler() http.Handler { return h.API.Router() }
+func (h *Host) Handler() http.Handler { return h.API.Handler() }
 
 // Start listens on the configured address and starts the background work.
 func (h *Host) Start(ctx context.Context) error {

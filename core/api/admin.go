@@ -139,6 +139,12 @@ func (s *Server) adminLogs(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, err)
 		return
 	}
+	if a.keyID != "" && a.orgID == "" {
+		// The log table is indexed by org: narrow a key filter to its org.
+		if k, err := s.Keys.Store().Q().GetKeyByID(r.Context(), a.keyID); err == nil {
+			a.orgID = k.OrgID
+		}
+	}
 	rows, err := s.Keys.Store().Q().AdminListLogs(r.Context(), sqlitedb.AdminListLogsParams{
 		OrgID: a.orgID, KeyID: a.keyID, Route: a.route, Status: a.httpStatus,
 		Since: a.since, Until: a.until, Cursor: cur, Lim: int64(a.limit + 1),

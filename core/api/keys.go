@@ -52,12 +52,31 @@ type meResponse struct {
 	ExpiresAt *apikey.Time `json:"expires_at"`
 }
 
+type meMemo struct{}
+
+// me answers from a body rendered once per cached record: a valid key's
+// status is its stored one (an expired or revoked key never gets here), so
+// the body is a function of the record alone.
 func (s *Server) me(w http.ResponseWriter, r *http.Request) {
-	c := CallerFrom(r.Context())
-	row := c.Record.Row
-	resp := meResponse{OrgID: c.OrgID, KeyID: c.KeyID, Name: row.Name, Status: c.Record.EffectiveStatus(s.Keys.Now())}
-	if !c.Superkey {
-		resp.Scopes = c.Scopes
+	rec := CallerFrom(r.Context()).Record
+	if b, ok := rec.Memo.Load(meMemo{}); ok {
+		httpapi.WriteRaw(w, http.StatusOK, b.([]byte))
+		return
+	}
+	b, err := httpapi.Marshal(s.meBody(rec))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rec.Memo.Store(meMemo{}, b)
+	httpapi.WriteRaw(w, http.StatusOK, b)
+}
+
+func (s *Server) meBody(rec *apikey.Record) meResponse {
+	row := rec.Row
+	resp := meResponse{OrgID: row.OrgID, KeyID: row.ID, Name: row.Name, Status: rec.EffectiveStatus(s.Keys.Now())}
+	if !rec.Superkey {
+		resp.Scopes = rec.Scopes
 		if resp.Scopes == nil {
 			resp.Scopes = []string{}
 		}
@@ -65,7 +84,7 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 	if row.ExpiresAt.Valid {
 		resp.ExpiresAt = &apikey.Time{Time: time.UnixMilli(row.ExpiresAt.Int64).UTC()}
 	}
-	httpapi.WriteJSON(w, http.StatusOK, resp)
+	return resp
 }
 
 func (s *Server) listScopes(w http.ResponseWriter, _ *http.Request) {

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Metrics are the host's Prometheus series.
@@ -14,7 +15,14 @@ type Metrics struct {
 	verifies  *prometheus.CounterVec
 	rejects   *prometheus.CounterVec
 	counterMu sync.RWMutex
-	counters  map[string]prometheus.Counter // route+status -> counter, to skip label hashing
+	counters  map[routeStatus]prometheus.Counter // to skip label hashing per request
+	verifyMu  sync.RWMutex
+	verifyBy  map[string]prometheus.Counter
+}
+
+type routeStatus struct {
+	route  string
+	status int
 }
 
 // NewMetrics registers the series. cacheStats, dropped and depth are read
@@ -32,10 +40,11 @@ func NewMetrics(cacheStats func() (hits, misses uint64), dropped func() uint64, 
 		rejects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "indigo_api_rate_limit_rejections_total", Help: "Calls refused by rate limit or quota.",
 		}, []string{"code"}),
-		counters: map[string]prometheus.Counter{},
+		counters: map[routeStatus]prometheus.Counter{},
+		verifyBy: map[string]prometheus.Counter{},
 	}
 	reg.MustRegister(m.requests, m.verifies, m.rejects,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cacheStats != nil {
 		reg.MustRegister(
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "indigo_api_key_cache_hits_total", Help: "Verify cache hits."},
@@ -61,7 +70,7 @@ func (m *Metrics) request(route string, status int) {
 	if m == nil {
 		return
 	}
-	k := route + " " + strconv.Itoa(status)
+	k := routeStatus{route, status}
 	m.counterMu.RLock()
 	c, ok := m.counters[k]
 	m.counterMu.RUnlock()
@@ -75,9 +84,19 @@ func (m *Metrics) request(route string, status int) {
 }
 
 func (m *Metrics) verify(result string) {
-	if m != nil {
-		m.verifies.WithLabelValues(result).Inc()
+	if m == nil {
+		return
 	}
+	m.verifyMu.RLock()
+	c, ok := m.verifyBy[result]
+	m.verifyMu.RUnlock()
+	if !ok {
+		c = m.verifies.WithLabelValues(result)
+		m.verifyMu.Lock()
+		m.verifyBy[result] = c
+		m.verifyMu.Unlock()
+	}
+	c.Inc()
 }
 
 func (m *Metrics) rejected(code string) {

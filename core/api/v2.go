@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -108,11 +109,14 @@ func (s *Server) Router() *mux.Router {
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		httpapi.WriteError(w, httpapi.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this route"))
 	})
-	r.Use(s.recoverer)
 	s.router = r
 	s.mountCore()
 	return r
 }
+
+// Handler is the router behind the panic guard. The guard wraps the router
+// once, rather than as mux middleware, which mux would rebuild per request.
+func (s *Server) Handler() http.Handler { return s.recoverer(s.Router()) }
 
 // HandleV2 mounts h at /api/v2 + rt.Path behind withApiV2Route.
 func (s *Server) HandleV2(rt Route, h http.Handler) {
@@ -123,10 +127,22 @@ func (s *Server) HandleV2(rt Route, h http.Handler) {
 // Routes lists the mounted v2 routes.
 func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 
+// Request ids are a random per-process prefix and a counter: unique across
+// restarts and hosts, and cheap enough for every request.
+var (
+	requestIDPrefix = func() string {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		return hex.EncodeToString(b[:])
+	}()
+	requestSeq atomic.Uint64
+)
+
 func newRequestID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	var buf [12 + 16]byte
+	n := copy(buf[:], requestIDPrefix)
+	out := strconv.AppendUint(buf[:n], requestSeq.Add(1), 16)
+	return string(out)
 }
 
 // statusWriter remembers the status for the log and metrics.
@@ -193,7 +209,7 @@ func (s *Server) withApiV2Route(rt Route, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rid := newRequestID()
-		w.Header().Set("X-Request-Id", rid)
+		w.Header()["X-Request-Id"] = []string{rid}
 		sw := &statusWriter{ResponseWriter: w}
 		caller := s.admit(sw, r, rt, rid)
 		if caller != nil && !caller.refused {

@@ -28,9 +28,12 @@ var PrefixRE = regexp.MustCompile(`^[a-z][a-z0-9_]{1,15}$`)
 // Parsed is a syntactically valid key.
 type Parsed struct {
 	Prefix string
-	Hash   string // hex SHA-256 of the whole key
+	Digest [32]byte // SHA-256 of the whole key
 	Last4  string
 }
+
+// Hash is the digest in hex, as stored.
+func (p Parsed) Hash() string { return hex.EncodeToString(p.Digest[:]) }
 
 // Generate returns a new key with the given prefix. The random part comes
 // from crypto/rand; the checksum lets Parse reject typos and truncations
@@ -43,7 +46,7 @@ func Generate(prefix string) (string, Parsed) {
 	b.WriteString(randomBase62(randomLen))
 	b.WriteString(checksum(b.String()))
 	raw := b.String()
-	return raw, Parsed{Prefix: prefix, Hash: Hash(raw), Last4: raw[len(raw)-4:]}
+	return raw, Parsed{Prefix: prefix, Digest: sha256.Sum256([]byte(raw)), Last4: raw[len(raw)-4:]}
 }
 
 // randomBase62 draws n characters uniformly by rejection sampling bytes.
@@ -68,13 +71,44 @@ func randomBase62(n int) string {
 
 // checksum encodes CRC32 of s as six base62 characters.
 func checksum(s string) string {
-	v := crc32.ChecksumIEEE([]byte(s))
+	c := checksumOf(s)
+	return string(c[:])
+}
+
+// checksumOf is checksum without allocating, for the verify path; s is at
+// most MaxKeyLen bytes there.
+func checksumOf(s string) [checksumLen]byte {
+	var buf [MaxKeyLen]byte
+	var v uint32
+	if len(s) <= len(buf) {
+		v = crc32.ChecksumIEEE(buf[:copy(buf[:], s)])
+	} else {
+		v = crc32.ChecksumIEEE([]byte(s))
+	}
 	var out [checksumLen]byte
 	for i := checksumLen - 1; i >= 0; i-- {
 		out[i] = base62[v%62]
 		v /= 62
 	}
-	return string(out[:])
+	return out
+}
+
+// validPrefix is PrefixRE without a regular expression, for the verify path.
+func validPrefix(p string) bool {
+	if len(p) < 2 || len(p) > 16 || p[0] < 'a' || p[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(p); i++ {
+		c := p[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func isBase62(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
 }
 
 // Hash is the stored digest of a key.
@@ -94,18 +128,19 @@ func Parse(raw string) (Parsed, bool) {
 		return Parsed{}, false
 	}
 	prefix, body := raw[:i], raw[i+1:]
-	if !PrefixRE.MatchString(prefix) {
+	if !validPrefix(prefix) {
 		return Parsed{}, false
 	}
 	for j := 0; j < len(body); j++ {
-		if strings.IndexByte(base62, body[j]) < 0 {
+		if !isBase62(body[j]) {
 			return Parsed{}, false
 		}
 	}
-	if checksum(raw[:len(raw)-checksumLen]) != body[randomLen:] {
+	if sum := checksumOf(raw[:len(raw)-checksumLen]); string(sum[:]) != body[randomLen:] {
 		return Parsed{}, false
 	}
-	return Parsed{Prefix: prefix, Hash: Hash(raw), Last4: raw[len(raw)-4:]}, true
+	var buf [MaxKeyLen]byte
+	return Parsed{Prefix: prefix, Digest: sha256.Sum256(buf[:copy(buf[:], raw)]), Last4: raw[len(raw)-4:]}, true
 }
 
 // NewID returns a time-ordered identifier such as key_01JD2...: 10 base32

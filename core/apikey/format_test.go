@@ -18,11 +18,19 @@ func TestGenerateParseRoundTrip(t *testing.T) {
 		if !ok {
 			t.Fatalf("Parse(%q) refused a generated key", raw)
 		}
-		if got != p || got.Prefix != prefix || got.Last4 != raw[len(raw)-4:] || got.Hash != Hash(raw) {
+		if got != p || got.Prefix != prefix || got.Last4 != raw[len(raw)-4:] || got.Hash() != Hash(raw) {
 			t.Fatalf("Parse = %+v, Generate said %+v", got, p)
 		}
-		if strings.Contains(got.Hash, raw) || len(got.Hash) != 64 {
-			t.Fatalf("hash %q is not a hex SHA-256", got.Hash)
+		if len(got.Hash()) != 64 {
+			t.Fatalf("hash %q is not a hex SHA-256", got.Hash())
+		}
+		for _, p := range []string{prefix, "a", "1ab", "ab-c", "abcdefghijklmnopq"} {
+			if validPrefix(p) != PrefixRE.MatchString(p) {
+				t.Fatalf("validPrefix(%q) disagrees with PrefixRE", p)
+			}
+		}
+		if c := checksumOf(raw[:len(raw)-6]); string(c[:]) != raw[len(raw)-6:] || checksum(raw[:len(raw)-6]) != string(c[:]) {
+			t.Fatalf("checksum mismatch")
 		}
 	}
 }

@@ -2,7 +2,9 @@ package apikey
 
 import (
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
+	"sync"
 	"time"
 
 	"github.com/indigo-hq/indigo/db/sqlitedb"
@@ -74,11 +76,17 @@ type Key struct {
 	RevokedAt  *Time           `json:"revoked_at"`
 }
 
-// Record is a stored key as the verify path needs it.
+// Record is a stored key as the verify path needs it. It is immutable once
+// built; a change replaces it.
 type Record struct {
 	Row      sqlitedb.SaasApiKey
 	Scopes   []string
 	Superkey bool
+	digest   [32]byte
+
+	// Memo lets a handler cache a rendering of this record (the /me body):
+	// it stays valid exactly as long as the record does.
+	Memo sync.Map
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
@@ -118,6 +126,7 @@ func nullTime(t *time.Time) sql.NullInt64 {
 // treated as granting nothing rather than everything.
 func newRecord(row sqlitedb.SaasApiKey) *Record {
 	r := &Record{Row: row}
+	_, _ = hex.Decode(r.digest[:], []byte(row.KeyHash))
 	if !row.Scopes.Valid {
 		r.Superkey = true
 		return r

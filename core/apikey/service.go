@@ -221,7 +221,7 @@ func (s *Service) Create(ctx context.Context, orgID string, actor Actor, in Crea
 
 	raw, parsed := Generate(prefix)
 	p := sqlitedb.InsertKeyParams{
-		ID: NewID("key", ms(now)), OrgID: orgID, KeyHash: parsed.Hash, Name: name,
+		ID: NewID("key", ms(now)), OrgID: orgID, KeyHash: parsed.Hash(), Name: name,
 		Prefix: prefix, Last4: parsed.Last4, Scopes: scopesColumn(scopes, in.Superkey), Metadata: meta,
 		Remaining: nullInt(remaining), ExpiresAt: nullTime(in.ExpiresAt), CreatedBy: actor.ID, CreatedAt: ms(now),
 	}
@@ -572,7 +572,7 @@ func (s *Service) Roll(ctx context.Context, orgID, id string, actor Actor, grace
 			remaining = sql.NullInt64{Int64: live.Remaining, Valid: true}
 		}
 		p := sqlitedb.InsertKeyParams{
-			ID: NewID("key", ms(now)), OrgID: orgID, KeyHash: parsed.Hash, Name: row.Name, Prefix: row.Prefix,
+			ID: NewID("key", ms(now)), OrgID: orgID, KeyHash: parsed.Hash(), Name: row.Name, Prefix: row.Prefix,
 			Last4: parsed.Last4, Scopes: row.Scopes, Metadata: row.Metadata, RateLimit: row.RateLimit,
 			RateWindowSeconds: row.RateWindowSeconds, Remaining: remaining, RefillAmount: row.RefillAmount,
 			RefillIntervalSeconds: row.RefillIntervalSeconds, LastRefillAt: row.LastRefillAt,

@@ -38,8 +38,8 @@ type entry struct {
 // that raced an invalidation from storing what it read before the change.
 type cache struct {
 	mu       sync.RWMutex
-	byHash   map[string]entry
-	hashByID map[string]string
+	byHash   map[[32]byte]entry
+	hashByID map[string][32]byte
 	negative int
 	gen      uint64
 
@@ -51,10 +51,10 @@ type cache struct {
 const entryTTL = 5 * time.Minute
 
 func newCache() *cache {
-	return &cache{byHash: map[string]entry{}, hashByID: map[string]string{}}
+	return &cache{byHash: map[[32]byte]entry{}, hashByID: map[string][32]byte{}}
 }
 
-func (c *cache) get(hash string, now time.Time) (entry, bool, uint64) {
+func (c *cache) get(hash [32]byte, now time.Time) (entry, bool, uint64) {
 	c.mu.RLock()
 	e, ok := c.byHash[hash]
 	gen := c.gen
@@ -65,7 +65,7 @@ func (c *cache) get(hash string, now time.Time) (entry, bool, uint64) {
 	return e, ok, gen
 }
 
-func (c *cache) put(hash string, rec *Record, gen uint64, now time.Time) {
+func (c *cache) put(hash [32]byte, rec *Record, gen uint64, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.gen {
@@ -116,12 +116,12 @@ func (s *Service) Verify(ctx context.Context, raw string) (*Record, string, erro
 		return nil, CodeNotFound, nil
 	}
 	now := s.now()
-	e, ok, gen := s.cache.get(parsed.Hash, now)
+	e, ok, gen := s.cache.get(parsed.Digest, now)
 	if ok {
 		s.cache.hits.Add(1)
 	} else {
 		s.cache.misses.Add(1)
-		row, err := s.store.Q().GetKeyByHash(ctx, parsed.Hash)
+		row, err := s.store.Q().GetKeyByHash(ctx, parsed.Hash())
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			e = entry{}
@@ -130,10 +130,10 @@ func (s *Service) Verify(ctx context.Context, raw string) (*Record, string, erro
 		default:
 			e = entry{rec: newRecord(row)}
 		}
-		s.cache.put(parsed.Hash, e.rec, gen, now)
+		s.cache.put(parsed.Digest, e.rec, gen, now)
 	}
 	rec := e.rec
-	if rec == nil || subtle.ConstantTimeCompare([]byte(rec.Row.KeyHash), []byte(parsed.Hash)) != 1 {
+	if rec == nil || subtle.ConstantTimeCompare(rec.digest[:], parsed.Digest[:]) != 1 {
 		return nil, CodeNotFound, nil
 	}
 	switch rec.EffectiveStatus(now) {

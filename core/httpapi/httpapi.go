@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 )
 
 // Error is an API error with a stable code.
@@ -39,27 +40,66 @@ var (
 // so that a caller learns nothing about why a key was refused.
 var UnauthorizedBody = []byte(`{"error":{"code":"unauthorized","message":"missing or invalid API key"}}` + "\n")
 
+// Shared header values: net/http only reads them, so one slice serves
+// every response and saves an allocation each.
+var (
+	jsonContentType = []string{"application/json"}
+	bearerChallenge = []string{`Bearer realm="indigo"`}
+)
+
 // WriteUnauthorized writes the uniform 401.
 func WriteUnauthorized(w http.ResponseWriter) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("WWW-Authenticate", `Bearer realm="indigo"`)
+	h["Content-Type"] = jsonContentType
+	h["Www-Authenticate"] = bearerChallenge
 	w.WriteHeader(http.StatusUnauthorized)
 	_, _ = w.Write(UnauthorizedBody)
 }
 
+type encoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var encoders = sync.Pool{New: func() any {
+	e := &encoder{}
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetEscapeHTML(false)
+	return e
+}}
+
+// Marshal encodes v as WriteJSON does.
+func Marshal(v any) ([]byte, error) {
+	e := encoders.Get().(*encoder)
+	defer encoders.Put(e)
+	e.buf.Reset()
+	if err := e.enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(e.buf.Bytes()), nil
+}
+
 // WriteJSON writes v with the status.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	e := encoders.Get().(*encoder)
+	defer func() {
+		if e.buf.Cap() <= 64<<10 {
+			encoders.Put(e)
+		}
+	}()
+	e.buf.Reset()
+	if err := e.enc.Encode(v); err != nil {
 		WriteError(w, ErrInternal)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
+	WriteRaw(w, status, e.buf.Bytes())
+}
+
+// WriteRaw writes an already encoded JSON body.
+func WriteRaw(w http.ResponseWriter, status int, body []byte) {
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(body)
 }
 
 // WriteError writes err as an API error; anything that is not an *Error is

@@ -6,6 +6,7 @@ package requestlog
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,12 @@ type Writer struct {
 
 	flushReq chan chan struct{}
 	started  atomic.Bool
+
+	// Reused by write, which only the writer goroutine runs.
+	rows     []sqlitedb.InsertRequestLogParams
+	stats    map[statKey]int64
+	adds     []sqlitedb.AddKeyStatParams
+	days     map[int64]string
 	done     chan struct{}
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -154,8 +161,13 @@ func (w *Writer) write(buf []Entry) []Entry {
 	if len(buf) == 0 {
 		return buf
 	}
-	stats := map[statKey]int64{}
-	rows := make([]sqlitedb.InsertRequestLogParams, len(buf))
+	if w.stats == nil {
+		w.stats, w.days = map[statKey]int64{}, map[int64]string{}
+	}
+	clear(w.stats)
+	stats := w.stats
+	rows := slices.Grow(w.rows[:0], len(buf))[:len(buf)]
+	w.rows = rows
 	for i, e := range buf {
 		at := e.Time.UnixMilli()
 		rows[i] = sqlitedb.InsertRequestLogParams{
@@ -166,13 +178,21 @@ func (w *Writer) write(buf []Entry) []Entry {
 			stats[statKey{e.KeyID, e.OrgID, e.Route, at / 86_400_000, e.Status}]++
 		}
 	}
-	adds := make([]sqlitedb.AddKeyStatParams, 0, len(stats))
+	adds := w.adds[:0]
 	for k, n := range stats {
+		day, ok := w.days[k.day]
+		if !ok {
+			day = time.UnixMilli(k.day * 86_400_000).UTC().Format("2006-01-02")
+			if len(w.days) > 64 {
+				clear(w.days)
+			}
+			w.days[k.day] = day
+		}
 		adds = append(adds, sqlitedb.AddKeyStatParams{
-			KeyID: k.keyID, OrgID: k.orgID, Day: time.UnixMilli(k.day * 86_400_000).UTC().Format("2006-01-02"),
-			Route: k.route, Status: int64(k.status), Count: n,
+			KeyID: k.keyID, OrgID: k.orgID, Day: day, Route: k.route, Status: int64(k.status), Count: n,
 		})
 	}
+	w.adds = adds
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := w.store.WriteRequestLogs(ctx, rows, adds); err != nil {
