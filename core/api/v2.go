@@ -104,9 +104,11 @@ func (s *Server) Router() *mux.Router {
 	}
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header()["X-Request-Id"] = []string{newRequestID()}
 		httpapi.WriteError(w, httpapi.Errorf(http.StatusNotFound, "not_found", "no such route"))
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header()["X-Request-Id"] = []string{newRequestID()}
 		httpapi.WriteError(w, httpapi.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this route"))
 	})
 	s.router = r
