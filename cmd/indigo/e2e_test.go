@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,15 +19,38 @@ import (
 	"github.com/indigo-hq/indigo/db/dbtest"
 )
 
+var (
+	buildOnce sync.Once
+	binDir    string
+	binPath   string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 // buildIndigo builds the real binary once per test binary.
 func buildIndigo(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "indigo")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	buildOnce.Do(func() {
+		if binDir, buildErr = os.MkdirTemp("", "indigo-e2e-"); buildErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "indigo")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return bin
+	return binPath
 }
 
 func freeAddr(t *testing.T) string {
@@ -274,5 +298,31 @@ func TestBadConfigFailsClearly(t *testing.T) {
 	out, err := exec.Command(bin, "serve", "--config", p).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), p) || !strings.Contains(string(out), "database.driver") {
 		t.Fatalf("bad config: %v\n%s", err, out)
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	bin := buildIndigo(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "indigo.toml")
+	if err := os.WriteFile(cfg, []byte("# defaults only\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "INDIGO_DATABASE_URL="+filepath.Join(dir, "x.db"), "INDIGO_CONFIG="+cfg)
+	c := cli{t: t, bin: bin, env: env}
+	org := strings.TrimSpace(c.run("orgs", "create", "A"))
+	var created struct {
+		Key struct {
+			ExpiresAt time.Time `json:"expires_at"`
+		} `json:"key"`
+	}
+	if err := json.Unmarshal([]byte(c.run("keys", "create", "--org", org, "--name", "k", "--expires-in", "30d", "--json")), &created); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Until(created.Key.ExpiresAt); d < 29*24*time.Hour || d > 30*24*time.Hour {
+		t.Fatalf("--expires-in 30d gave an expiry %v away", d)
+	}
+	if out := c.fails("keys", "create", "--org", org, "--name", "k", "--expires-in", "soon"); !strings.Contains(out, "--expires-in") {
+		t.Fatalf("bad duration: %s", out)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -75,6 +76,18 @@ func (a *app) orgsCmd() *cobra.Command {
 	return cmd
 }
 
+// parseDuration is time.ParseDuration plus whole days ("30d").
+func parseDuration(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil {
+			return 0, err
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
+}
+
 // splitScopes reads --scopes: "" is an empty list.
 func splitScopes(s string) []string {
 	out := []string{}
@@ -137,9 +150,9 @@ func (a *app) keysCmd() *cobra.Command {
 			}
 			in := apikey.CreateInput{Name: name, Superkey: superkey, Scopes: splitScopes(scopes)}
 			if expiresIn != "" {
-				d, err := time.ParseDuration(expiresIn)
+				d, err := parseDuration(expiresIn)
 				if err != nil || d <= 0 {
-					return fmt.Errorf("--expires-in must be a positive duration such as 720h, got %q", expiresIn)
+					return fmt.Errorf("--expires-in must be a positive duration such as 30d or 12h, got %q", expiresIn)
 				}
 				t := time.Now().Add(d)
 				in.ExpiresAt = &t
@@ -170,7 +183,7 @@ func (a *app) keysCmd() *cobra.Command {
 	create.Flags().StringVar(&name, "name", "", "key name (required)")
 	create.Flags().StringVar(&scopes, "scopes", "", "comma-separated scopes; \"\" grants nothing")
 	create.Flags().BoolVar(&superkey, "superkey", false, "grant every scope (null scopes)")
-	create.Flags().StringVar(&expiresIn, "expires-in", "", "expire after this duration, e.g. 720h")
+	create.Flags().StringVar(&expiresIn, "expires-in", "", "expire after this duration, e.g. 30d or 12h")
 	create.Flags().StringVar(&rateLimit, "rate-limit", "", "requests per window, e.g. 100/1m (0: none; default from config)")
 	create.Flags().BoolVar(&asJSON, "json", false, "print the same object as POST /api/v2/keys")
 	_ = create.MarkFlagRequired("org")
@@ -205,7 +218,7 @@ func (a *app) keysCmd() *cobra.Command {
 				if all == nil {
 					all = []apikey.Key{}
 				}
-				return a.printJSON(map[string]any{"keys": all})
+				return a.printJSON(map[string]any{"keys": all, "next_cursor": nil})
 			}
 			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tNAME\tKEY\tSCOPES\tSTATUS\tENABLED\tEXPIRES")
@@ -263,9 +276,9 @@ func (a *app) keysCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var g *time.Duration
 			if cmd.Flags().Changed("grace") {
-				d, err := time.ParseDuration(grace)
+				d, err := parseDuration(grace)
 				if err != nil || d < 0 {
-					return fmt.Errorf("--grace must be a duration such as 24h or 0s, got %q", grace)
+					return fmt.Errorf("--grace must be a duration such as 7d, 24h or 0s, got %q", grace)
 				}
 				g = &d
 			}
