@@ -7,6 +7,10 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/indigo-hq/indigo/db/pgdb"
 	"github.com/indigo-hq/indigo/db/sqlitedb"
 )
 
@@ -65,6 +69,9 @@ func (s *Store) logStmt(ctx context.Context, n int) (*sql.Stmt, error) {
 // WriteRequestLogs stores a batch of request logs and adds to the daily
 // roll-up, in one transaction.
 func (s *Store) WriteRequestLogs(ctx context.Context, logs []sqlitedb.InsertRequestLogParams, stats []sqlitedb.AddKeyStatParams) error {
+	if s.Engine == Postgres {
+		return s.copyRequestLogs(ctx, logs, stats)
+	}
 	tx, err := s.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -99,4 +106,39 @@ func (s *Store) WriteRequestLogs(ctx context.Context, logs []sqlitedb.InsertRequ
 		}
 	}
 	return tx.Commit()
+}
+
+// copyRequestLogs uses PostgreSQL's COPY, many times cheaper per row than
+// INSERT, on the pool's own pgx connection; the roll-up runs the generated
+// AddKeyStat query text in the same transaction.
+func (s *Store) copyRequestLogs(ctx context.Context, logs []sqlitedb.InsertRequestLogParams, stats []sqlitedb.AddKeyStatParams) error {
+	conn, err := s.DB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(driverConn any) error {
+		pc := driverConn.(*stdlib.Conn).Conn()
+		tx, err := pc.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = tx.Rollback(ctx) }()
+		if len(logs) > 0 {
+			src := pgx.CopyFromSlice(len(logs), func(i int) ([]any, error) {
+				l := logs[i]
+				return []any{l.RequestID, l.OrgID, l.KeyID, l.Method, l.Route, l.Status, l.LatencyUs, l.CreatedAt}, nil
+			})
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"saas_api_request_logs"},
+				[]string{"request_id", "org_id", "key_id", "method", "route", "status", "latency_us", "created_at"}, src); err != nil {
+				return err
+			}
+		}
+		for _, st := range stats {
+			if _, err := tx.Exec(ctx, pgdb.AddKeyStatSQL, st.KeyID, st.OrgID, st.Day, st.Route, st.Status, st.Count); err != nil {
+				return err
+			}
+		}
+		return tx.Commit(ctx)
+	})
 }
