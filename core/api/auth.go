@@ -39,7 +39,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	http.SetCookie(w, identity.SessionCookie(r, session, s.SessionTTL))
+	http.SetCookie(w, identity.SessionCookie(r, session, s.SessionTTL, s.TrustXFF))
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }

@@ -227,10 +227,13 @@ func (l *Local) PruneSessions(ctx context.Context) (int64, error) {
 	return l.store.Q().DeleteExpiredSessions(ctx, l.now().UnixMilli())
 }
 
-// SessionCookie builds the cookie for a session token.
-func SessionCookie(r *http.Request, token string, ttl time.Duration) *http.Cookie {
+// SessionCookie builds the cookie for a session token. It is Secure when the
+// request came over TLS, directly or (trustProxy) through a proxy that says
+// so in X-Forwarded-Proto.
+func SessionCookie(r *http.Request, token string, ttl time.Duration, trustProxy bool) *http.Cookie {
+	secure := r.TLS != nil || (trustProxy && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"))
 	return &http.Cookie{
 		Name: CookieName, Value: token, Path: "/", MaxAge: int(ttl / time.Second),
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode,
 	}
 }
