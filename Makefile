@@ -24,18 +24,24 @@ bench: build
 
 generate:
 	$(GO) generate ./db/...
+	protoc --plugin=protoc-gen-go=$$($(GO) tool -n protoc-gen-go) --plugin=protoc-gen-go-grpc=$$($(GO) tool -n protoc-gen-go-grpc) --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative sdk/internal/proto/module.proto
 
 # Fails when the committed generated code differs from what the sources give.
 check-generate: generate
-	@git diff --exit-code -- db || (echo "generated code is stale: run make generate and commit"; exit 1)
-	@test -z "$$(git status --porcelain -- db)" || (git status --porcelain -- db; echo "make generate left new files"; exit 1)
+	@git diff --exit-code -- db sdk/internal/proto || (echo "generated code is stale: run make generate and commit"; exit 1)
+	@test -z "$$(git status --porcelain -- db sdk/internal/proto)" || (git status --porcelain -- db sdk/internal/proto; echo "make generate left new files"; exit 1)
 
 lint:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 
+# Builds every first-party module (modules/<name>) into plugins/<name>.
 modules:
-	@echo "no first-party modules yet"
+	@mkdir -p plugins
+	@for d in modules/*/; do \
+		n=$$(basename $$d); [ -f $$d/main.go ] || continue; \
+		echo "build plugins/$$n"; $(GO) build -o plugins/$$n ./$$d || exit 1; \
+	done
 
 clean:
 	rm -rf bin data

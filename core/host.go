@@ -21,6 +21,7 @@ import (
 	"github.com/indigo-hq/indigo/core/identity"
 	"github.com/indigo-hq/indigo/core/maintenance"
 	"github.com/indigo-hq/indigo/core/metering"
+	"github.com/indigo-hq/indigo/core/module"
 	"github.com/indigo-hq/indigo/core/requestlog"
 	"github.com/indigo-hq/indigo/core/scope"
 	"github.com/indigo-hq/indigo/db"
@@ -108,9 +109,10 @@ func (s *Services) Close() error { return s.Store.Close() }
 // Host is a running Indigo server.
 type Host struct {
 	*Services
-	API   *api.Server
-	Logs  *requestlog.Writer
-	Maint *maintenance.Scheduler
+	API     *api.Server
+	Logs    *requestlog.Writer
+	Maint   *maintenance.Scheduler
+	Modules *module.Loader
 
 	srv     *http.Server
 	ln      net.Listener
@@ -131,8 +133,9 @@ func New(svc *Services, opts Options) *Host {
 	h.API = &api.Server{
 		Keys: svc.Keys, Identity: resolver, Local: svc.Local, Meter: opts.Meter, FailOpen: cfg.API.MeteringFailOpen,
 		Logs: logs, Log: svc.Log, TrustXFF: cfg.Server.TrustProxy, SessionTTL: cfg.Identity.SessionTTL.Duration,
-		Metrics: api.NewMetrics(svc.Keys.CacheStats, logs.Dropped, logs.Depth),
+		Metrics: api.NewMetrics(svc.Keys.CacheStats, logs.Dropped, logs.Depth), V1Key: cfg.V1.APIKey,
 	}
+	h.Modules = module.NewLoader(h.API, svc.Scopes, cfg.Server.DataDir, cfg.API.ModuleCallTimeout.Duration, svc.Log)
 	if opts.Resolver != nil {
 		h.API.Local = nil
 	}
@@ -158,10 +161,22 @@ func New(svc *Services, opts Options) *Host {
 // Handler is the host's HTTP handler.
 func (h *Host) Handler() http.Handler { return h.API.Handler() }
 
-// Start listens on the configured address and starts the background work.
+// LoadModules starts the configured modules and mounts their routes. It
+// must run before the host serves requests.
+func (h *Host) LoadModules(ctx context.Context) error {
+	h.API.Router() // core routes first, so a module can never shadow them
+	return h.Modules.Load(ctx, h.Cfg.Modules)
+}
+
+// Start loads the modules, listens on the configured address and starts
+// the background work.
 func (h *Host) Start(ctx context.Context) error {
+	if err := h.LoadModules(ctx); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", h.Cfg.Server.Addr)
 	if err != nil {
+		h.Modules.Shutdown(ctx)
 		return fmt.Errorf("listen on %s: %w", h.Cfg.Server.Addr, err)
 	}
 	h.ln = ln
@@ -243,6 +258,7 @@ func (h *Host) Shutdown(ctx context.Context) error {
 				errs = append(errs, err)
 			}
 		}
+		h.Modules.Shutdown(ctx)
 		h.Logs.Close()
 		if h.cancel != nil {
 			h.cancel()

@@ -1,24 +1,129 @@
 // Package sdk is the one package tree module authors import. It must never
 // import the host (core, db, cmd or modules); a test keeps it so.
 //
-// The module runtime (sdk.Serve, routes, serverInit, host services) is
-// built on top of these shared definitions.
+// A module is a Go main package that declares a Module and calls Serve:
+//
+//	func main() {
+//		sdk.Serve(sdk.Module{
+//			Name:    "projects",
+//			Version: "1.0.0",
+//			Scopes:  []sdk.Scope{{ID: "projects:read", Label: "Read projects"}},
+//			Routes: []sdk.Route{
+//				{Method: "GET", Path: "/projects/{id}", Scopes: []string{"projects:read"}, Cost: 1},
+//			},
+//			Handler: handler, // reads r.PathValue("id") and sdk.CallerFrom(r.Context())
+//			ServerInit: func(ctx context.Context, host sdk.Host) error { ... },
+//		})
+//	}
+//
+// The host runs the binary as a separate process (hashicorp/go-plugin over
+// gRPC, see sdk/rpc), authenticates each request, checks the route's scopes
+// and forwards it; the module only ever sees authorised calls.
 package sdk
 
-// Scope is a permission a module registers, such as "projects:read". Its
-// id must start with the module's own prefix.
-type Scope struct {
-	ID    string `json:"id"`
-	Label string `json:"label"`
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"slices"
+
+	"github.com/indigo-hq/indigo/sdk/internal/spec"
+	"github.com/indigo-hq/indigo/sdk/rpc"
+)
+
+// The shared values are defined in sdk/internal/spec so that sdk/rpc can
+// carry them without importing this package (which serves through rpc).
+// The aliases make them one type: an sdk.Caller is the Caller of an
+// rpc.Request.
+type (
+	// Scope is a permission a module registers, such as "projects:read".
+	// Its id must start with the module's own name and a colon.
+	Scope = spec.Scope
+	// Route is a route a module serves below /api/v2, such as
+	// "/projects/{id}" (gorilla/mux style variables). The host enforces all
+	// of Scopes before the request reaches the module and charges Cost
+	// through the metering hook. A route without scopes must be a V1 GET.
+	Route = spec.Route
+	// RegisteredScope is a scope in the host's registry, with the module
+	// that registered it.
+	RegisteredScope = spec.RegisteredScope
+	// Caller is who made a request, as the host authenticated it.
+	Caller = spec.Caller
+	// Manifest is what a module declares about itself; `describe` prints it.
+	Manifest = spec.Manifest
+)
+
+// Module is everything a module author provides.
+type Module struct {
+	// Name is the module's id and the prefix of its scopes:
+	// ^[a-z][a-z0-9-]{1,31}$.
+	Name    string
+	Version string
+	Scopes  []Scope
+	Routes  []Route
+	// Handler serves every declared route. The request's URL path is the
+	// one below the API version prefix ("/projects/p1"), as in Routes, so
+	// an http.ServeMux can register the same paths; route variables are in
+	// r.PathValue and the caller (with V1 set for a v1 call) in
+	// CallerFrom(r.Context()).
+	Handler http.Handler
+	// ServerInit, when set, runs before the host routes traffic, and again
+	// if the host re-initialises the module. An error stops the module
+	// from being loaded.
+	ServerInit func(ctx context.Context, host Host) error
 }
 
-// Route is a v2 route a module serves. The host enforces Scopes (all of
-// them) before the request reaches the module, and charges Cost through
-// the metering hook.
-type Route struct {
-	Method string   `json:"method"`
-	Path   string   `json:"path"`
-	Scopes []string `json:"scopes"`
-	Cost   int64    `json:"cost"`
-	V1     bool     `json:"v1"`
+// Host is what the host offers a module: deliberately small, like Vault's
+// SystemView, so that the wire stays easy to keep compatible.
+type Host interface {
+	// Config is the module's configuration section. It is shared: do not
+	// modify it.
+	Config() map[string]any
+	// DataDir is a directory the module owns for its files.
+	DataDir() string
+	// Logger sends its records over the wire to the host's log.
+	Logger() *slog.Logger
+	// Scopes lists every scope the host knows, its own and all modules'.
+	Scopes(ctx context.Context) ([]RegisteredScope, error)
+}
+
+// Manifest is m's declaration, for `describe` and the host's Describe call.
+// Its slices are never nil, so that its JSON lists [] rather than null.
+func (m Module) Manifest() Manifest {
+	out := Manifest{
+		Name:     m.Name,
+		Version:  m.Version,
+		Scopes:   slices.Clone(m.Scopes),
+		Routes:   slices.Clone(m.Routes),
+		Protocol: rpc.ProtocolVersion,
+	}
+	if out.Scopes == nil {
+		out.Scopes = []Scope{}
+	}
+	if out.Routes == nil {
+		out.Routes = []Route{}
+	}
+	for i := range out.Routes {
+		if out.Routes[i].Scopes == nil {
+			out.Routes[i].Scopes = []string{}
+		} else {
+			out.Routes[i].Scopes = slices.Clone(out.Routes[i].Scopes)
+		}
+	}
+	return out
+}
+
+type callerKey struct{}
+
+// WithCaller returns ctx carrying c. The SDK calls it for every request;
+// tests call it to build a request's context by hand.
+func WithCaller(ctx context.Context, c Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// CallerFrom returns the caller the host attached to the request. It is
+// false only outside a request served through the SDK.
+func CallerFrom(ctx context.Context) (Caller, bool) {
+	c, ok := ctx.Value(callerKey{}).(Caller)
+	return c, ok
 }

@@ -136,7 +136,8 @@ func schemas() map[string]any {
 		"AuditEntry": obj([]string{"id", "org_id", "actor", "key_id", "action", "source_ip", "details", "time"}, map[string]any{
 			"id": integer, "org_id": str, "actor": str, "key_id": nullable("string"), "action": str, "source_ip": str,
 			"details": map[string]any{"type": "object"}, "time": timeStr}),
-		"AuditList": page("AuditEntry", "audit"),
+		"AuditList":      page("AuditEntry", "audit"),
+		"ModuleResponse": map[string]any{"description": "Whatever the module answers (JSON)"},
 		"Session": obj([]string{"user_id", "email", "org_id", "role", "operator"}, map[string]any{
 			"user_id": str, "email": str, "org_id": str, "role": str, "operator": boolean, "csrf_token": str}),
 	}
@@ -209,6 +210,16 @@ func (s *Server) OpenAPI() map[string]any {
 		}
 		add(V2Prefix+rt.Path, rt.Method, op)
 	}
+	for _, rt := range s.v1routes {
+		var params []any
+		for _, m := range pathParam.FindAllStringSubmatch(rt.Path, -1) {
+			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": str})
+		}
+		op := operation(Doc{OperationID: "v1_" + rt.Module + "_" + operationSuffix("GET", rt.Path),
+			Summary: "Read-only v1 route of module " + rt.Module, Response: "ModuleResponse"},
+			params, []any{map[string]any{"v1Key": []string{}}}, []int{401, 404, 405})
+		add(V1Prefix+rt.Path, "GET", op)
+	}
 	adminParams := append([]any{
 		queryParam("org_id", "only this organization", str),
 		queryParam("key_id", "only this key", str),
@@ -233,9 +244,38 @@ func (s *Server) OpenAPI() map[string]any {
 			"schemas": schemas(),
 			"securitySchemes": map[string]any{
 				"bearerKey": map[string]any{"type": "http", "scheme": "bearer", "description": "An Indigo API key"},
+				"v1Key":     map[string]any{"type": "http", "scheme": "bearer", "description": "The global v1 key"},
 				"session": map[string]any{"type": "apiKey", "in": "cookie", "name": "indigo_session",
 					"description": "A signed-in member; state-changing requests also need the X-CSRF-Token header"},
 			},
 		},
 	}
+}
+
+// operationSuffix names an operation after its method and path, for routes
+// that modules declare without a name.
+func operationSuffix(method, path string) string {
+	var b strings.Builder
+	b.WriteString(strings.ToLower(method))
+	for _, part := range strings.Split(path, "/") {
+		part = strings.Trim(part, "{}")
+		if part == "" {
+			continue
+		}
+		b.WriteByte('_')
+		for _, c := range part {
+			if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+				b.WriteRune(c)
+			} else {
+				b.WriteByte('_')
+			}
+		}
+	}
+	return b.String()
+}
+
+// ModuleDoc is the document entry of a route a module serves.
+func ModuleDoc(module, method, path string) Doc {
+	return Doc{OperationID: module + "_" + operationSuffix(method, path),
+		Summary: method + " " + path + " (module " + module + ")", Response: "ModuleResponse"}
 }

@@ -58,6 +58,7 @@ type Caller struct {
 	Record    *apikey.Record     // the authenticating key, when a key
 	Identity  *identity.Identity // the signed-in member, when a session
 	IP        string
+	V1        bool // the global v1 key: no org, no key, no scopes
 
 	refused bool // answered by the wrapper; the handler does not run
 }
@@ -92,9 +93,11 @@ type Server struct {
 	TrustXFF  bool
 
 	SessionTTL time.Duration
+	V1Key      string // the global v1 key; "" turns /api/v1 off
 
-	router *mux.Router
-	routes []Route
+	router   *mux.Router
+	routes   []Route
+	v1routes []V1Route
 }
 
 // Router builds the router once.

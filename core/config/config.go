@@ -41,6 +41,7 @@ type Config struct {
 	Redis    Redis    `toml:"redis"`
 	API      API      `toml:"api"`
 	Identity Identity `toml:"identity"`
+	V1       V1       `toml:"v1"`
 	Modules  []Module `toml:"modules"`
 
 	// File is the config file that was read ("" when none), and Dir the
@@ -83,6 +84,7 @@ type API struct {
 	ChangePollInterval Duration `toml:"change_poll_interval"`
 	MaintenanceEvery   Duration `toml:"maintenance_interval"`
 	MeteringFailOpen   bool     `toml:"metering_fail_open"`
+	ModuleCallTimeout  Duration `toml:"module_call_timeout"`
 	Deps               Deps     `toml:"deps"`
 }
 
@@ -101,12 +103,19 @@ type Identity struct {
 	DefaultOwner string   `toml:"default_owner"`
 }
 
+// V1 is the free, read-only API on one global key (INDIGO_V1_API_KEY).
+// With no key, /api/v1 answers 404.
+type V1 struct {
+	APIKey string `toml:"api_key"`
+}
+
 // Module is one [[modules]] entry; the module runtime reads it.
 type Module struct {
-	Name   string         `toml:"name"`
-	Path   string         `toml:"path"`
-	SHA256 string         `toml:"sha256"`
-	Config map[string]any `toml:"config"`
+	Name    string         `toml:"name"`
+	Path    string         `toml:"path"`
+	SHA256  string         `toml:"sha256"`
+	Timeout Duration       `toml:"timeout"` // per call; api.module_call_timeout when 0
+	Config  map[string]any `toml:"config"`
 }
 
 // Default returns the embedded-default configuration.
@@ -129,6 +138,7 @@ func Default() Config {
 			UsageFlushInterval: Duration{10 * time.Second},
 			ChangePollInterval: Duration{250 * time.Millisecond},
 			MaintenanceEvery:   Duration{time.Minute},
+			ModuleCallTimeout:  Duration{10 * time.Second},
 			Deps:               Deps{ResolveOrgID: "local"},
 		},
 		Identity: Identity{
@@ -209,7 +219,10 @@ func Load(path string, mustExist bool, environ []string) (*Config, error) {
 	return &cfg, nil
 }
 
-var prefixRE = regexp.MustCompile(`^[a-z][a-z0-9_]{1,15}$`)
+var (
+	prefixRE = regexp.MustCompile(`^[a-z][a-z0-9_]{1,15}$`)
+	sha256RE = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+)
 
 func (c *Config) validate(src string) error {
 	bad := func(key, format string, a ...any) error {
@@ -247,6 +260,7 @@ func (c *Config) validate(src string) error {
 		"api.usage_flush_interval": c.API.UsageFlushInterval,
 		"api.change_poll_interval": c.API.ChangePollInterval,
 		"api.maintenance_interval": c.API.MaintenanceEvery,
+		"api.module_call_timeout":  c.API.ModuleCallTimeout,
 		"identity.session_ttl":     c.Identity.SessionTTL,
 		"identity.login_link_ttl":  c.Identity.LoginLinkTTL,
 	} {
@@ -263,9 +277,21 @@ func (c *Config) validate(src string) error {
 	if c.API.Deps.DeductAPICallToken != "" {
 		return bad("api.deps.deduct_api_call_token", "no metering provider %q is loaded", c.API.Deps.DeductAPICallToken)
 	}
+	seen := map[string]bool{}
 	for i, m := range c.Modules {
+		key := fmt.Sprintf("modules[%d]", i)
 		if m.Name == "" || m.Path == "" {
-			return bad(fmt.Sprintf("modules[%d]", i), "needs a name and a path")
+			return bad(key, "needs a name and a path")
+		}
+		if seen[m.Name] {
+			return bad(key+".name", "module %q is listed twice", m.Name)
+		}
+		seen[m.Name] = true
+		if m.SHA256 != "" && !sha256RE.MatchString(m.SHA256) {
+			return bad(key+".sha256", "must be 64 hex characters")
+		}
+		if m.Timeout.Duration < 0 {
+			return bad(key+".timeout", "must not be negative")
 		}
 	}
 	return nil

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package module
+
+import "os/exec"
+
+func setChildAttrs(*exec.Cmd) {}

@@ -1,0 +1,500 @@
+// Package module loads Indigo modules as separate processes with
+// hashicorp/go-plugin over gRPC: it starts each binary (checking its
+// SHA-256 when one is recorded, with AutoMTLS), registers its scopes, mounts
+// its routes behind withApiV2Route (and v1 when marked), runs its
+// serverInit, restarts it with backoff when it crashes, and kills every
+// child process on shutdown.
+package module
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/indigo-hq/indigo/core/api"
+	"github.com/indigo-hq/indigo/core/config"
+	"github.com/indigo-hq/indigo/core/httpapi"
+	"github.com/indigo-hq/indigo/core/scope"
+	"github.com/indigo-hq/indigo/sdk"
+	"github.com/indigo-hq/indigo/sdk/rpc"
+)
+
+// MaxRequestBody caps what a request may carry to a module.
+const MaxRequestBody = 10 << 20
+
+// Backoff bounds between restarts of a crashed module.
+var (
+	MinBackoff = 100 * time.Millisecond
+	MaxBackoff = 10 * time.Second
+)
+
+// Loader owns the module processes of one host.
+type Loader struct {
+	log     *slog.Logger
+	api     *api.Server
+	scopes  *scope.Registry
+	timeout time.Duration
+	dataDir string
+
+	mu       sync.Mutex
+	mods     []*Instance
+	stop     chan struct{}
+	stopOnce sync.Once
+}
+
+func (l *Loader) stopCh() <-chan struct{} { return l.stop }
+
+// NewLoader returns a loader that mounts routes on srv and registers scopes
+// in reg. dataDir holds one folder per module.
+func NewLoader(srv *api.Server, reg *scope.Registry, dataDir string, timeout time.Duration, log *slog.Logger) *Loader {
+	return &Loader{api: srv, scopes: reg, dataDir: dataDir, timeout: timeout, log: log, stop: make(chan struct{})}
+}
+
+// Instance is one module and its current process.
+type Instance struct {
+	cfg     config.Module
+	timeout time.Duration
+	dataDir string
+	log     *slog.Logger
+	loader  *Loader
+
+	mu       sync.RWMutex
+	client   *plugin.Client
+	mod      rpc.Module // serving; nil while down
+	pending  rpc.Module // launched, before serverInit
+	manifest sdk.Manifest
+
+	restarts atomic.Int64
+	closing  atomic.Bool
+	kick     chan struct{}
+	done     chan struct{}
+}
+
+// Name is the module's name.
+func (m *Instance) Name() string { return m.cfg.Name }
+
+// Manifest is what the module declared.
+func (m *Instance) Manifest() sdk.Manifest { return m.manifest }
+
+// Restarts is how often the module was restarted after a crash.
+func (m *Instance) Restarts() int64 { return m.restarts.Load() }
+
+// Up reports whether the module is serving.
+func (m *Instance) Up() bool { return m.current() != nil }
+
+// PID is the module process id, or 0 when it is down.
+func (m *Instance) PID() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.client == nil || m.mod == nil {
+		return 0
+	}
+	if rc := m.client.ReattachConfig(); rc != nil {
+		return rc.Pid
+	}
+	return 0
+}
+
+// Modules lists the loaded modules.
+func (l *Loader) Modules() []*Instance {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]*Instance(nil), l.mods...)
+}
+
+// Load starts every configured module. An error names the module and
+// leaves no process behind.
+func (l *Loader) Load(ctx context.Context, mods []config.Module) error {
+	for _, mc := range mods {
+		if err := l.load(ctx, mc); err != nil {
+			l.Shutdown(context.Background())
+			return fmt.Errorf("module %q: %w", mc.Name, err)
+		}
+	}
+	return nil
+}
+
+func (l *Loader) load(ctx context.Context, mc config.Module) error {
+	timeout := l.timeout
+	if mc.Timeout.Duration > 0 {
+		timeout = mc.Timeout.Duration
+	}
+	inst := &Instance{
+		cfg: mc, timeout: timeout, dataDir: filepath.Join(l.dataDir, "modules", mc.Name),
+		log: l.log.With("module", mc.Name), loader: l, kick: make(chan struct{}, 1), done: make(chan struct{}),
+	}
+	if err := os.MkdirAll(inst.dataDir, 0o700); err != nil {
+		return err
+	}
+	if err := inst.launch(ctx); err != nil {
+		return err
+	}
+	man := inst.manifest
+	if err := checkManifest(mc.Name, man); err != nil {
+		inst.kill()
+		return err
+	}
+	scopes := make([]scope.Scope, len(man.Scopes))
+	for i, s := range man.Scopes {
+		scopes[i] = scope.Scope{ID: s.ID, Label: s.Label}
+	}
+	if err := l.scopes.Register(mc.Name, mc.Name, scopes...); err != nil {
+		inst.kill()
+		return err
+	}
+	for _, rt := range man.Routes {
+		h := inst.proxy(rt)
+		if len(rt.Scopes) > 0 {
+			l.api.HandleV2(api.Route{Method: rt.Method, Path: rt.Path, Scopes: rt.Scopes, Cost: rt.Cost,
+				Doc: api.ModuleDoc(mc.Name, rt.Method, rt.Path)}, h)
+		}
+		if rt.V1 && rt.Method == http.MethodGet {
+			l.api.HandleV1(api.V1Route{Path: rt.Path, Module: mc.Name}, h)
+		}
+	}
+	if err := inst.init(ctx); err != nil {
+		inst.kill()
+		return fmt.Errorf("serverInit: %w", err)
+	}
+	l.mu.Lock()
+	l.mods = append(l.mods, inst)
+	l.mu.Unlock()
+	go inst.supervise()
+	inst.log.Info("module loaded", "version", man.Version, "routes", len(man.Routes), "scopes", len(man.Scopes), "pid", inst.PID())
+	return nil
+}
+
+// checkManifest enforces what the host relies on: the name it was
+// configured under, the protocol version, scopes under its own prefix and
+// routes under its own path, so modules cannot shadow core or each other.
+func checkManifest(name string, m sdk.Manifest) error {
+	if m.Name != name {
+		return fmt.Errorf("the binary says it is module %q", m.Name)
+	}
+	if m.Protocol != rpc.ProtocolVersion {
+		return fmt.Errorf("speaks protocol %d, this host speaks %d", m.Protocol, rpc.ProtocolVersion)
+	}
+	for _, rt := range m.Routes {
+		if rt.Path != "/"+name && !strings.HasPrefix(rt.Path, "/"+name+"/") {
+			return fmt.Errorf("route %s %s is outside /%s", rt.Method, rt.Path, name)
+		}
+		if len(rt.Scopes) == 0 && !(rt.V1 && rt.Method == http.MethodGet) {
+			return fmt.Errorf("route %s %s has no scopes and is not a v1 read route", rt.Method, rt.Path)
+		}
+	}
+	return nil
+}
+
+type hclogWriter struct{ log *slog.Logger }
+
+func (w hclogWriter) Write(p []byte) (int, error) {
+	w.log.Debug("plugin", "line", strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// launch starts a fresh process and client, and reads its manifest.
+func (m *Instance) launch(ctx context.Context) error {
+	var secure *plugin.SecureConfig
+	if m.cfg.SHA256 != "" {
+		sum, err := hex.DecodeString(m.cfg.SHA256)
+		if err != nil {
+			return fmt.Errorf("sha256: %w", err)
+		}
+		secure = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
+	}
+	cmd := exec.Command(m.cfg.Path)
+	cmd.Dir = m.dataDir
+	setChildAttrs(cmd)
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  rpc.Handshake,
+		Plugins:          rpc.PluginMap(nil),
+		Cmd:              cmd,
+		SecureConfig:     secure,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		GRPCDialOptions:  rpc.DialOptions,
+		StartTimeout:     30 * time.Second,
+		Managed:          false,
+		Logger: hclog.New(&hclog.LoggerOptions{Name: "module." + m.cfg.Name, Level: hclog.Warn,
+			Output: hclogWriter{m.log}}),
+	})
+	conn, err := client.Client()
+	if err != nil {
+		client.Kill()
+		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
+			return fmt.Errorf("refusing %s: its SHA-256 does not match the one recorded in the config", m.cfg.Path)
+		}
+		return fmt.Errorf("start %s: %w", m.cfg.Path, err)
+	}
+	raw, err := conn.Dispense(rpc.PluginName)
+	if err != nil {
+		client.Kill()
+		return fmt.Errorf("dispense: %w", err)
+	}
+	mod, ok := raw.(rpc.Module)
+	if !ok {
+		client.Kill()
+		return fmt.Errorf("dispensed %T, not a module", raw)
+	}
+	dctx, cancel := context.WithTimeout(ctx, m.timeout)
+	defer cancel()
+	man, err := mod.Describe(dctx)
+	if err != nil {
+		client.Kill()
+		return fmt.Errorf("describe: %w", err)
+	}
+	m.mu.Lock()
+	m.client, m.manifest, m.pending = client, man, mod // serving starts after serverInit
+	m.mu.Unlock()
+	return nil
+}
+
+// init runs serverInit on the launched process and starts serving.
+func (m *Instance) init(ctx context.Context) error {
+	cfgJSON, err := json.Marshal(m.cfg.Config)
+	if err != nil {
+		return err
+	}
+	ictx, cancel := context.WithTimeout(ctx, m.timeout)
+	defer cancel()
+	m.mu.RLock()
+	mod := m.pending
+	m.mu.RUnlock()
+	if err := mod.ServerInit(ictx, rpc.InitRequest{ConfigJSON: cfgJSON, DataDir: m.dataDir}, hostServices{m}); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.mod = mod
+	m.mu.Unlock()
+	return nil
+}
+
+func (m *Instance) current() rpc.Module {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.mod
+}
+
+// markDown stops routing to the current process and wakes the supervisor.
+func (m *Instance) markDown() {
+	m.mu.Lock()
+	m.mod = nil
+	m.mu.Unlock()
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (m *Instance) kill() {
+	m.mu.Lock()
+	c := m.client
+	m.mod, m.client = nil, nil
+	m.mu.Unlock()
+	if c != nil {
+		c.Kill()
+	}
+}
+
+// supervise restarts the module when its process exits, with backoff, on a
+// fresh client.
+func (m *Instance) supervise() {
+	defer close(m.done)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+		case <-m.kick:
+		}
+		if m.closing.Load() {
+			return
+		}
+		m.mu.RLock()
+		exited := m.client == nil || m.client.Exited()
+		up := m.mod != nil
+		m.mu.RUnlock()
+		if !exited && up {
+			continue
+		}
+		m.log.Error("module is down; restarting", "exited", exited)
+		m.kill()
+		backoff := MinBackoff
+		for !m.closing.Load() {
+			err := m.restart()
+			if err == nil {
+				m.restarts.Add(1)
+				m.log.Info("module restarted", "pid", m.PID(), "restarts", m.restarts.Load())
+				break
+			}
+			m.log.Error("module restart failed", "err", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-m.loader.stopCh():
+			}
+			backoff = min(backoff*2, MaxBackoff)
+		}
+	}
+}
+
+func (m *Instance) restart() error {
+	ctx := context.Background()
+	old := m.manifest
+	if err := m.launch(ctx); err != nil {
+		return err
+	}
+	if !sameRoutes(old, m.manifest) {
+		m.log.Warn("module changed its routes or scopes; keeping the ones mounted at start until the host restarts")
+	}
+	if err := m.init(ctx); err != nil {
+		m.kill()
+		return fmt.Errorf("serverInit: %w", err)
+	}
+	return nil
+}
+
+func sameRoutes(a, b sdk.Manifest) bool {
+	ja, _ := json.Marshal([]any{a.Routes, a.Scopes})
+	jb, _ := json.Marshal([]any{b.Routes, b.Scopes})
+	return string(ja) == string(jb)
+}
+
+// Shutdown asks each module to stop, then kills its process.
+func (l *Loader) Shutdown(ctx context.Context) {
+	l.stopOnce.Do(func() { close(l.stop) })
+	for _, m := range l.Modules() {
+		m.closing.Store(true)
+		if mod := m.current(); mod != nil {
+			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if err := mod.Shutdown(sctx); err != nil && !rpc.IsUnavailable(err) {
+				m.log.Warn("module shutdown", "err", err)
+			}
+			cancel()
+		}
+		m.kill()
+		select {
+		case <-m.done:
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// hop-by-hop headers, and headers the host owns, never come back from a
+// module; the rest are capped.
+var droppedHeaders = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true, "Proxy-Authorization": true,
+	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true,
+	"Set-Cookie": true, "Strict-Transport-Security": true, "Content-Security-Policy": true,
+	"X-Request-Id": true, "Ratelimit-Limit": true, "Ratelimit-Remaining": true, "Ratelimit-Reset": true,
+	"Www-Authenticate": true, "Access-Control-Allow-Origin": true, "Access-Control-Allow-Credentials": true,
+}
+
+const (
+	maxHeaders     = 64
+	maxHeaderBytes = 16 << 10
+)
+
+// forwarded request headers: never the caller's credentials.
+var strippedRequestHeaders = []string{"Authorization", "Cookie", "X-Csrf-Token", "Proxy-Authorization"}
+
+func (m *Instance) proxy(rt sdk.Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mod := m.current()
+		if mod == nil {
+			w.Header().Set("Retry-After", "1")
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusServiceUnavailable, "module_unavailable", "module %s is restarting; try again", m.cfg.Name))
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
+		if err != nil {
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body is larger than %d bytes", MaxRequestBody))
+			return
+		}
+		c := api.CallerFrom(r.Context())
+		header := r.Header.Clone()
+		for _, h := range strippedRequestHeaders {
+			header.Del(h)
+		}
+		path := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, api.V2Prefix), api.V1Prefix)
+		req := rpc.Request{Method: r.Method, Path: path, PathParams: mux.Vars(r), Query: r.URL.RawQuery, Header: header, Body: body}
+		if c != nil {
+			req.Caller = sdk.Caller{OrgID: c.OrgID, KeyID: c.KeyID, Scopes: c.Scopes, Superkey: c.Superkey, RequestID: c.RequestID, V1: c.V1}
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), m.timeout)
+		defer cancel()
+		resp, err := mod.Handle(ctx, req)
+		switch {
+		case err == nil:
+		case rpc.IsDeadline(err) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusGatewayTimeout, "module_timeout", "module %s did not answer within %s", m.cfg.Name, m.timeout))
+			return
+		case rpc.IsUnavailable(err):
+			m.markDown()
+			w.Header().Set("Retry-After", "1")
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusServiceUnavailable, "module_unavailable", "module %s is restarting; try again", m.cfg.Name))
+			return
+		default:
+			m.log.Error("module call failed", "err", err, "route", rt.Path)
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusBadGateway, "module_error", "module %s failed to answer", m.cfg.Name))
+			return
+		}
+		n, size := 0, 0
+		for k, vs := range resp.Header {
+			k = http.CanonicalHeaderKey(k)
+			if droppedHeaders[k] {
+				continue
+			}
+			for _, v := range vs {
+				n, size = n+1, size+len(k)+len(v)
+				if n > maxHeaders || size > maxHeaderBytes || strings.ContainsAny(v, "\r\n") {
+					continue
+				}
+				w.Header().Add(k, v)
+			}
+		}
+		status := resp.Status
+		if status < 100 || status > 599 {
+			status = http.StatusBadGateway
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write(resp.Body)
+	})
+}
+
+// hostServices is what a module may ask of the host.
+type hostServices struct{ m *Instance }
+
+func (h hostServices) Log(ctx context.Context, level slog.Level, msg string, attrs map[string]string) error {
+	args := make([]any, 0, 2*len(attrs))
+	for k, v := range attrs {
+		args = append(args, k, v)
+	}
+	h.m.log.Log(ctx, level, msg, args...)
+	return nil
+}
+
+func (h hostServices) Scopes(context.Context) ([]sdk.RegisteredScope, error) {
+	list := h.m.loader.scopes.List()
+	out := make([]sdk.RegisteredScope, len(list))
+	for i, s := range list {
+		out[i] = sdk.RegisteredScope{ID: s.ID, Label: s.Label, Module: s.Module}
+	}
+	return out, nil
+}

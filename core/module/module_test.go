@@ -1,0 +1,368 @@
+package module_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/indigo-hq/indigo/core"
+	"github.com/indigo-hq/indigo/core/config"
+	"github.com/indigo-hq/indigo/core/coretest"
+	"github.com/indigo-hq/indigo/db"
+)
+
+var (
+	buildMu  sync.Mutex
+	built    = map[string]string{}
+	buildDir string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// buildModule builds a real module binary once per test run.
+func buildModule(t *testing.T, pkg string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := built[pkg]; ok {
+		return p
+	}
+	if buildDir == "" {
+		d, err := os.MkdirTemp("", "indigo-modules-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		buildDir = d
+	}
+	out := filepath.Join(buildDir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = "../.."
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", pkg, err, b)
+	}
+	built[pkg] = out
+	return out
+}
+
+// children counts this process's child processes.
+func children(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Skip("no /proc")
+	}
+	me := strconv.Itoa(os.Getpid())
+	n := 0
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so cut after ')'.
+		s := string(b)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(fields) > 2 && fields[1] == me && fields[0] != "Z" {
+			n++
+		}
+	}
+	return n
+}
+
+type modSpec struct{ name, pkg, sha string }
+
+func withModules(t *testing.T, timeout time.Duration, mods ...modSpec) coretest.Option {
+	return func(c *config.Config, _ *core.Options) {
+		c.V1.APIKey = "v1-global-key-for-tests"
+		for _, m := range mods {
+			c.Modules = append(c.Modules, config.Module{Name: m.name, Path: buildModule(t, m.pkg), SHA256: m.sha,
+				Timeout: config.Duration{Duration: timeout}, Config: map[string]any{"greeting": "hi"}})
+		}
+	}
+}
+
+func start(t *testing.T, opts ...coretest.Option) *coretest.Env {
+	t.Helper()
+	e := coretest.New(t, db.SQLite, opts...)
+	if err := e.Host.LoadModules(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func bearer(k string) string { return "Bearer " + k }
+
+func TestProjectsModuleEndToEnd(t *testing.T) {
+	e := start(t, withModules(t, 5*time.Second, modSpec{"projects", "./modules/projects", ""}, modSpec{"cms", "./modules/cms", ""}))
+	orgA, orgB := e.Org("A"), e.Org("B")
+	_, read := e.Scoped(orgA, "projects:read")
+	_, write := e.Scoped(orgA, "projects:read", "projects:write")
+	_, none := e.Scoped(orgA)
+	_, superB := e.Superkey(orgB)
+
+	r := e.Do("POST", "/api/v2/projects", bearer(write), map[string]any{"name": "Apollo"})
+	if r.Status != 201 {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	id := r.JSON(t)["project"].(map[string]any)["id"].(string)
+	calls := r.Header.Get("X-Projects-Calls")
+
+	if r := e.Do("GET", "/api/v2/projects", bearer(read), nil); r.Status != 200 || !strings.Contains(string(r.Body), "Apollo") {
+		t.Fatalf("list with read: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do("GET", "/api/v2/projects/"+id, bearer(read), nil); r.Status != 200 {
+		t.Fatalf("get with read: %d %s", r.Status, r.Body)
+	}
+	// Refused before the process boundary: the module's counter does not move.
+	before := e.Do("GET", "/api/v2/projects", bearer(read), nil).Header.Get("X-Projects-Calls")
+	for _, c := range []struct {
+		method, auth string
+		want         int
+	}{
+		{"POST", bearer(read), 403}, {"GET", bearer(none), 403}, {"GET", "", 401}, {"GET", "Bearer nope", 401},
+	} {
+		if r := e.Do(c.method, "/api/v2/projects", c.auth, map[string]any{"name": "x"}); r.Status != c.want || r.Header.Get("X-Projects-Calls") != "" {
+			t.Fatalf("%s with %q: %d (module header %q)", c.method, c.auth, r.Status, r.Header.Get("X-Projects-Calls"))
+		}
+	}
+	after := e.Do("GET", "/api/v2/projects", bearer(read), nil).Header.Get("X-Projects-Calls")
+	b, _ := strconv.Atoi(before)
+	a, _ := strconv.Atoi(after)
+	if a != b+1 || calls == "" {
+		t.Fatalf("module calls went from %s to %s across refused requests; want +1", before, after)
+	}
+	// Org B cannot see org A's project.
+	if r := e.Do("GET", "/api/v2/projects/"+id, bearer(superB), nil); r.Status != 404 {
+		t.Fatalf("org B reading org A's project: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do("GET", "/api/v2/projects", bearer(superB), nil); strings.Contains(string(r.Body), "Apollo") {
+		t.Fatalf("org B's list shows org A's project: %s", r.Body)
+	}
+	// Module scopes are registered and listed, grouped by module.
+	sc := e.Do("GET", "/api/v2/scopes", bearer(superB), nil)
+	if !strings.Contains(string(sc.Body), `"module":"projects","scopes":[{"id":"projects:read"`) || !strings.Contains(string(sc.Body), `"cms:write"`) {
+		t.Fatalf("scopes: %s", sc.Body)
+	}
+	// An unknown module scope is refused at key creation; a known one works.
+	if r := e.Do("POST", "/api/v2/keys", bearer(superB), map[string]any{"name": "k", "scopes": []string{"projects:delete"}}); r.Status != 422 {
+		t.Fatalf("unknown module scope: %d", r.Status)
+	}
+	doc := string(e.Do("GET", "/api/openapi.json", "", nil).Body)
+	for _, want := range []string{`"/api/v2/projects/{id}"`, `"/api/v1/cms/entries"`, `"projects:write"`} {
+		if !strings.Contains(doc, want) {
+			t.Fatalf("OpenAPI lacks %s", want)
+		}
+	}
+}
+
+func TestV1API(t *testing.T) {
+	e := start(t, withModules(t, 5*time.Second, modSpec{"cms", "./modules/cms", ""}))
+	org := e.Org("A")
+	_, w := e.Scoped(org, "cms:write", "cms:read")
+	e.Do("POST", "/api/v2/cms/entries", bearer(w), map[string]any{"title": "Hello", "body": "world", "published": true})
+	e.Do("POST", "/api/v2/cms/entries", bearer(w), map[string]any{"title": "Draft", "body": "secret"})
+	v1 := bearer("v1-global-key-for-tests")
+	r := e.Do("GET", "/api/v1/cms/entries", v1, nil)
+	if r.Status != 200 || !strings.Contains(string(r.Body), "Hello") || strings.Contains(string(r.Body), "Draft") {
+		t.Fatalf("v1 list: %d %s", r.Status, r.Body)
+	}
+	for _, m := range []string{"POST", "PUT", "PATCH", "DELETE"} {
+		if r := e.Do(m, "/api/v1/cms/entries", v1, map[string]any{"title": "x"}); r.Status != 405 {
+			t.Fatalf("v1 %s: %d", m, r.Status)
+		}
+	}
+	if r := e.Do("GET", "/api/v1/cms/entries", bearer("wrong"), nil); r.Status != 401 {
+		t.Fatalf("v1 with a wrong key: %d", r.Status)
+	}
+	if r := e.Do("GET", "/api/v1/cms/entries", "", nil); r.Status != 401 {
+		t.Fatalf("v1 without a key: %d", r.Status)
+	}
+	// An API key is not the v1 key, and the write route is not on v1.
+	if r := e.Do("GET", "/api/v1/cms/entries", bearer(w), nil); r.Status != 401 {
+		t.Fatalf("v1 with an org key: %d", r.Status)
+	}
+
+	// With no global key, v1 is 404 throughout.
+	off := start(t, withModules(t, 5*time.Second, modSpec{"cms", "./modules/cms", ""}), func(c *config.Config, _ *core.Options) { c.V1.APIKey = "" })
+	for _, m := range []string{"GET", "POST"} {
+		if r := off.Do(m, "/api/v1/cms/entries", v1, nil); r.Status != 404 {
+			t.Fatalf("v1 off, %s: %d", m, r.Status)
+		}
+	}
+}
+
+func TestModuleSeesCallerNotCredentials(t *testing.T) {
+	e := start(t, withModules(t, 5*time.Second, modSpec{"testmod", "./core/module/testdata/testmod", ""}))
+	org := e.Org("A")
+	k, raw := e.Scoped(org, "testmod:read")
+	r := e.Do("GET", "/api/v2/testmod/ping", bearer(raw), nil)
+	if r.Status != 200 {
+		t.Fatalf("ping: %d %s", r.Status, r.Body)
+	}
+	m := r.JSON(t)
+	if m["org_id"] != org || m["key_id"] != k.ID || m["auth"] != "" || m["request_id"] != r.Header.Get("X-Request-Id") {
+		t.Fatalf("module saw %v", m)
+	}
+	if r.Header.Get("Set-Cookie") != "" || r.Header.Get("X-Testmod") != "kept" {
+		t.Fatalf("headers from the module: %v", r.Header)
+	}
+}
+
+func TestSlowCallTimesOut(t *testing.T) {
+	e := start(t, withModules(t, 300*time.Millisecond, modSpec{"testmod", "./core/module/testdata/testmod", ""}))
+	_, raw := e.Scoped(e.Org("A"), "testmod:read")
+	begin := time.Now()
+	r := e.Do("GET", "/api/v2/testmod/slow?ms=3000", bearer(raw), nil)
+	if r.Status != 504 || r.ErrorCode() != "module_timeout" {
+		t.Fatalf("slow call: %d %s", r.Status, r.Body)
+	}
+	if d := time.Since(begin); d > 2*time.Second {
+		t.Fatalf("504 after %v; the deadline is 300ms", d)
+	}
+	if r := e.Do("GET", "/api/v2/testmod/slow?ms=10", bearer(raw), nil); r.Status != 204 {
+		t.Fatalf("a fast call after a timeout: %d", r.Status)
+	}
+}
+
+func TestTamperedBinaryIsRefused(t *testing.T) {
+	path := buildModule(t, "./core/module/testdata/testmod")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	good := hex.EncodeToString(sum[:])
+	bad := strings.Repeat("0", 64)
+
+	ok := start(t, withModules(t, 5*time.Second, modSpec{"testmod", "./core/module/testdata/testmod", good}))
+	if len(ok.Host.Modules.Modules()) != 1 {
+		t.Fatal("the module with the recorded digest did not load")
+	}
+	e := coretest.New(t, db.SQLite, withModules(t, 5*time.Second, modSpec{"testmod", "./core/module/testdata/testmod", bad}))
+	before := children(t)
+	err = e.Host.LoadModules(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "SHA-256") {
+		t.Fatalf("tampered binary: %v", err)
+	}
+	if children(t) > before {
+		t.Fatal("a refused module left a process behind")
+	}
+}
+
+// kill -9 a module under light load: the host stays up, the module's
+// routes answer 503 while it is down and 200 after the restart, another
+// module keeps serving, and no process is leaked.
+func TestCrashAndRestart(t *testing.T) {
+	before := children(t)
+	e := start(t, withModules(t, 5*time.Second, modSpec{"testmod", "./core/module/testdata/testmod", ""}, modSpec{"projects", "./modules/projects", ""}))
+	org := e.Org("A")
+	_, raw := e.Scoped(org, "testmod:read", "projects:read")
+	if got := children(t); got != before+2 {
+		t.Fatalf("%d children with two modules, want %d", got, before+2)
+	}
+	var inst interface {
+		PID() int
+		Up() bool
+		Restarts() int64
+	}
+	for _, m := range e.Host.Modules.Modules() {
+		if m.Name() == "testmod" {
+			inst = m
+		}
+	}
+
+	// Light load on the other module throughout.
+	stop := make(chan struct{})
+	var otherFailures, otherCalls atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			otherCalls.Add(1)
+			if r := e.Do("GET", "/api/v2/projects", bearer(raw), nil); r.Status != 200 {
+				otherFailures.Add(1)
+			}
+		}
+	}()
+
+	saw503 := 0
+	for cycle := 0; cycle < 10; cycle++ {
+		pid := inst.PID()
+		if pid == 0 {
+			t.Fatalf("cycle %d: module down before the kill", cycle)
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			r := e.Do("GET", "/api/v2/testmod/ping", bearer(raw), nil)
+			if r.Status == 503 {
+				saw503++
+				if r.ErrorCode() != "module_unavailable" {
+					t.Fatalf("503 body: %s", r.Body)
+				}
+			}
+			if r.Status == 200 && inst.PID() != pid && inst.PID() != 0 {
+				break
+			}
+			if r.Status != 200 && r.Status != 503 {
+				t.Fatalf("cycle %d: status %d %s", cycle, r.Status, r.Body)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("cycle %d: module not back after 15s", cycle)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if saw503 == 0 {
+		t.Fatal("never saw a 503 while the module was down")
+	}
+	if otherFailures.Load() != 0 || otherCalls.Load() == 0 {
+		t.Fatalf("the other module failed %d of %d calls during the crashes", otherFailures.Load(), otherCalls.Load())
+	}
+	if inst.Restarts() < 10 {
+		t.Fatalf("restarts = %d, want 10", inst.Restarts())
+	}
+	if got := children(t); got != before+2 {
+		t.Fatalf("%d children after 10 crash/restart cycles, want %d", got, before+2)
+	}
+	if err := e.Host.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for children(t) != before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := children(t); got != before {
+		t.Fatalf("%d children after shutdown, want %d", got, before)
+	}
+	fmt.Fprintf(os.Stderr, "crash test: %d restarts, %d 503s seen, other module %d calls\n", inst.Restarts(), saw503, otherCalls.Load())
+}

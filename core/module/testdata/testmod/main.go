@@ -1,0 +1,47 @@
+// Command testmod is a module for the loader's tests: it answers quickly,
+// slowly on request, and reports its pid and how often it was called.
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/indigo-hq/indigo/sdk"
+)
+
+func main() {
+	var calls atomic.Int64
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /testmod/ping", func(w http.ResponseWriter, r *http.Request) {
+		c, _ := sdk.CallerFrom(r.Context())
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Set-Cookie", "stolen=1") // must be dropped by the host
+		w.Header().Set("Connection", "close")    // hop-by-hop: dropped
+		w.Header().Set("X-Testmod", "kept")      // an ordinary header: kept
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"pid": os.Getpid(), "calls": calls.Add(1), "org_id": c.OrgID, "key_id": c.KeyID,
+			"auth": r.Header.Get("Authorization"), "request_id": c.RequestID,
+		})
+	})
+	mux.HandleFunc("GET /testmod/slow", func(w http.ResponseWriter, r *http.Request) {
+		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+		select {
+		case <-time.After(time.Duration(ms) * time.Millisecond):
+			w.WriteHeader(http.StatusNoContent)
+		case <-r.Context().Done():
+		}
+	})
+	sdk.Serve(sdk.Module{
+		Name: "testmod", Version: "0.0.1",
+		Scopes: []sdk.Scope{{ID: "testmod:read", Label: "Read"}},
+		Routes: []sdk.Route{
+			{Method: "GET", Path: "/testmod/ping", Scopes: []string{"testmod:read"}, V1: true},
+			{Method: "GET", Path: "/testmod/slow", Scopes: []string{"testmod:read"}},
+		},
+		Handler: mux,
+	})
+}

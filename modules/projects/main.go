@@ -1,0 +1,188 @@
+// Command projects is the scaffolded example module: org-scoped projects
+// with projects:read and projects:write, stored in SQLite under the data
+// directory the host gives it.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/indigo-hq/indigo/sdk"
+)
+
+func main() { sdk.Serve(newModule()) }
+
+type project struct {
+	ID        string `json:"id"`
+	OrgID     string `json:"org_id"`
+	Name      string `json:"name"`
+	CreatedAt string `json:"created_at"`
+}
+
+type app struct {
+	mu    sync.RWMutex
+	db    *sql.DB
+	calls atomic.Int64 // handler invocations, shown in X-Projects-Calls
+}
+
+func newModule() sdk.Module {
+	a := &app{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /projects", a.list)
+	mux.HandleFunc("POST /projects", a.create)
+	mux.HandleFunc("GET /projects/{id}", a.get)
+	return sdk.Module{
+		Name:    "projects",
+		Version: "1.0.0",
+		Scopes: []sdk.Scope{
+			{ID: "projects:read", Label: "Read projects"},
+			{ID: "projects:write", Label: "Create projects"},
+		},
+		Routes: []sdk.Route{
+			{Method: "GET", Path: "/projects", Scopes: []string{"projects:read"}, Cost: 1},
+			{Method: "POST", Path: "/projects", Scopes: []string{"projects:write"}, Cost: 1},
+			{Method: "GET", Path: "/projects/{id}", Scopes: []string{"projects:read"}, Cost: 1},
+		},
+		Handler:    a.count(mux),
+		ServerInit: a.init,
+	}
+}
+
+func (a *app) init(ctx context.Context, host sdk.Host) error {
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(host.DataDir(), "projects.db")+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+	if err != nil {
+		return err
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS projects (
+		id TEXT PRIMARY KEY, org_id TEXT NOT NULL, name TEXT NOT NULL, created_at TEXT NOT NULL)`); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	if a.db != nil {
+		_ = a.db.Close()
+	}
+	a.db = db
+	a.mu.Unlock()
+	host.Logger().Info("projects ready", "data_dir", host.DataDir())
+	return nil
+}
+
+func (a *app) count(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := a.calls.Add(1)
+		w.Header().Set("X-Projects-Calls", strconv.FormatInt(n, 10))
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func fail(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+// org is the caller's organization; every query is scoped to it.
+func (a *app) org(w http.ResponseWriter, r *http.Request) (string, *sql.DB, bool) {
+	c, ok := sdk.CallerFrom(r.Context())
+	if !ok || c.OrgID == "" {
+		fail(w, http.StatusForbidden, "forbidden", "projects are per organization")
+		return "", nil, false
+	}
+	a.mu.RLock()
+	db := a.db
+	a.mu.RUnlock()
+	if db == nil {
+		fail(w, http.StatusServiceUnavailable, "unavailable", "not initialised")
+		return "", nil, false
+	}
+	return c.OrgID, db, true
+}
+
+func (a *app) list(w http.ResponseWriter, r *http.Request) {
+	org, db, ok := a.org(w, r)
+	if !ok {
+		return
+	}
+	rows, err := db.QueryContext(r.Context(), `SELECT id, org_id, name, created_at FROM projects WHERE org_id = ? ORDER BY created_at, id`, org)
+	if err != nil {
+		fail(w, http.StatusInternalServerError, "internal", "could not list projects")
+		return
+	}
+	defer rows.Close()
+	out := []project{}
+	for rows.Next() {
+		var p project
+		if err := rows.Scan(&p.ID, &p.OrgID, &p.Name, &p.CreatedAt); err != nil {
+			fail(w, http.StatusInternalServerError, "internal", "could not list projects")
+			return
+		}
+		out = append(out, p)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"projects": out})
+}
+
+func (a *app) create(w http.ResponseWriter, r *http.Request) {
+	org, db, ok := a.org(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		Name string `json:"name"`
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		fail(w, http.StatusBadRequest, "bad_request", "body must be {\"name\": \"...\"}")
+		return
+	}
+	body.Name = strings.TrimSpace(body.Name)
+	if body.Name == "" || len(body.Name) > 200 {
+		fail(w, http.StatusUnprocessableEntity, "invalid_name", "name must be 1 to 200 characters")
+		return
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	p := project{ID: "prj_" + hex.EncodeToString(b[:]), OrgID: org, Name: body.Name, CreatedAt: time.Now().UTC().Format(time.RFC3339Nano)}
+	if _, err := db.ExecContext(r.Context(), `INSERT INTO projects (id, org_id, name, created_at) VALUES (?, ?, ?, ?)`,
+		p.ID, p.OrgID, p.Name, p.CreatedAt); err != nil {
+		fail(w, http.StatusInternalServerError, "internal", "could not save the project")
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"project": p})
+}
+
+func (a *app) get(w http.ResponseWriter, r *http.Request) {
+	org, db, ok := a.org(w, r)
+	if !ok {
+		return
+	}
+	var p project
+	err := db.QueryRowContext(r.Context(), `SELECT id, org_id, name, created_at FROM projects WHERE org_id = ? AND id = ?`,
+		org, r.PathValue("id")).Scan(&p.ID, &p.OrgID, &p.Name, &p.CreatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		fail(w, http.StatusNotFound, "not_found", "project not found")
+		return
+	}
+	if err != nil {
+		fail(w, http.StatusInternalServerError, "internal", "could not read the project")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"project": p})
+}

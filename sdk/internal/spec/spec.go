@@ -1,0 +1,53 @@
+// Package spec holds the plain values that both the sdk package and the
+// sdk/rpc wire use. It exists only to break the import cycle between them
+// (sdk serves through rpc, rpc carries these values); the sdk package
+// re-exports every type here as an alias, so sdk.Caller and the Caller in
+// an rpc.Request are one type and nobody outside sdk names this package.
+package spec
+
+// Scope is a permission a module registers, such as "projects:read". Its
+// id must start with the module's own prefix.
+type Scope struct {
+	ID    string `json:"id"`
+	Label string `json:"label"`
+}
+
+// Route is a v2 route a module serves. The host enforces Scopes (all of
+// them) before the request reaches the module, and charges Cost through
+// the metering hook.
+type Route struct {
+	Method string   `json:"method"`
+	Path   string   `json:"path"`
+	Scopes []string `json:"scopes"`
+	Cost   int64    `json:"cost"`
+	V1     bool     `json:"v1"`
+}
+
+// RegisteredScope is a scope as the host's registry knows it, with the
+// module that registered it ("core" for the host's own).
+type RegisteredScope struct {
+	ID     string `json:"id"`
+	Label  string `json:"label"`
+	Module string `json:"module"`
+}
+
+// Caller is who made a request, as the host authenticated it. The module
+// trusts it because only the host can reach the module's gRPC server.
+type Caller struct {
+	OrgID     string
+	KeyID     string
+	Scopes    []string
+	Superkey  bool
+	RequestID string
+	V1        bool
+}
+
+// Manifest is what a module declares about itself: what the host catalogues
+// from `describe` and checks again from Describe before it routes traffic.
+type Manifest struct {
+	Name     string  `json:"name"`
+	Version  string  `json:"version"`
+	Scopes   []Scope `json:"scopes"`
+	Routes   []Route `json:"routes"`
+	Protocol int     `json:"protocol"`
+}

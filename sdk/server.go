@@ -1,0 +1,240 @@
+package sdk
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/indigo-hq/indigo/sdk/rpc"
+)
+
+// Adapt returns m as the module side of the wire: what Serve serves in the
+// module process, what sdktest drives in memory, and what a host may call
+// directly to run a module in its own process.
+func Adapt(m Module) rpc.Module {
+	return &server{m: m}
+}
+
+type server struct {
+	m    Module
+	host atomic.Pointer[host] // set by the latest ServerInit
+
+	// mu orders Shutdown against requests coming in, so that none slips
+	// past the drain.
+	mu       sync.Mutex
+	closing  bool
+	inflight sync.WaitGroup
+}
+
+func (s *server) Describe(context.Context) (Manifest, error) {
+	return s.m.Manifest(), nil
+}
+
+func (s *server) ServerInit(ctx context.Context, req rpc.InitRequest, services rpc.HostServices) (err error) {
+	h, err := newHost(req, services)
+	if err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	s.host.Store(h)
+	if s.m.ServerInit == nil {
+		return nil
+	}
+	// A panicking ServerInit must fail the load, not kill the process
+	// before the host can say why.
+	defer func() {
+		if p := recover(); p != nil {
+			s.logPanic("server init", p)
+			err = status.Errorf(codes.Internal, "module %s: ServerInit panicked: %v", s.m.Name, p)
+		}
+	}()
+	return s.m.ServerInit(ctx, h)
+}
+
+func (s *server) Handle(ctx context.Context, req rpc.Request) (rpc.Response, error) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return rpc.Response{}, status.Error(codes.Unavailable, "module is shutting down")
+	}
+	s.inflight.Add(1)
+	s.mu.Unlock()
+	defer s.inflight.Done()
+
+	r, err := newRequest(ctx, req)
+	if err != nil {
+		return rpc.Response{}, status.Error(codes.InvalidArgument, err.Error())
+	}
+	w := &responseWriter{header: make(http.Header)}
+	if p := s.serveHTTP(w, r); p != nil {
+		if p != http.ErrAbortHandler { // net/http compares it the same way: it is never wrapped
+			s.logPanic(req.Method+" "+r.URL.Path, p)
+		}
+		return errorResponse(http.StatusInternalServerError, "module_panic",
+			"the module failed while handling the request"), nil
+	}
+	if w.overflow {
+		return errorResponse(http.StatusBadGateway, "module_response_too_large",
+			fmt.Sprintf("the module's response exceeds %d bytes", rpc.MaxResponseBody)), nil
+	}
+	return w.result(), nil
+}
+
+// serveHTTP runs the handler and returns what it panicked with, if it did:
+// one bad request must not take the process, and every other request, down.
+func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) (panicked any) {
+	defer func() { panicked = recover() }()
+	s.m.Handler.ServeHTTP(w, r)
+	return nil
+}
+
+// logPanic reports a panic with its stack to the host's log when the module
+// has one, and to stderr (which go-plugin forwards to the host) otherwise.
+func (s *server) logPanic(where string, p any) {
+	stack := string(debug.Stack())
+	if h := s.host.Load(); h != nil {
+		h.logger.Error("module panic", "where", where, "panic", fmt.Sprint(p), "stack", stack)
+		return
+	}
+	fmt.Fprintf(os.Stderr, "module panic in %s: %v\n%s", where, p, stack)
+}
+
+// Shutdown refuses new requests and waits for those in flight until ctx
+// ends.
+func (s *server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.inflight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// newRequest rebuilds the request the host received, as the module's
+// handler expects to see it.
+func newRequest(ctx context.Context, req rpc.Request) (*http.Request, error) {
+	r, err := http.NewRequestWithContext(WithCaller(ctx, req.Caller), req.Method, "/", bytes.NewReader(req.Body))
+	if err != nil {
+		return nil, fmt.Errorf("rebuild request: %w", err)
+	}
+	// The path stays as the host sent it, relative to the API version, so
+	// that a ServeMux in the module registers the same paths as its Routes.
+	r.URL = &url.URL{Path: req.Path, RawQuery: req.Query}
+	r.RequestURI = r.URL.RequestURI()
+	r.Header = req.Header
+	if r.Header == nil {
+		r.Header = make(http.Header)
+	}
+	// net/http keeps Host out of the header map; so does the module.
+	if host := r.Header.Get("Host"); host != "" {
+		r.Host = host
+		r.Header.Del("Host")
+	}
+	for name, value := range req.PathParams {
+		r.SetPathValue(name, value)
+	}
+	return r, nil
+}
+
+var errResponseTooLarge = errors.New("sdk: response body exceeds the module response limit")
+
+// responseWriter buffers a response in memory, as the wire carries it whole.
+// It follows net/http where a handler could notice: the header is
+// snapshotted when the status is written, the first status wins, and a
+// missing Content-Type is sniffed.
+type responseWriter struct {
+	header   http.Header
+	sent     http.Header
+	status   int
+	body     bytes.Buffer
+	overflow bool
+}
+
+func (w *responseWriter) Header() http.Header { return w.header }
+
+func (w *responseWriter) WriteHeader(code int) {
+	if code < 100 || code > 999 {
+		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
+	}
+	// An informational status cannot cross the wire before the final one;
+	// dropping it is what a client that ignores 1xx would see anyway.
+	if w.status != 0 || (code < 200 && code != http.StatusSwitchingProtocols) {
+		return
+	}
+	w.status = code
+	w.sent = w.header.Clone()
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.overflow {
+		return 0, errResponseTooLarge
+	}
+	if w.body.Len()+len(p) > rpc.MaxResponseBody {
+		// The handler learns at once, and the partial body is dropped:
+		// a truncated response must not reach a client as if whole.
+		w.overflow = true
+		w.body = bytes.Buffer{}
+		return 0, errResponseTooLarge
+	}
+	return w.body.Write(p)
+}
+
+// Flush is a no-op (the response goes out whole) that lets handlers written
+// for streaming servers run unchanged.
+func (w *responseWriter) Flush() {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+func (w *responseWriter) result() rpc.Response {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	body := w.body.Bytes()
+	if _, has := w.sent["Content-Type"]; !has && len(body) > 0 {
+		w.sent.Set("Content-Type", http.DetectContentType(body))
+	}
+	return rpc.Response{Status: w.status, Header: w.sent, Body: body}
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// errorResponse has the shape of every Indigo API error, so that a client
+// cannot tell a module's failure from the host's by its format.
+func errorResponse(status int, code, message string) rpc.Response {
+	var e errorBody
+	e.Error.Code, e.Error.Message = code, message
+	body, _ := json.Marshal(e)
+	return rpc.Response{
+		Status: status,
+		Header: http.Header{"Content-Type": {"application/json"}},
+		Body:   append(body, '\n'),
+	}
+}

@@ -1,0 +1,90 @@
+package sdk
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/indigo-hq/indigo/sdk/internal/route"
+)
+
+var (
+	nameRE   = regexp.MustCompile(`^[a-z][a-z0-9-]{1,31}$`)
+	methodRE = regexp.MustCompile(`^[A-Z]+$`)
+)
+
+// ValidateManifest reports every problem with a manifest at once, so that an
+// author fixes them in one pass. Serve runs it before serving; the host may
+// run it on what `describe` or Describe returned, since a binary need not
+// have been built with this SDK version.
+func ValidateManifest(m Manifest) error {
+	var errs []error
+	fail := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
+	if !nameRE.MatchString(m.Name) {
+		fail("module name %q must match %s", m.Name, nameRE)
+	}
+	prefix := m.Name + ":"
+	declared := make(map[string]bool, len(m.Scopes))
+	for _, s := range m.Scopes {
+		switch {
+		case !strings.HasPrefix(s.ID, prefix) || len(s.ID) == len(prefix):
+			fail("scope %q must be %q followed by a name", s.ID, prefix)
+		case declared[s.ID]:
+			fail("scope %q is declared twice", s.ID)
+		}
+		declared[s.ID] = true
+	}
+
+	routes := make(map[string]string, len(m.Routes))
+	for _, r := range m.Routes {
+		where := fmt.Sprintf("route %s %s", r.Method, r.Path)
+		if !methodRE.MatchString(r.Method) {
+			fail("%s: method must be an upper-case HTTP method", where)
+		}
+		if strings.HasPrefix(r.Path, "/api/") {
+			fail("%s: path is already below /api/v2; drop the prefix", where)
+		}
+		tpl, err := route.Parse(r.Path)
+		if err != nil {
+			fail("%s: path %v", where, err)
+		} else {
+			key := r.Method + " " + tpl.Key()
+			if prev, dup := routes[key]; dup {
+				fail("%s: duplicates route %s %s", where, r.Method, prev)
+			} else {
+				routes[key] = r.Path
+			}
+		}
+		// Only a V1 GET may go without scopes: v1 keys predate scopes, and
+		// an open write route is always a mistake.
+		if len(r.Scopes) == 0 && (!r.V1 || r.Method != "GET") {
+			fail("%s: needs at least one scope (only a V1 GET route may have none)", where)
+		}
+		for _, s := range r.Scopes {
+			// Another module's or the host's scope is checked by the host
+			// at load; one of our own must be declared, or it is a typo.
+			if s == "" || (strings.HasPrefix(s, prefix) && !declared[s]) {
+				fail("%s: scope %q is not declared by the module", where, s)
+			}
+		}
+		if r.Cost < 0 {
+			fail("%s: cost must not be negative", where)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validate adds what only the author's side can check to the manifest's
+// rules.
+func (m Module) validate() error {
+	err := ValidateManifest(m.Manifest())
+	if m.Handler == nil {
+		err = errors.Join(err, errors.New("module has no Handler"))
+	}
+	if err != nil {
+		return fmt.Errorf("invalid module %q:\n%w", m.Name, err)
+	}
+	return nil
+}
