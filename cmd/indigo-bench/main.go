@@ -48,6 +48,7 @@ const (
 	envAuth = "INDIGO_BENCH_AUTH" // Authorization header for the load generator
 	envBody = "INDIGO_BENCH_BODY" // expected response body, base64
 	mePath  = "/api/v2/me"
+	modPath = "/api/v2/projects" // served by the projects module over gRPC
 )
 
 func main() {
@@ -75,6 +76,7 @@ type options struct {
 	client     string
 	cpuprofile string
 	requestLog bool
+	module     bool
 }
 
 // roundStats is one load-generator run as the parent saw it.
@@ -91,6 +93,7 @@ func run(args []string) error {
 	var o options
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds per target (alternating bare, v2)")
 	fs.DurationVar(&o.duration, "duration", 3*time.Second, "measured time per round")
+	fs.BoolVar(&o.module, "module", true, "also measure a route of the projects module (built from ./modules/projects)")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "warm-up before each round's measurement")
 	fs.IntVar(&o.conns, "conns", 32, "concurrent keep-alive connections")
 	fs.StringVar(&o.client, "client", "raw", "load generator client: raw (HTTP/1.1 over TCP) or nethttp (net/http Transport)")
@@ -132,6 +135,13 @@ func run(args []string) error {
 	cfg.Database.URL = filepath.Join(tmp, "indigo.db")
 	cfg.Dir = tmp
 	cfg.API.DefaultRateLimit = "" // the load must not be refused
+	if o.module {
+		bin := filepath.Join(tmp, "projects")
+		if out, err := exec.Command("go", "build", "-o", bin, "./modules/projects").CombinedOutput(); err != nil {
+			return fmt.Errorf("build the projects module (run from the repository root): %v\n%s", err, out)
+		}
+		cfg.Modules = []config.Module{{Name: "projects", Path: bin}}
+	}
 	logger := core.NewLogger(os.Stderr, slog.LevelWarn)
 	svc, err := core.Open(ctx, &cfg, core.Options{Logger: logger})
 	if err != nil {
@@ -163,12 +173,25 @@ func run(args []string) error {
 		host.API.Logs = nil // diagnosis: withApiV2Route then enqueues nothing
 	}
 
-	body, ctype, err := fetchMe(ctx, host.Addr(), auth)
+	body, ctype, err := fetch(ctx, host.Addr(), mePath, auth)
 	if err != nil {
 		return err
 	}
+	routes := map[string][]byte{mePath: body}
+	var modBody []byte
+	if o.module {
+		for _, name := range []string{"Apollo", "Gemini"} {
+			if err := post(ctx, host.Addr(), modPath, auth, `{"name":"`+name+`"}`); err != nil {
+				return err
+			}
+		}
+		if modBody, _, err = fetch(ctx, host.Addr(), modPath, auth); err != nil {
+			return err
+		}
+		routes[modPath] = modBody
+	}
 
-	bare, bareAddr, err := startBare(body, ctype)
+	bare, bareAddr, err := startBare(routes, ctype)
 	if err != nil {
 		return err
 	}
@@ -193,9 +216,12 @@ func run(args []string) error {
 		host.Logs.Flush(fctx)
 	}
 	gen := func(kind, addr string) (roundStats, error) {
-		return runRound(ctx, exe, o, kind, addr, auth, body, settle)
+		return runRound(ctx, exe, o, kind, addr, mePath, auth, body, settle)
 	}
-	var bareRuns, v2Runs []roundStats
+	genMod := func(kind, addr string) (roundStats, error) {
+		return runRound(ctx, exe, o, kind, addr, modPath, auth, modBody, settle)
+	}
+	var bareRuns, v2Runs, bareModRuns, modRuns []roundStats
 	for i := 1; i <= o.rounds; i++ {
 		b, err := gen("bare", bareAddr)
 		if err != nil {
@@ -208,6 +234,19 @@ func run(args []string) error {
 			return err
 		}
 		v2Runs = append(v2Runs, v)
+		printRound(i, v)
+		if !o.module {
+			continue
+		}
+		if b, err = genMod("bare_module", bareAddr); err != nil {
+			return err
+		}
+		bareModRuns = append(bareModRuns, b)
+		printRound(i, b)
+		if v, err = genMod("v2_module", host.Addr()); err != nil {
+			return err
+		}
+		modRuns = append(modRuns, v)
 		printRound(i, v)
 	}
 
@@ -250,6 +289,16 @@ func run(args []string) error {
 	fmt.Printf("v2_me_p99_ms: %.3f\n", v2P99)
 	fmt.Printf("bare_p99_ms: %.3f\n", bareP99)
 	fmt.Printf("v2_p99_overhead_ms: %.3f\n", v2P99-bareP99)
+	if o.module {
+		// The module route's bare twin serves the module's own bytes.
+		bm, mr := med(bareModRuns, rps), med(modRuns, rps)
+		fmt.Printf("v2_module_rps: %.0f\n", mr)
+		fmt.Printf("v2_module_vs_bare_ratio: %.3f\n", mr/bm)
+		fmt.Printf("v2_module_p99_ms: %.3f\n", med(modRuns, p99))
+		fmt.Printf("bare_module_rps: %.0f\n", bm)
+		fmt.Printf("median host CPU per request: bare_module %.2f µs, v2_module %.2f µs (host process only; the module process is separate)\n",
+			med(bareModRuns, cpu), med(modRuns, cpu))
+	}
 	return nil
 }
 
@@ -273,9 +322,28 @@ func profileRound(path string, round func() error) error {
 	return err
 }
 
-// fetchMe returns one real GET /api/v2/me answer's body and Content-Type.
-func fetchMe(ctx context.Context, addr, auth string) ([]byte, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+mePath, nil)
+// fetch returns one real GET answer's body and Content-Type.
+func post(ctx context.Context, addr, path, auth, body string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+path, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", auth)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("POST %s answered %d: %s", path, resp.StatusCode, b)
+	}
+	return nil
+}
+
+func fetch(ctx context.Context, addr, path, auth string) ([]byte, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
 	if err != nil {
 		return nil, "", err
 	}
@@ -290,7 +358,7 @@ func fetchMe(ctx context.Context, addr, auth string) ([]byte, string, error) {
 		return nil, "", err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, "", fmt.Errorf("GET %s answered %d: %s", mePath, resp.StatusCode, b)
+		return nil, "", fmt.Errorf("GET %s answered %d: %s", path, resp.StatusCode, b)
 	}
 	http.DefaultClient.CloseIdleConnections()
 	return b, resp.Header.Get("Content-Type"), nil
@@ -299,17 +367,19 @@ func fetchMe(ctx context.Context, addr, auth string) ([]byte, string, error) {
 // startBare serves body with the Content-Type on another loopback port,
 // with the same http.Server settings as the host, so that the two differ
 // only by Indigo's router and wrapper.
-func startBare(body []byte, ctype string) (*http.Server, string, error) {
+func startBare(routes map[string][]byte, ctype string) (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, "", err
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+mePath, func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", ctype)
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(body)
-	})
+	for path, body := range routes {
+		mux.HandleFunc("GET "+path, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", ctype)
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(body)
+		})
+	}
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -328,11 +398,11 @@ func startBare(body []byte, ctype string) (*http.Server, string, error) {
 
 // runRound runs the load generator once against addr and measures this
 // process's CPU and allocations while it runs and until settle returns.
-func runRound(ctx context.Context, exe string, o options, kind, addr, auth string, body []byte, settle func()) (roundStats, error) {
+func runRound(ctx context.Context, exe string, o options, kind, addr, path, auth string, body []byte, settle func()) (roundStats, error) {
 	settle()
 	runtime.GC()
 	cmd := exec.CommandContext(ctx, exe, "loadgen",
-		"-addr", addr, "-path", mePath, "-conns", strconv.Itoa(o.conns),
+		"-addr", addr, "-path", path, "-conns", strconv.Itoa(o.conns),
 		"-duration", o.duration.String(), "-warmup", o.warmup.String(), "-client", o.client)
 	cmd.Env = append(os.Environ(), envAuth+"="+auth, envBody+"="+base64.StdEncoding.EncodeToString(body))
 	var out bytes.Buffer
