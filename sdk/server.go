@@ -83,6 +83,11 @@ func (s *server) Handle(ctx context.Context, req rpc.Request) (rpc.Response, err
 		return errorResponse(http.StatusInternalServerError, "module_panic",
 			"the module failed while handling the request"), nil
 	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// The handler gave up (or finished) after the call's deadline: what
+		// it wrote is moot, and answering it would race the host's 504.
+		return rpc.Response{}, status.Error(codes.DeadlineExceeded, "the module's handler passed the call's deadline")
+	}
 	if w.overflow {
 		return errorResponse(http.StatusBadGateway, "module_response_too_large",
 			fmt.Sprintf("the module's response exceeds %d bytes", rpc.MaxResponseBody)), nil

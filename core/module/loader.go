@@ -441,9 +441,12 @@ func (m *Instance) proxy(rt sdk.Route) http.Handler {
 		defer cancel()
 		resp, err := mod.Handle(ctx, req)
 		switch {
-		case err == nil:
+		case err == nil && ctx.Err() == nil:
 		case rpc.IsDeadline(err) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+			// Also a response that arrived just as the deadline passed.
 			httpapi.WriteError(w, httpapi.Errorf(http.StatusGatewayTimeout, "module_timeout", "module %s did not answer within %s", m.cfg.Name, m.timeout))
+			return
+		case err == nil: // the caller went away; nobody reads this
 			return
 		case rpc.IsUnavailable(err):
 			m.markDown()
