@@ -36,6 +36,9 @@ type Options struct {
 	Meter     metering.Meter    // the deductApiCallToken hook; none when nil
 	NoMigrate bool              // skip the automatic migration at start
 	Scopes    *scope.Registry   // a registry to extend; core's when nil
+	// DescribeModules registers the configured modules' scopes from their
+	// describe output, for commands that do not start the modules.
+	DescribeModules bool
 }
 
 // Services are the parts that commands use without an HTTP server.
@@ -71,6 +74,9 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Services, err
 	reg := opts.Scopes
 	if reg == nil {
 		reg = scope.NewWithCore()
+	}
+	if opts.DescribeModules {
+		module.RegisterDescribed(ctx, reg, cfg.Modules, func(err error) { log.Warn("module scopes unknown to this command", "err", err) })
 	}
 	settings := apikey.Settings{Prefix: cfg.API.KeyPrefix, RollGrace: cfg.API.RollGrace.Duration}
 	if limit, window, _ := config.ParseRateLimit(cfg.API.DefaultRateLimit); limit > 0 {

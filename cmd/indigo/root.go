@@ -55,7 +55,7 @@ func (a *app) open(ctx context.Context) (*core.Services, error) {
 	if err != nil {
 		return nil, err
 	}
-	return core.Open(ctx, cfg, core.Options{Logger: core.NewLogger(os.Stderr, slog.LevelWarn)})
+	return core.Open(ctx, cfg, core.Options{Logger: core.NewLogger(os.Stderr, slog.LevelWarn), DescribeModules: true})
 }
 
 func (a *app) printJSON(v any) error {

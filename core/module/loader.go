@@ -151,11 +151,7 @@ func (l *Loader) load(ctx context.Context, mc config.Module) error {
 		inst.kill()
 		return err
 	}
-	scopes := make([]scope.Scope, len(man.Scopes))
-	for i, s := range man.Scopes {
-		scopes[i] = scope.Scope{ID: s.ID, Label: s.Label}
-	}
-	if err := l.scopes.Register(mc.Name, mc.Name, scopes...); err != nil {
+	if err := l.scopes.Register(mc.Name, mc.Name, scopesOf(man)...); err != nil {
 		inst.kill()
 		return err
 	}

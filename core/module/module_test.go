@@ -19,6 +19,8 @@ import (
 	"github.com/indigo-hq/indigo/core"
 	"github.com/indigo-hq/indigo/core/config"
 	"github.com/indigo-hq/indigo/core/coretest"
+	"github.com/indigo-hq/indigo/core/module"
+	"github.com/indigo-hq/indigo/core/scope"
 	"github.com/indigo-hq/indigo/db"
 )
 
@@ -365,4 +367,38 @@ func TestCrashAndRestart(t *testing.T) {
 		t.Fatalf("%d children after shutdown, want %d", got, before)
 	}
 	fmt.Fprintf(os.Stderr, "crash test: %d restarts, %d 503s seen, other module %d calls\n", inst.Restarts(), saw503, otherCalls.Load())
+}
+
+func TestDescribeAndManifestChecks(t *testing.T) {
+	path := buildModule(t, "./modules/projects")
+	ctx := context.Background()
+	m, err := module.Describe(ctx, config.Module{Name: "projects", Path: path})
+	if err != nil || m.Name != "projects" || len(m.Routes) != 3 || m.Protocol != 1 {
+		t.Fatalf("describe: %+v %v", m, err)
+	}
+	if _, err := module.Describe(ctx, config.Module{Name: "billing", Path: path}); err == nil || !strings.Contains(err.Error(), `says it is module "projects"`) {
+		t.Fatalf("a binary under another name: %v", err)
+	}
+	if _, err := module.Describe(ctx, config.Module{Name: "projects", Path: path, SHA256: strings.Repeat("a", 64)}); err == nil || !strings.Contains(err.Error(), "SHA-256") {
+		t.Fatalf("a wrong digest: %v", err)
+	}
+	// The host refuses the same mismatch at start, and leaves nothing running.
+	e := coretest.New(t, db.SQLite, func(c *config.Config, _ *core.Options) {
+		c.Modules = []config.Module{{Name: "billing", Path: path}}
+	})
+	before := children(t)
+	if err := e.Host.LoadModules(ctx); err == nil || !strings.Contains(err.Error(), `module "billing"`) {
+		t.Fatalf("load under another name: %v", err)
+	}
+	if children(t) > before {
+		t.Fatal("a refused module left a process behind")
+	}
+	// Commands register module scopes from describe, without starting them.
+	reg := scope.NewWithCore()
+	var warned []error
+	module.RegisterDescribed(ctx, reg, []config.Module{{Name: "projects", Path: path}, {Name: "gone", Path: "/nonexistent"}},
+		func(err error) { warned = append(warned, err) })
+	if !reg.Has("projects:write") || len(warned) != 1 || !strings.Contains(warned[0].Error(), `"gone"`) {
+		t.Fatalf("registered %v, warned %v", reg.List(), warned)
+	}
 }
