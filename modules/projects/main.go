@@ -34,8 +34,15 @@ type project struct {
 
 type app struct {
 	mu    sync.RWMutex
-	db    *sql.DB
+	st    *stmts
 	calls atomic.Int64 // handler invocations, shown in X-Projects-Calls
+}
+
+// stmts are prepared once: with the pure-Go SQLite, parsing a query costs
+// more than running it.
+type stmts struct {
+	db                *sql.DB
+	list, get, insert *sql.Stmt
 }
 
 func newModule() sdk.Module {
@@ -67,14 +74,30 @@ func (a *app) init(ctx context.Context, host sdk.Host) error {
 		return err
 	}
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS projects (
-		id TEXT PRIMARY KEY, org_id TEXT NOT NULL, name TEXT NOT NULL, created_at TEXT NOT NULL)`); err != nil {
+		id TEXT PRIMARY KEY, org_id TEXT NOT NULL, name TEXT NOT NULL, created_at TEXT NOT NULL);
+		CREATE INDEX IF NOT EXISTS projects_org ON projects (org_id, created_at)`); err != nil {
+		_ = db.Close()
 		return err
 	}
-	a.mu.Lock()
-	if a.db != nil {
-		_ = a.db.Close()
+	st := &stmts{db: db}
+	for _, p := range []struct {
+		dst **sql.Stmt
+		q   string
+	}{
+		{&st.list, `SELECT id, org_id, name, created_at FROM projects WHERE org_id = ? ORDER BY created_at, id`},
+		{&st.get, `SELECT id, org_id, name, created_at FROM projects WHERE org_id = ? AND id = ?`},
+		{&st.insert, `INSERT INTO projects (id, org_id, name, created_at) VALUES (?, ?, ?, ?)`},
+	} {
+		if *p.dst, err = db.PrepareContext(ctx, p.q); err != nil {
+			_ = db.Close()
+			return err
+		}
 	}
-	a.db = db
+	a.mu.Lock()
+	if a.st != nil {
+		_ = a.st.db.Close()
+	}
+	a.st = st
 	a.mu.Unlock()
 	host.Logger().Info("projects ready", "data_dir", host.DataDir())
 	return nil
@@ -99,28 +122,28 @@ func fail(w http.ResponseWriter, status int, code, msg string) {
 }
 
 // org is the caller's organization; every query is scoped to it.
-func (a *app) org(w http.ResponseWriter, r *http.Request) (string, *sql.DB, bool) {
+func (a *app) org(w http.ResponseWriter, r *http.Request) (string, *stmts, bool) {
 	c, ok := sdk.CallerFrom(r.Context())
 	if !ok || c.OrgID == "" {
 		fail(w, http.StatusForbidden, "forbidden", "projects are per organization")
 		return "", nil, false
 	}
 	a.mu.RLock()
-	db := a.db
+	st := a.st
 	a.mu.RUnlock()
-	if db == nil {
+	if st == nil {
 		fail(w, http.StatusServiceUnavailable, "unavailable", "not initialised")
 		return "", nil, false
 	}
-	return c.OrgID, db, true
+	return c.OrgID, st, true
 }
 
 func (a *app) list(w http.ResponseWriter, r *http.Request) {
-	org, db, ok := a.org(w, r)
+	org, st, ok := a.org(w, r)
 	if !ok {
 		return
 	}
-	rows, err := db.QueryContext(r.Context(), `SELECT id, org_id, name, created_at FROM projects WHERE org_id = ? ORDER BY created_at, id`, org)
+	rows, err := st.list.QueryContext(r.Context(), org)
 	if err != nil {
 		fail(w, http.StatusInternalServerError, "internal", "could not list projects")
 		return
@@ -139,7 +162,7 @@ func (a *app) list(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) create(w http.ResponseWriter, r *http.Request) {
-	org, db, ok := a.org(w, r)
+	org, st, ok := a.org(w, r)
 	if !ok {
 		return
 	}
@@ -160,8 +183,7 @@ func (a *app) create(w http.ResponseWriter, r *http.Request) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	p := project{ID: "prj_" + hex.EncodeToString(b[:]), OrgID: org, Name: body.Name, CreatedAt: time.Now().UTC().Format(time.RFC3339Nano)}
-	if _, err := db.ExecContext(r.Context(), `INSERT INTO projects (id, org_id, name, created_at) VALUES (?, ?, ?, ?)`,
-		p.ID, p.OrgID, p.Name, p.CreatedAt); err != nil {
+	if _, err := st.insert.ExecContext(r.Context(), p.ID, p.OrgID, p.Name, p.CreatedAt); err != nil {
 		fail(w, http.StatusInternalServerError, "internal", "could not save the project")
 		return
 	}
@@ -169,13 +191,12 @@ func (a *app) create(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) get(w http.ResponseWriter, r *http.Request) {
-	org, db, ok := a.org(w, r)
+	org, st, ok := a.org(w, r)
 	if !ok {
 		return
 	}
 	var p project
-	err := db.QueryRowContext(r.Context(), `SELECT id, org_id, name, created_at FROM projects WHERE org_id = ? AND id = ?`,
-		org, r.PathValue("id")).Scan(&p.ID, &p.OrgID, &p.Name, &p.CreatedAt)
+	err := st.get.QueryRowContext(r.Context(), org, r.PathValue("id")).Scan(&p.ID, &p.OrgID, &p.Name, &p.CreatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		fail(w, http.StatusNotFound, "not_found", "project not found")
 		return

@@ -44,3 +44,21 @@ func TestProjectsInMemory(t *testing.T) {
 		t.Fatal("the call counter header is missing")
 	}
 }
+
+// BenchmarkListThroughSDK is the module side of GET /projects: the SDK's
+// request rebuild, the handler and its SQLite query, over the in-memory
+// gRPC connection of sdktest.
+func BenchmarkListThroughSDK(b *testing.B) {
+	h := sdktest.New(b, newModule())
+	c := sdk.Caller{OrgID: "org_a", Scopes: []string{"projects:read", "projects:write"}}
+	for _, n := range []string{"Apollo", "Gemini"} {
+		h.Do("POST", "/projects", c, []byte(`{"name":"`+n+`"}`))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if r := h.Do("GET", "/projects", c, nil); r.Status != 200 {
+			b.Fatal(r.Status)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"runtime"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -67,9 +68,13 @@ var ServerOptions = []grpc.ServerOption{
 // NewServer is the plugin.ServeConfig.GRPCServer a module serves with:
 // go-plugin's options (TLS) plus ServerOptions.
 func NewServer(opts []grpc.ServerOption) *grpc.Server {
-	all := make([]grpc.ServerOption, 0, len(opts)+len(ServerOptions))
+	all := make([]grpc.ServerOption, 0, len(opts)+len(ServerOptions)+1)
 	all = append(all, opts...)
 	all = append(all, ServerOptions...)
+	// Reused workers keep their grown stacks: a fresh goroutine per call
+	// would grow (copy) its stack on every request that runs deep code such
+	// as the pure-Go SQLite.
+	all = append(all, grpc.NumStreamWorkers(uint32(max(runtime.GOMAXPROCS(0), 2))))
 	return grpc.NewServer(all...)
 }
 
