@@ -80,15 +80,10 @@ func (a *app) init(ctx context.Context, host sdk.Host) error {
 	return nil
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func fail(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
-}
+var (
+	writeJSON = sdk.JSON
+	fail      = sdk.Error
+)
 
 // scope returns the WHERE clause the caller may see: its org's entries on
 // v2, published entries on v1.
