@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"runtime/debug"
 	"sync"
@@ -136,13 +136,21 @@ func (s *server) Shutdown(ctx context.Context) error {
 // newRequest rebuilds the request the host received, as the module's
 // handler expects to see it.
 func newRequest(ctx context.Context, req rpc.Request) (*http.Request, error) {
-	r, err := http.NewRequestWithContext(WithCaller(ctx, req.Caller), req.Method, "/", bytes.NewReader(req.Body))
+	// Without a body the handler gets http.NoBody, as net/http's server
+	// gives it, rather than an empty reader: that saves the reader, its
+	// wrapper and a GetBody closure (a client-side field) on every GET.
+	var body io.Reader = http.NoBody
+	if len(req.Body) > 0 {
+		body = bytes.NewReader(req.Body)
+	}
+	r, err := http.NewRequestWithContext(WithCaller(ctx, req.Caller), req.Method, "/", body)
 	if err != nil {
 		return nil, fmt.Errorf("rebuild request: %w", err)
 	}
 	// The path stays as the host sent it, relative to the API version, so
 	// that a ServeMux in the module registers the same paths as its Routes.
-	r.URL = &url.URL{Path: req.Path, RawQuery: req.Query}
+	// "/" parsed to a URL with nothing else set: fill it in, not a second one.
+	r.URL.Path, r.URL.RawQuery = req.Path, req.Query
 	r.RequestURI = r.URL.RequestURI()
 	r.Header = req.Header
 	if r.Header == nil {

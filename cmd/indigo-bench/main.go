@@ -8,7 +8,7 @@
 // second process (this binary re-executed with the loadgen argument), and
 // prints the median throughput and p99 latency of each.
 //
-//	go run ./cmd/indigo-bench [-rounds 3] [-duration 3s] [-warmup 1s] [-conns 32] [-client raw|nethttp] [-cpuprofile file] [-request-log=false]
+//	go run ./cmd/indigo-bench [-rounds 3] [-duration 3s] [-warmup 1s] [-conns 32] [-client raw|nethttp] [-cpuprofile file] [-module-cpuprofile file] [-request-log=false]
 package main
 
 import (
@@ -42,6 +42,7 @@ import (
 	"github.com/indigo-hq/indigo/core"
 	"github.com/indigo-hq/indigo/core/apikey"
 	"github.com/indigo-hq/indigo/core/config"
+	"github.com/indigo-hq/indigo/sdk/rpc"
 )
 
 const (
@@ -75,6 +76,7 @@ type options struct {
 	conns         int
 	client        string
 	cpuprofile    string
+	modProfile    string
 	requestLog    bool
 	module        bool
 	profileModule bool
@@ -100,6 +102,7 @@ func run(args []string) error {
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "warm-up before each round's measurement")
 	fs.IntVar(&o.conns, "conns", 32, "concurrent keep-alive connections")
 	fs.StringVar(&o.client, "client", "raw", "load generator client: raw (HTTP/1.1 over TCP) or nethttp (net/http Transport)")
+	fs.StringVar(&o.modProfile, "module-cpuprofile", "", "write the projects module process's own CPU profile here, covering every round (it is written when the host shuts the module down)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "after the measured rounds, run one extra v2 round and write the host's CPU profile of it here")
 	fs.BoolVar(&o.requestLog, "request-log", true, "queue v2 request logs as the host does (false: diagnosis only, shows the wrapper without the log writer)")
 	if err := fs.Parse(args); err != nil {
@@ -144,6 +147,18 @@ func run(args []string) error {
 			return fmt.Errorf("build the projects module (run from the repository root): %v\n%s", err, out)
 		}
 		cfg.Modules = []config.Module{{Name: "projects", Path: bin}}
+		if o.modProfile != "" {
+			// The module inherits the host's environment and runs in its
+			// data directory, hence an absolute path.
+			abs, err := filepath.Abs(o.modProfile)
+			if err != nil {
+				return err
+			}
+			if err := os.Setenv(rpc.CPUProfileEnv, abs); err != nil {
+				return err
+			}
+			defer fmt.Printf("module process CPU profile (all rounds) -> %s\n", abs)
+		}
 	}
 	logger := core.NewLogger(os.Stderr, slog.LevelWarn)
 	svc, err := core.Open(ctx, &cfg, core.Options{Logger: logger})

@@ -3,6 +3,7 @@ package rpc
 import (
 	"net/http"
 	"slices"
+	"strings"
 
 	pb "github.com/indigo-hq/indigo/sdk/internal/proto"
 	"github.com/indigo-hq/indigo/sdk/internal/spec"
@@ -57,15 +58,17 @@ func toProtoHeader(h http.Header) []*pb.Header {
 	if len(h) == 0 {
 		return nil
 	}
-	names := make([]string, 0, len(h))
-	for name := range h {
-		names = append(names, name)
+	// Two allocations whatever the number of headers, where one message
+	// each added up on every call.
+	msgs := make([]pb.Header, len(h))
+	out := make([]*pb.Header, len(h))
+	i := 0
+	for name, values := range h {
+		msgs[i].Name, msgs[i].Values = name, values
+		out[i] = &msgs[i]
+		i++
 	}
-	slices.Sort(names)
-	out := make([]*pb.Header, len(names))
-	for i, name := range names {
-		out[i] = &pb.Header{Name: name, Values: h[name]}
-	}
+	slices.SortFunc(out, func(a, b *pb.Header) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -76,7 +79,14 @@ func fromProtoHeader(hs []*pb.Header) http.Header {
 	for _, h := range hs {
 		// Names are kept as sent, not canonicalised: the wire must not
 		// change what the handler wrote.
-		out[h.GetName()] = append(out[h.GetName()], h.GetValues()...)
+		name := h.GetName()
+		if prev, ok := out[name]; ok {
+			out[name] = append(prev, h.GetValues()...)
+			continue
+		}
+		// The message was decoded for this call alone and is dropped
+		// after it, so its slice can be the header's without a copy.
+		out[name] = h.GetValues()
 	}
 	return out
 }

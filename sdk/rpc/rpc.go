@@ -73,8 +73,12 @@ func NewServer(opts []grpc.ServerOption) *grpc.Server {
 	all = append(all, ServerOptions...)
 	// Reused workers keep their grown stacks: a fresh goroutine per call
 	// would grow (copy) its stack on every request that runs deep code such
-	// as the pure-Go SQLite.
-	all = append(all, grpc.NumStreamWorkers(uint32(max(runtime.GOMAXPROCS(0), 2))))
+	// as the pure-Go SQLite. gRPC only hands a call to an idle worker and
+	// starts a fresh goroutine otherwise, and the host sends as many calls
+	// at once as it has requests in flight (dozens), so GOMAXPROCS workers
+	// left most calls on fresh goroutines. An idle worker costs a parked
+	// goroutine.
+	all = append(all, grpc.NumStreamWorkers(uint32(max(runtime.GOMAXPROCS(0), 64))))
 	return grpc.NewServer(all...)
 }
 

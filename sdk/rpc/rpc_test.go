@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	pb "github.com/indigo-hq/indigo/sdk/internal/proto"
 	"github.com/indigo-hq/indigo/sdk/internal/spec"
 )
 
@@ -150,6 +151,30 @@ func TestHandleRoundTrip(t *testing.T) {
 	}
 	if gotReq := fake.requests[0]; !reflect.DeepEqual(gotReq, want) {
 		t.Errorf("request:\n got %+v\nwant %+v", gotReq, want)
+	}
+}
+
+// The same header always encodes the same way, and a name a sender repeats
+// keeps all its values in order.
+func TestHeaderConversion(t *testing.T) {
+	h := http.Header{"B": {"2"}, "A": {"1", "0"}, "C": nil, "a": {"lower"}}
+	for range 5 { // map order varies from run to run
+		var names []string
+		for _, m := range toProtoHeader(h) {
+			names = append(names, m.GetName())
+			if !reflect.DeepEqual(m.GetValues(), h[m.GetName()]) {
+				t.Errorf("%s: values %q, want %q", m.GetName(), m.GetValues(), h[m.GetName()])
+			}
+		}
+		if want := []string{"A", "B", "C", "a"}; !reflect.DeepEqual(names, want) {
+			t.Fatalf("names %q, want %q", names, want)
+		}
+	}
+	got := fromProtoHeader([]*pb.Header{
+		{Name: "X", Values: []string{"1"}}, {Name: "Y"}, {Name: "X", Values: []string{"2", "3"}},
+	})
+	if want := (http.Header{"X": {"1", "2", "3"}, "Y": nil}); !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
 

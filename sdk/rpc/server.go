@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime/pprof"
 	"sync"
 
 	"github.com/hashicorp/go-plugin"
@@ -21,7 +23,39 @@ func (p *Plugin) GRPCServer(broker *plugin.GRPCBroker, s *grpc.Server) error {
 	if p.Impl == nil {
 		return errors.New("rpc: Plugin.Impl is nil; only the host may use PluginMap(nil)")
 	}
-	pb.RegisterModuleServer(s, &moduleServer{impl: p.Impl, broker: broker})
+	ms := &moduleServer{impl: p.Impl, broker: broker}
+	if path := os.Getenv(CPUProfileEnv); path != "" {
+		if err := ms.startProfile(path); err != nil {
+			return err
+		}
+	}
+	pb.RegisterModuleServer(s, ms)
+	return nil
+}
+
+// CPUProfileEnv names an opt-in environment variable for diagnosis, read
+// when sdk.Serve starts serving: a module process that has it (the host
+// passes its own environment on) writes a CPU profile of itself to that
+// path until the host calls Shutdown, so that the module's side of a call
+// can be profiled as the host's is. A relative path is relative to the
+// module's working directory, its data directory under the host: with
+// several modules, each then writes its own. An unusable path fails the
+// module's start rather than leave it unprofiled without a word.
+const CPUProfileEnv = "INDIGO_MODULE_CPUPROFILE"
+
+func (s *moduleServer) startProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", CPUProfileEnv, err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("%s: %w", CPUProfileEnv, err)
+	}
+	s.stopProfile = sync.OnceFunc(func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	})
 	return nil
 }
 
@@ -37,6 +71,8 @@ type moduleServer struct {
 	hostID   uint32
 	hostConn *grpc.ClientConn
 	host     *hostServicesClient
+
+	stopProfile func() // set when CPUProfileEnv is; ends the profile at Shutdown
 }
 
 func (s *moduleServer) Describe(ctx context.Context, _ *pb.DescribeRequest) (*pb.Manifest, error) {
@@ -90,6 +126,11 @@ func (s *moduleServer) Handle(ctx context.Context, req *pb.Request) (*pb.Respons
 
 func (s *moduleServer) Shutdown(ctx context.Context, _ *pb.ShutdownRequest) (*pb.ShutdownResponse, error) {
 	err := s.impl.Shutdown(ctx)
+	if s.stopProfile != nil {
+		// The host kills the process right after Shutdown answers, so the
+		// profile is written now or never.
+		s.stopProfile()
+	}
 	s.mu.Lock()
 	if s.hostConn != nil {
 		_ = s.hostConn.Close()
