@@ -121,15 +121,10 @@ func (a *app) count(next http.Handler) http.Handler {
 	})
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func fail(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
-}
+var (
+	writeJSON = sdk.JSON
+	fail      = sdk.Error
+)
 
 // org is the caller's organization; every query is scoped to it.
 func (a *app) org(w http.ResponseWriter, r *http.Request) (string, *stmts, bool) {
