@@ -463,23 +463,24 @@ func runRound(ctx context.Context, exe string, o options, kind, addr, path, auth
 	return st, nil
 }
 
-// moduleCPU is the projects module process's user+system CPU time, read
-// from /proc (0 where there is none).
+// moduleCPU is the module processes' user+system CPU time, read from
+// /proc (0 where there is none).
 func moduleCPU(host *core.Host) time.Duration {
+	var total time.Duration
 	for _, m := range host.Modules.Modules() {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", m.PID()))
 		if err != nil {
-			return 0
+			continue
 		}
 		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
 		if len(f) < 13 {
-			return 0
+			continue
 		}
 		ut, _ := strconv.ParseInt(f[11], 10, 64)
 		st, _ := strconv.ParseInt(f[12], 10, 64)
-		return time.Duration(ut+st) * time.Second / 100 // clock ticks; USER_HZ is 100 on Linux
+		total += time.Duration(ut+st) * time.Second / 100 // clock ticks; USER_HZ is 100 on Linux
 	}
-	return 0
+	return total
 }
 
 // selfCPU is this process's user+system CPU time.

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -707,6 +706,3 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 	}
 	return len(rows), nil
 }
-
-// String is for logs: never a secret.
-func (a Actor) String() string { return fmt.Sprintf("%s@%s", a.ID, a.IP) }

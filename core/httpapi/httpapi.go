@@ -31,7 +31,6 @@ func Errorf(status int, code, format string, a ...any) *Error {
 // Common errors.
 var (
 	ErrUnauthorized = &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "missing or invalid credentials"}
-	ErrNotFound     = &Error{Status: http.StatusNotFound, Code: "not_found", Message: "not found"}
 	ErrInternal     = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
 	ErrUnavailable  = &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "service temporarily unavailable"}
 )
