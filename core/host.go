@@ -216,9 +216,15 @@ func (h *Host) StartBackground(ctx context.Context) {
 	}
 	cfg := h.Cfg.API
 	wake := make(chan struct{}, 1)
+	// Read where the feed ends before serving, so that no change made after
+	// this point can be skipped, however late the follower starts.
+	pos, err := h.Keys.ChangePosition(ctx)
+	if err != nil {
+		h.Log.Error("change feed: read position", "err", err)
+	}
 	h.wg.Add(4)
 	go func() { defer h.wg.Done(); h.Logs.Run() }()
-	go func() { defer h.wg.Done(); h.Keys.FollowChanges(ctx, cfg.ChangePollInterval.Duration, wake) }()
+	go func() { defer h.wg.Done(); h.Keys.FollowChanges(ctx, pos, cfg.ChangePollInterval.Duration, wake) }()
 	go func() { defer h.wg.Done(); h.Store.Listen(ctx, db.KeyChangesChannel, wake) }()
 	go func() {
 		defer h.wg.Done()

@@ -227,15 +227,17 @@ func (s *Service) FlushUsage(ctx context.Context, all bool) error {
 	return errors.Join(errs...)
 }
 
+// ChangePosition is the change feed's current end, where a follower that
+// starts now begins.
+func (s *Service) ChangePosition(ctx context.Context) (int64, error) {
+	return s.store.Q().MaxKeyChangeID(ctx)
+}
+
 // FollowChanges invalidates cached records as the change feed in the
-// database reports keys changed by other processes (the CLI, other hosts).
-// It polls every interval, and wakes early when wake fires (PostgreSQL
-// LISTEN/NOTIFY). It returns when ctx ends.
-func (s *Service) FollowChanges(ctx context.Context, interval time.Duration, wake <-chan struct{}) {
-	last, err := s.store.Q().MaxKeyChangeID(ctx)
-	if err != nil {
-		s.log.Error("change feed: read position", "err", err)
-	}
+// database reports keys changed by other processes (the CLI, other hosts),
+// from position last on. It polls every interval, and wakes early when wake
+// fires (PostgreSQL LISTEN/NOTIFY). It returns when ctx ends.
+func (s *Service) FollowChanges(ctx context.Context, last int64, interval time.Duration, wake <-chan struct{}) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
