@@ -72,16 +72,15 @@ func (s *Store) WriteRequestLogs(ctx context.Context, logs []sqlitedb.InsertRequ
 	if s.Engine == Postgres {
 		return s.copyRequestLogs(ctx, logs, stats)
 	}
-	tx, err := s.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback() }()
-	args := make([]any, 0, logChunks[0]*logColumns)
-	for len(logs) > 0 {
+	// Cut the batch into statement sizes and prepare them before the
+	// transaction: preparing takes a pooled connection, which must not
+	// wait behind the one this transaction holds.
+	var chunks []*sql.Stmt
+	var sizes []int
+	for rest := len(logs); rest > 0; {
 		n := logChunks[len(logChunks)-1]
 		for _, size := range logChunks {
-			if len(logs) >= size {
+			if rest >= size {
 				n = size
 				break
 			}
@@ -90,6 +89,17 @@ func (s *Store) WriteRequestLogs(ctx context.Context, logs []sqlitedb.InsertRequ
 		if err != nil {
 			return err
 		}
+		chunks, sizes = append(chunks, st), append(sizes, n)
+		rest -= n
+	}
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	args := make([]any, 0, logChunks[0]*logColumns)
+	for i, st := range chunks {
+		n := sizes[i]
 		args = args[:0]
 		for _, l := range logs[:n] {
 			args = append(args, l.RequestID, l.OrgID, l.KeyID, l.Method, l.Route, l.Status, l.LatencyUs, l.CreatedAt)
