@@ -39,6 +39,10 @@ type Options struct {
 	// DescribeModules registers the configured modules' scopes from their
 	// describe output, for commands that do not start the modules.
 	DescribeModules bool
+	// NoMaintenance leaves the periodic tasks to the caller (Host.Maint.RunOnce).
+	// Tests on a fake clock use it, so that no task runs at a moment they did
+	// not choose.
+	NoMaintenance bool
 }
 
 // Services are the parts that commands use without an HTTP server.
@@ -120,6 +124,7 @@ type Host struct {
 	Maint   *maintenance.Scheduler
 	Modules *module.Loader
 
+	noMaint bool
 	srv     *http.Server
 	ln      net.Listener
 	cancel  context.CancelFunc
@@ -135,7 +140,7 @@ func New(svc *Services, opts Options) *Host {
 	if resolver == nil {
 		resolver = svc.Local
 	}
-	h := &Host{Services: svc, Logs: logs}
+	h := &Host{Services: svc, Logs: logs, noMaint: opts.NoMaintenance}
 	h.API = &api.Server{
 		Keys: svc.Keys, Identity: resolver, Local: svc.Local, Meter: opts.Meter, FailOpen: cfg.API.MeteringFailOpen,
 		Logs: logs, Log: svc.Log, TrustXFF: cfg.Server.TrustProxy, SessionTTL: cfg.Identity.SessionTTL.Duration,
@@ -241,7 +246,9 @@ func (h *Host) StartBackground(ctx context.Context) {
 			}
 		}
 	}()
-	h.Maint.Start(ctx)
+	if !h.noMaint {
+		h.Maint.Start(ctx)
+	}
 }
 
 // Addr is the address the host listens on.

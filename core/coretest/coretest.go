@@ -101,7 +101,9 @@ func New(t testing.TB, engine string, opts ...Option) *Env {
 	cfg.API.MaintenanceEvery = config.Duration{Duration: time.Hour}
 	clock := NewClock()
 	logs := &SyncBuffer{}
-	o := core.Options{Now: clock.Now, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	// Tasks run when a test calls them: on a fake clock, a task started in
+	// the background could run after the test moved the clock.
+	o := core.Options{NoMaintenance: true, Now: clock.Now, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for _, opt := range opts {
 		opt(&cfg, &o)
 	}
