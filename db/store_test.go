@@ -1486,6 +1486,8 @@ func testKeyStats(t *testing.T, s *db.Store) {
 		{KeyID: "key_ks_1", OrgID: "org_ks", Day: "2025-06-01", Route: "/v1/a", Status: 500, Count: 1},
 		{KeyID: "key_ks_1", OrgID: "org_ks", Day: "2025-06-01", Route: "/v1/b", Status: 200, Count: 2},
 		{KeyID: "key_ks_1", OrgID: "org_ks", Day: "2025-06-02", Route: "/v1/a", Status: 200, Count: 4},
+		{KeyID: "key_ks_1", OrgID: "org_ks", Day: "2025-06-02", Route: "/v1/a", Status: 429, Count: 3},
+		{KeyID: "key_ks_1", OrgID: "org_ks", Day: "2025-06-02", Route: "/v1/a", Status: 304, Count: 1},
 		{KeyID: "key_ks_1", OrgID: "org_ks", Day: "2025-05-31", Route: "/v1/b", Status: 200, Count: 1},
 		{KeyID: "key_ks_2", OrgID: "org_ks", Day: "2025-06-01", Route: "/v1/a", Status: 200, Count: 100},
 		{KeyID: "key_ks_3", OrgID: "org_ks2", Day: "2025-06-01", Route: "/v1/a", Status: 200, Count: 1000},
@@ -1497,16 +1499,20 @@ func testKeyStats(t *testing.T, s *db.Store) {
 		"key_ks_1", "2025-06-01", "/v1/a", 200); c.Int64 != 5 {
 		t.Fatalf("upserted count = %d, want 5", c.Int64)
 	}
-	if c := rawInt(t, s, "SELECT COUNT(*) FROM saas_api_key_stats_daily WHERE key_id = ?", "key_ks_1"); c.Int64 != 5 {
-		t.Fatalf("%d stat rows for key_ks_1, want 5", c.Int64)
+	if c := rawInt(t, s, "SELECT COUNT(*) FROM saas_api_key_stats_daily WHERE key_id = ?", "key_ks_1"); c.Int64 != 7 {
+		t.Fatalf("%d stat rows for key_ks_1, want 7", c.Int64)
 	}
 
 	dayCases := []struct {
 		org, key string
 		want     []sqlitedb.KeyStatsByDayRow
 	}{
-		{"org_ks", "key_ks_1", []sqlitedb.KeyStatsByDayRow{{Day: "2025-05-31", Count: 1}, {Day: "2025-06-01", Count: 8}, {Day: "2025-06-02", Count: 4}}},
-		{"org_ks", "key_ks_2", []sqlitedb.KeyStatsByDayRow{{Day: "2025-06-01", Count: 100}}},
+		{"org_ks", "key_ks_1", []sqlitedb.KeyStatsByDayRow{
+			{Day: "2025-05-31", Count: 1, Success: 1},
+			{Day: "2025-06-01", Count: 8, Success: 7, ServerError: 1},
+			{Day: "2025-06-02", Count: 8, Success: 5, ClientError: 3},
+		}},
+		{"org_ks", "key_ks_2", []sqlitedb.KeyStatsByDayRow{{Day: "2025-06-01", Count: 100, Success: 100}}},
 		{"org_ks2", "key_ks_1", nil}, // a key is only visible through its own org
 		{"org_ks", "key_ks_3", nil},
 	}
@@ -1526,6 +1532,8 @@ func testKeyStats(t *testing.T, s *db.Store) {
 	}{
 		{"org_ks", "key_ks_1", []sqlitedb.KeyStatsByRouteRow{
 			{Route: "/v1/a", Status: 200, Count: 9},
+			{Route: "/v1/a", Status: 304, Count: 1},
+			{Route: "/v1/a", Status: 429, Count: 3},
 			{Route: "/v1/a", Status: 500, Count: 1},
 			{Route: "/v1/b", Status: 200, Count: 3},
 		}},

@@ -452,7 +452,7 @@ func TestStatsAndMetrics(t *testing.T) {
 			t.Fatalf("total = %v, want 5: %s", st["total"], r.Body)
 		}
 		days := fmt.Sprint(st["by_day"])
-		if days != "[map[count:4 day:2026-03-01] map[count:1 day:2026-03-02]]" {
+		if days != "[map[client_error:1 count:4 day:2026-03-01 server_error:0 success:3] map[client_error:0 count:1 day:2026-03-02 server_error:0 success:1]]" {
 			t.Fatalf("by_day = %s", days)
 		}
 		routes := fmt.Sprint(st["by_route"])

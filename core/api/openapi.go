@@ -115,7 +115,7 @@ func schemas() map[string]any {
 		}),
 		"KeyStats": obj([]string{"key_id", "total", "last_used_at", "by_day", "by_route"}, map[string]any{
 			"key_id": str, "total": integer, "last_used_at": timeOrNil,
-			"by_day": map[string]any{"type": "array", "items": obj([]string{"day", "count"}, map[string]any{"day": str, "count": integer})},
+			"by_day": map[string]any{"type": "array", "items": obj([]string{"day", "count", "success", "client_error", "server_error"}, map[string]any{"day": str, "count": integer, "success": integer, "client_error": integer, "server_error": integer})},
 			"by_route": map[string]any{"type": "array", "items": obj([]string{"route", "status", "count"},
 				map[string]any{"route": str, "status": integer, "count": integer})},
 		}),

@@ -453,8 +453,11 @@ var scnRoutes = []scnRoute{
 			var sum float64
 			for _, d := range body["by_day"].([]any) {
 				d := d.(map[string]any)
-				scnAssertFields(t, "by_day item", d, []string{"day", "count"})
+				scnAssertFields(t, "by_day item", d, []string{"day", "count", "success", "client_error", "server_error"})
 				sum += d["count"].(float64)
+				if classes := d["success"].(float64) + d["client_error"].(float64) + d["server_error"].(float64); classes != d["count"].(float64) {
+					t.Errorf("by_day %v: the status classes sum to %v", d["day"], classes)
+				}
 			}
 			if sum != total {
 				t.Errorf("by_day sums to %v, total is %v", sum, total)

@@ -630,10 +630,14 @@ func (s *Service) Revoke(ctx context.Context, orgID, id string, actor Actor) err
 	return nil
 }
 
-// DayCount is calls on one UTC day.
+// DayCount is calls on one UTC day, in all and by status class: success
+// (below 400), client_error (4xx) and server_error (5xx).
 type DayCount struct {
-	Day   string `json:"day"`
-	Count int64  `json:"count"`
+	Day         string `json:"day"`
+	Count       int64  `json:"count"`
+	Success     int64  `json:"success"`
+	ClientError int64  `json:"client_error"`
+	ServerError int64  `json:"server_error"`
 }
 
 // RouteCount is calls to one route with one status.
@@ -665,7 +669,7 @@ func (s *Service) Stats(ctx context.Context, orgID, id string) (Stats, error) {
 		return Stats{}, err
 	}
 	for _, d := range days {
-		st.ByDay = append(st.ByDay, DayCount{Day: d.Day, Count: d.Count})
+		st.ByDay = append(st.ByDay, DayCount{Day: d.Day, Count: d.Count, Success: d.Success, ClientError: d.ClientError, ServerError: d.ServerError})
 		st.Total += d.Count
 	}
 	routes, err := s.store.Q().KeyStatsByRoute(ctx, sqlitedb.KeyStatsByRouteParams{OrgID: orgID, KeyID: id})

@@ -226,7 +226,11 @@ func (q *Queries) InsertRequestLog(ctx context.Context, arg InsertRequestLogPara
 }
 
 const keyStatsByDay = `-- name: KeyStatsByDay :many
-SELECT day, CAST(SUM(count) AS BIGINT) AS count FROM saas_api_key_stats_daily
+SELECT day, CAST(SUM(count) AS BIGINT) AS count,
+       CAST(SUM(CASE WHEN status < 400 THEN count ELSE 0 END) AS BIGINT) AS success,
+       CAST(SUM(CASE WHEN status >= 400 AND status < 500 THEN count ELSE 0 END) AS BIGINT) AS client_error,
+       CAST(SUM(CASE WHEN status >= 500 THEN count ELSE 0 END) AS BIGINT) AS server_error
+FROM saas_api_key_stats_daily
 WHERE org_id = ?1 AND key_id = ?2
 GROUP BY day ORDER BY day
 `
@@ -237,8 +241,11 @@ type KeyStatsByDayParams struct {
 }
 
 type KeyStatsByDayRow struct {
-	Day   string
-	Count int64
+	Day         string
+	Count       int64
+	Success     int64
+	ClientError int64
+	ServerError int64
 }
 
 func (q *Queries) KeyStatsByDay(ctx context.Context, arg KeyStatsByDayParams) ([]KeyStatsByDayRow, error) {
@@ -250,7 +257,13 @@ func (q *Queries) KeyStatsByDay(ctx context.Context, arg KeyStatsByDayParams) ([
 	var items []KeyStatsByDayRow
 	for rows.Next() {
 		var i KeyStatsByDayRow
-		if err := rows.Scan(&i.Day, &i.Count); err != nil {
+		if err := rows.Scan(
+			&i.Day,
+			&i.Count,
+			&i.Success,
+			&i.ClientError,
+			&i.ServerError,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

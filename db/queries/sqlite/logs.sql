@@ -30,7 +30,11 @@ ORDER BY id DESC
 LIMIT CAST(sqlc.arg(lim) AS BIGINT);
 
 -- name: KeyStatsByDay :many
-SELECT day, CAST(SUM(count) AS BIGINT) AS count FROM saas_api_key_stats_daily
+SELECT day, CAST(SUM(count) AS BIGINT) AS count,
+       CAST(SUM(CASE WHEN status < 400 THEN count ELSE 0 END) AS BIGINT) AS success,
+       CAST(SUM(CASE WHEN status >= 400 AND status < 500 THEN count ELSE 0 END) AS BIGINT) AS client_error,
+       CAST(SUM(CASE WHEN status >= 500 THEN count ELSE 0 END) AS BIGINT) AS server_error
+FROM saas_api_key_stats_daily
 WHERE org_id = sqlc.arg(org_id) AND key_id = sqlc.arg(key_id)
 GROUP BY day ORDER BY day;
 
