@@ -2,7 +2,7 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: run build test test-short bench generate check-generate lint modules clean
+.PHONY: run build test test-short bench generate check-generate lint modules clean ui-deps
 
 run: build
 	./bin/indigo serve --config indigo.toml
@@ -31,8 +31,15 @@ check-generate: generate
 	@git diff --exit-code -- db sdk/internal/proto || (echo "generated code is stale: run make generate and commit"; exit 1)
 	@test -z "$$(git status --porcelain -- db sdk/internal/proto)" || (git status --porcelain -- db sdk/internal/proto; echo "make generate left new files"; exit 1)
 
+# The browser tests' driver (playwright-core, pinned in package-lock.json).
+# They use Debian's chromium at /usr/bin/chromium; without either they skip
+# locally and fail under CI=true.
+ui-deps:
+	cd core/ui/e2e && npm ci --no-audit --no-fund
+
 lint:
 	$(GO) vet ./...
+	@for f in core/ui/static/*.js core/ui/e2e/*.mjs; do node --check $$f || exit 1; done
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 
 # Builds every first-party module (modules/<name>) into plugins/<name>.

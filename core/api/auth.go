@@ -3,12 +3,12 @@ package api
 import (
 	"context"
 	"errors"
-	"html/template"
 	"net/http"
 	"time"
 
 	"github.com/indigo-hq/indigo/core/httpapi"
 	"github.com/indigo-hq/indigo/core/identity"
+	"github.com/indigo-hq/indigo/core/ui"
 )
 
 func (s *Server) mountAuth() {
@@ -16,7 +16,7 @@ func (s *Server) mountAuth() {
 	r.HandleFunc("/auth/login", s.login).Methods("GET")
 	r.HandleFunc("/auth/logout", s.logout).Methods("POST")
 	r.HandleFunc("/api/session", s.session).Methods("GET")
-	r.HandleFunc("/", s.home).Methods("GET")
+	ui.Mount(r)
 }
 
 // login consumes a one-time link and sets the session cookie.
@@ -41,7 +41,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, identity.SessionCookie(r, session, s.SessionTTL, s.TrustXFF))
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	http.Redirect(w, r, "/settings/api-keys", http.StatusSeeOther)
 }
 
 func (s *Server) resolve(w http.ResponseWriter, r *http.Request) *identity.Identity {
@@ -88,26 +88,6 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: identity.CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	httpapi.WriteJSON(w, http.StatusOK, map[string]bool{"signed_out": true})
-}
-
-var homePage = template.Must(template.New("home").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Indigo</title></head>
-<body><h1>Indigo</h1>
-{{if .}}<p>Signed in as {{.Email}} ({{.Role}}) in organization <code>{{.OrgID}}</code>.</p>
-<p>Manage keys through <code>/api/v2/keys</code>; the API is described at <a href="/api/openapi.json">/api/openapi.json</a>.</p>
-{{else}}<p>Not signed in. Run <code>indigo login-link --org ORG</code> for a sign-in link.</p>{{end}}
-</body></html>`))
-
-func (s *Server) home(w http.ResponseWriter, r *http.Request) {
-	var id *identity.Identity
-	if s.Identity != nil {
-		id, _ = s.Identity.Resolve(r)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-	h.Set("X-Content-Type-Options", "nosniff")
-	_ = homePage.Execute(w, id)
 }
 
 func (s *Server) mountOps() {
