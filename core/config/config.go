@@ -7,6 +7,7 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -101,6 +102,31 @@ type Identity struct {
 	LoginLinkTTL Duration `toml:"login_link_ttl"`
 	DefaultOrg   string   `toml:"default_org"`
 	DefaultOwner string   `toml:"default_owner"`
+	JWT          JWT      `toml:"jwt"`
+}
+
+// JWT configures provider = "jwt" ([identity.jwt]): sign-in with JSON Web
+// Tokens issued by an external OpenID Connect provider and checked against
+// its published key set. The env overrides are INDIGO_IDENTITY_JWT_<KEY>.
+type JWT struct {
+	JWKSURL   string `toml:"jwks_url"`   // the provider's key set (http or https)
+	Issuer    string `toml:"issuer"`     // must equal the token's iss
+	Audience  string `toml:"audience"`   // must be one of the token's aud
+	UserClaim string `toml:"user_claim"` // the user ID (required in tokens)
+	// EmailClaim is optional in tokens; "" ignores the email.
+	EmailClaim string `toml:"email_claim"`
+	OrgClaim   string `toml:"org_claim"` // the org ID (required in tokens)
+	// RoleClaim holds a role or a list of roles; "" makes everyone a member.
+	RoleClaim string `toml:"role_claim"`
+	// AdminRole, among the roles, makes the caller an operator (the
+	// cross-org admin pages); "" makes nobody an operator.
+	AdminRole string `toml:"admin_role"`
+	// Cookie names a cookie set by the host application that carries the
+	// same JWT, for a UI behind the host's own session; "" reads only the
+	// Authorization header.
+	Cookie                 string   `toml:"cookie"`
+	Leeway                 Duration `toml:"leeway"` // clock skew allowed on exp, nbf and iat
+	JWKSRefreshMinInterval Duration `toml:"jwks_refresh_min_interval"`
 }
 
 // V1 is the free, read-only API on one global key (INDIGO_V1_API_KEY).
@@ -147,6 +173,15 @@ func Default() Config {
 			LoginLinkTTL: Duration{15 * time.Minute},
 			DefaultOrg:   "Default",
 			DefaultOwner: "owner@localhost",
+			JWT: JWT{
+				UserClaim:              "sub",
+				EmailClaim:             "email",
+				OrgClaim:               "org_id",
+				RoleClaim:              "role",
+				AdminRole:              "indigo-admin",
+				Leeway:                 Duration{30 * time.Second},
+				JWKSRefreshMinInterval: Duration{10 * time.Second},
+			},
 		},
 	}
 }
@@ -222,6 +257,8 @@ func Load(path string, mustExist bool, environ []string) (*Config, error) {
 var (
 	prefixRE = regexp.MustCompile(`^[a-z][a-z0-9_]{1,15}$`)
 	sha256RE = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+	// cookieRE is an RFC 6265 cookie name (an RFC 7230 token).
+	cookieRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 )
 
 func (c *Config) validate(src string) error {
@@ -268,8 +305,14 @@ func (c *Config) validate(src string) error {
 			return bad(key, "must be a positive duration")
 		}
 	}
-	if c.Identity.Provider != "local" {
-		return bad("identity.provider", "only \"local\" is available in this build, got %q", c.Identity.Provider)
+	switch c.Identity.Provider {
+	case "local":
+	case "jwt":
+		if err := c.Identity.JWT.validate(bad); err != nil {
+			return err
+		}
+	default:
+		return bad("identity.provider", "must be \"local\" or \"jwt\", got %q", c.Identity.Provider)
 	}
 	if c.API.Deps.ResolveOrgID != "local" && c.API.Deps.ResolveOrgID != "" {
 		return bad("api.deps.resolve_org_id", "unknown provider %q (built in: \"local\")", c.API.Deps.ResolveOrgID)
@@ -293,6 +336,46 @@ func (c *Config) validate(src string) error {
 		if m.Timeout.Duration < 0 {
 			return bad(key+".timeout", "must not be negative")
 		}
+	}
+	return nil
+}
+
+// validate checks [identity.jwt]; it runs only when provider = "jwt", so a
+// prepared but unused table does not stop a local-provider host.
+func (j *JWT) validate(bad func(key, format string, a ...any) error) error {
+	if j.JWKSURL == "" {
+		return bad("identity.jwt.jwks_url", "is required when identity.provider = \"jwt\"")
+	}
+	u, err := url.Parse(j.JWKSURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return bad("identity.jwt.jwks_url", "must be an http or https URL, got %q", j.JWKSURL)
+	}
+	if j.Issuer == "" {
+		return bad("identity.jwt.issuer", "is required when identity.provider = \"jwt\"")
+	}
+	if j.Audience == "" {
+		return bad("identity.jwt.audience", "is required when identity.provider = \"jwt\"")
+	}
+	if j.UserClaim == "" {
+		return bad("identity.jwt.user_claim", "must not be empty")
+	}
+	if j.OrgClaim == "" {
+		return bad("identity.jwt.org_claim", "must not be empty")
+	}
+	switch j.AdminRole {
+	case "owner", "admin", "member":
+		// An org role would make every org's owners (or admins, or
+		// members) operators of all orgs.
+		return bad("identity.jwt.admin_role", "must not be an org role (owner, admin, member), got %q", j.AdminRole)
+	}
+	if j.Cookie != "" && !cookieRE.MatchString(j.Cookie) {
+		return bad("identity.jwt.cookie", "is not a valid cookie name: %q", j.Cookie)
+	}
+	if j.Leeway.Duration < 0 {
+		return bad("identity.jwt.leeway", "must not be negative")
+	}
+	if j.JWKSRefreshMinInterval.Duration <= 0 {
+		return bad("identity.jwt.jwks_refresh_min_interval", "must be a positive duration")
 	}
 	return nil
 }

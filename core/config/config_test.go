@@ -118,3 +118,103 @@ func TestParseRateLimit(t *testing.T) {
 		}
 	}
 }
+
+const jwtTOML = `[identity]
+provider = "jwt"
+[identity.jwt]
+jwks_url = "https://idp.example.com/.well-known/jwks.json"
+issuer = "https://idp.example.com/"
+audience = "indigo"
+`
+
+func TestJWTProviderDefaultsAndFile(t *testing.T) {
+	cfg, err := Load(write(t, jwtTOML+"cookie = \"host_session\"\nleeway = \"5s\"\n"), true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := cfg.Identity.JWT
+	if cfg.Identity.Provider != "jwt" || j.JWKSURL != "https://idp.example.com/.well-known/jwks.json" ||
+		j.Issuer != "https://idp.example.com/" || j.Audience != "indigo" || j.Cookie != "host_session" ||
+		j.Leeway.Duration != 5*time.Second {
+		t.Fatalf("file values not read: %+v", j)
+	}
+	if j.UserClaim != "sub" || j.EmailClaim != "email" || j.OrgClaim != "org_id" || j.RoleClaim != "role" ||
+		j.AdminRole != "indigo-admin" || j.JWKSRefreshMinInterval.Duration != 10*time.Second {
+		t.Fatalf("defaults not kept: %+v", j)
+	}
+}
+
+func TestJWTProviderFromEnvironment(t *testing.T) {
+	cfg, err := Load("", false, []string{
+		"INDIGO_IDENTITY_PROVIDER=jwt",
+		"INDIGO_IDENTITY_JWT_JWKS_URL=http://127.0.0.1:9/jwks",
+		"INDIGO_IDENTITY_JWT_ISSUER=iss",
+		"INDIGO_IDENTITY_JWT_AUDIENCE=aud",
+		"INDIGO_IDENTITY_JWT_USER_CLAIM=uid",
+		"INDIGO_IDENTITY_JWT_EMAIL_CLAIM=mail",
+		"INDIGO_IDENTITY_JWT_ORG_CLAIM=tenant",
+		"INDIGO_IDENTITY_JWT_ROLE_CLAIM=roles",
+		"INDIGO_IDENTITY_JWT_ADMIN_ROLE=ops",
+		"INDIGO_IDENTITY_JWT_COOKIE=sess",
+		"INDIGO_IDENTITY_JWT_LEEWAY=0s",
+		"INDIGO_IDENTITY_JWT_JWKS_REFRESH_MIN_INTERVAL=1m",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := JWT{
+		JWKSURL: "http://127.0.0.1:9/jwks", Issuer: "iss", Audience: "aud", UserClaim: "uid", EmailClaim: "mail",
+		OrgClaim: "tenant", RoleClaim: "roles", AdminRole: "ops", Cookie: "sess",
+		Leeway: Duration{0}, JWKSRefreshMinInterval: Duration{time.Minute},
+	}
+	if cfg.Identity.Provider != "jwt" || cfg.Identity.JWT != want {
+		t.Fatalf("env overrides not applied:\n got %+v\nwant %+v", cfg.Identity.JWT, want)
+	}
+}
+
+func TestLocalProviderIgnoresJWTTable(t *testing.T) {
+	// A prepared [identity.jwt] table does not stop a local-provider host.
+	if _, err := Load(write(t, "[identity.jwt]\njwks_url = \"ftp://x\"\n"), true, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBadJWTConfig(t *testing.T) {
+	cases := []struct {
+		name, body string
+		env        []string
+		want       []string
+	}{
+		{"unknown provider", "[identity]\nprovider = \"saml\"\n", nil, []string{"indigo.toml", "identity.provider", "saml"}},
+		{"no jwks_url", "[identity]\nprovider = \"jwt\"\n[identity.jwt]\nissuer = \"i\"\naudience = \"a\"\n", nil,
+			[]string{"indigo.toml", "identity.jwt.jwks_url", "required"}},
+		{"jwks_url not http", jwtTOML, []string{"INDIGO_IDENTITY_JWT_JWKS_URL=file:///etc/jwks.json"},
+			[]string{"identity.jwt.jwks_url", "http or https"}},
+		{"jwks_url without host", jwtTOML, []string{"INDIGO_IDENTITY_JWT_JWKS_URL=https:///jwks"}, []string{"identity.jwt.jwks_url"}},
+		{"no issuer", jwtTOML, []string{"INDIGO_IDENTITY_JWT_ISSUER="}, []string{"identity.jwt.issuer", "required"}},
+		{"no audience", jwtTOML, []string{"INDIGO_IDENTITY_JWT_AUDIENCE="}, []string{"identity.jwt.audience", "required"}},
+		{"empty user claim", jwtTOML + "user_claim = \"\"\n", nil, []string{"identity.jwt.user_claim", "empty"}},
+		{"empty org claim", jwtTOML + "org_claim = \"\"\n", nil, []string{"identity.jwt.org_claim", "empty"}},
+		{"admin role is an org role", jwtTOML + "admin_role = \"admin\"\n", nil, []string{"identity.jwt.admin_role", "org role"}},
+		{"bad cookie name", jwtTOML + "cookie = \"a b;\"\n", nil, []string{"identity.jwt.cookie", "cookie name"}},
+		{"negative leeway", jwtTOML + "leeway = \"-1s\"\n", nil, []string{"identity.jwt.leeway", "negative"}},
+		{"zero refresh interval", jwtTOML + "jwks_refresh_min_interval = \"0s\"\n", nil,
+			[]string{"identity.jwt.jwks_refresh_min_interval", "positive"}},
+		{"bad env duration", jwtTOML, []string{"INDIGO_IDENTITY_JWT_LEEWAY=soon"},
+			[]string{"INDIGO_IDENTITY_JWT_LEEWAY", "identity.jwt.leeway", "not a duration"}},
+		{"unknown jwt key", jwtTOML + "jwks_uri = \"x\"\n", nil, []string{"identity.jwt.jwks_uri", "unknown key"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Load(write(t, c.body), true, c.env)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/indigo-hq/indigo/core/apikey"
@@ -102,6 +103,20 @@ func (l *Local) CreateOrg(ctx context.Context, name string) (Org, error) {
 		return apikey.Audit(ctx, q, o.ID, apikey.Actor{ID: "cli"}, "", "org.create", map[string]any{"name": name}, now.UnixMilli())
 	})
 	return o, err
+}
+
+// EnsureOrg records an organization that an external identity provider
+// vouched for, so that keys can belong to it. It is a no-op when the org
+// exists.
+func (l *Local) EnsureOrg(ctx context.Context, id string) error {
+	now := l.now().UnixMilli()
+	return l.store.Tx(ctx, func(q db.Querier) error {
+		n, err := q.EnsureOrg(ctx, sqlitedb.EnsureOrgParams{ID: id, Name: id, CreatedAt: now})
+		if err != nil || n == 0 {
+			return err
+		}
+		return apikey.Audit(ctx, q, id, apikey.Actor{ID: "identity-provider"}, "", "org.create", map[string]any{"name": id}, now)
+	})
 }
 
 // ListOrgs returns every organization, oldest first.
@@ -236,4 +251,31 @@ func SessionCookie(r *http.Request, token string, ttl time.Duration, trustProxy 
 		Name: CookieName, Value: token, Path: "/", MaxAge: int(ttl / time.Second),
 		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode,
 	}
+}
+
+// Provisioned wraps the resolver of an external identity provider (a JWT
+// issuer, a host's own function) so that each org it names is recorded
+// once, on first sight, before keys are made for it.
+func Provisioned(next Resolver, local *Local) Resolver {
+	return &provisioned{next: next, local: local}
+}
+
+type provisioned struct {
+	next  Resolver
+	local *Local
+	seen  sync.Map // org id → struct{}
+}
+
+func (p *provisioned) Resolve(r *http.Request) (*Identity, error) {
+	id, err := p.next.Resolve(r)
+	if err != nil || id == nil || id.OrgID == "" {
+		return id, err
+	}
+	if _, ok := p.seen.Load(id.OrgID); !ok {
+		if err := p.local.EnsureOrg(r.Context(), id.OrgID); err != nil {
+			return nil, err
+		}
+		p.seen.Store(id.OrgID, struct{}{})
+	}
+	return id, nil
 }
