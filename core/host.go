@@ -137,8 +137,21 @@ func New(svc *Services, opts Options) *Host {
 	cfg := svc.Cfg
 	logs := requestlog.New(svc.Store, cfg.API.LogQueueSize, cfg.API.LogBatchSize, cfg.API.LogFlushInterval.Duration, svc.Log)
 	resolver := opts.Resolver
-	if resolver == nil {
+	local := opts.Resolver == nil && cfg.Identity.Provider != "jwt"
+	switch {
+	case resolver != nil:
+	case cfg.Identity.Provider == "jwt":
+		j := cfg.Identity.JWT
+		resolver = identity.NewJWT(identity.JWTConfig{
+			JWKSURL: j.JWKSURL, Issuer: j.Issuer, Audience: j.Audience,
+			UserClaim: j.UserClaim, EmailClaim: j.EmailClaim, OrgClaim: j.OrgClaim, RoleClaim: j.RoleClaim,
+			AdminRole: j.AdminRole, Cookie: j.Cookie, Leeway: j.Leeway.Duration, JWKSRefreshMinInterval: j.JWKSRefreshMinInterval.Duration,
+		}, nil, svc.Keys.Now, svc.Log)
+	default:
 		resolver = svc.Local
+	}
+	if !local {
+		resolver = identity.Provisioned(resolver, svc.Local)
 	}
 	h := &Host{Services: svc, Logs: logs, noMaint: opts.NoMaintenance}
 	h.API = &api.Server{
@@ -147,7 +160,8 @@ func New(svc *Services, opts Options) *Host {
 		Metrics: api.NewMetrics(svc.Keys.CacheStats, logs.Dropped, logs.Depth), V1Key: cfg.V1.APIKey,
 	}
 	h.Modules = module.NewLoader(h.API, svc.Scopes, cfg.Server.DataDir, cfg.API.ModuleCallTimeout.Duration, svc.Log)
-	if opts.Resolver != nil {
+	if !local {
+		// Sign-in belongs to the host's identity provider: no local links.
 		h.API.Local = nil
 	}
 	now := svc.Keys.Now

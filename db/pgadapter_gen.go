@@ -68,6 +68,10 @@ func (p pgQuerier) DeleteSession(ctx context.Context, a1 string) error {
 	return p.q.DeleteSession(ctx, a1)
 }
 
+func (p pgQuerier) EnsureOrg(ctx context.Context, a1 sqlitedb.EnsureOrgParams) (int64, error) {
+	return p.q.EnsureOrg(ctx, pgdb.EnsureOrgParams(a1))
+}
+
 func (p pgQuerier) ExpireDueKeys(ctx context.Context, a1 int64) ([]sqlitedb.ExpireDueKeysRow, error) {
 	rows, err := p.q.ExpireDueKeys(ctx, a1)
 	if err != nil {

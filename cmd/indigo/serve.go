@@ -39,14 +39,18 @@ func (a *app) serveCmd() *cobra.Command {
 				_ = svc.Close()
 				return err
 			}
-			orgID, link, err := host.Bootstrap(ctx)
-			if err != nil {
-				_ = host.Shutdown(context.Background())
-				return err
-			}
 			a.printf("Indigo is listening on %s (%s database)\n", host.URL(), cfg.Database.Driver)
-			a.printf("Default organization: %s\n", orgID)
-			a.printf("Sign in as %s (one-time link): %s\n", cfg.Identity.DefaultOwner, link)
+			if cfg.Identity.Provider == "jwt" {
+				a.printf("Sign-in: tokens from %s (audience %s), keys from %s\n", cfg.Identity.JWT.Issuer, cfg.Identity.JWT.Audience, cfg.Identity.JWT.JWKSURL)
+			} else {
+				orgID, link, err := host.Bootstrap(ctx)
+				if err != nil {
+					_ = host.Shutdown(context.Background())
+					return err
+				}
+				a.printf("Default organization: %s\n", orgID)
+				a.printf("Sign in as %s (one-time link): %s\n", cfg.Identity.DefaultOwner, link)
+			}
 			<-ctx.Done()
 			a.printf("Shutting down...\n")
 			sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.Duration)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/indigo-hq/indigo/core/apikey"
 	"github.com/indigo-hq/indigo/core/httpapi"
+	"github.com/indigo-hq/indigo/core/identity"
 	"github.com/indigo-hq/indigo/db/sqlitedb"
 )
 
@@ -30,6 +31,10 @@ func (s *Server) withOperator(h http.HandlerFunc) http.Handler {
 			return
 		}
 		id, err := s.Identity.Resolve(r)
+		if errors.Is(err, identity.ErrInvalidToken) {
+			httpapi.WriteUnauthorized(w)
+			return
+		}
 		if err != nil {
 			s.fail(w, r, err)
 			return

@@ -50,6 +50,10 @@ func (s *Server) resolve(w http.ResponseWriter, r *http.Request) *identity.Ident
 		return nil
 	}
 	id, err := s.Identity.Resolve(r)
+	if errors.Is(err, identity.ErrInvalidToken) {
+		httpapi.WriteUnauthorized(w)
+		return nil
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return nil

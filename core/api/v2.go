@@ -244,6 +244,10 @@ func (s *Server) admit(w *statusWriter, r *http.Request, rt Route, rid string) *
 	}
 	auth := r.Header.Values("Authorization")
 	switch {
+	case len(auth) == 1 && rt.Session && s.Identity != nil && strings.Contains(auth[0], "."):
+		// A bearer with dots is a token from the identity provider (JWT);
+		// API keys never contain one.
+		return s.admitSession(w, r, rid)
 	case len(auth) == 1:
 		return s.admitKey(w, r, rt, rid, auth[0])
 	case len(auth) == 0 && rt.Session && s.Identity != nil:
@@ -325,6 +329,10 @@ func (s *Server) refused(c *Caller) *Caller {
 
 func (s *Server) admitSession(w *statusWriter, r *http.Request, rid string) *Caller {
 	id, err := s.Identity.Resolve(r)
+	if errors.Is(err, identity.ErrInvalidToken) {
+		httpapi.WriteUnauthorized(w)
+		return nil
+	}
 	if err != nil {
 		s.Log.Error("resolve session", "err", err, "request_id", rid)
 		httpapi.WriteError(w, httpapi.ErrUnavailable)

@@ -54,6 +54,26 @@ func (q *Queries) DeleteSession(ctx context.Context, tokenHash string) error {
 	return err
 }
 
+const ensureOrg = `-- name: EnsureOrg :execrows
+INSERT INTO saas_orgs (id, name, created_at) VALUES (?1, ?2, ?3)
+ON CONFLICT (id) DO NOTHING
+`
+
+type EnsureOrgParams struct {
+	ID        string
+	Name      string
+	CreatedAt int64
+}
+
+// An org known to an external identity provider, recorded on first sight.
+func (q *Queries) EnsureOrg(ctx context.Context, arg EnsureOrgParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, ensureOrg, arg.ID, arg.Name, arg.CreatedAt)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
 const getOrg = `-- name: GetOrg :one
 SELECT id, name, created_at FROM saas_orgs WHERE id = ?1
 `

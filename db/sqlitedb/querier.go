@@ -19,6 +19,8 @@ type Querier interface {
 	CountOrgLiveKeys(ctx context.Context, orgID string) (int64, error)
 	DeleteExpiredSessions(ctx context.Context, now int64) (int64, error)
 	DeleteSession(ctx context.Context, tokenHash string) error
+	// An org known to an external identity provider, recorded on first sight.
+	EnsureOrg(ctx context.Context, arg EnsureOrgParams) (int64, error)
 	ExpireDueKeys(ctx context.Context, now int64) ([]ExpireDueKeysRow, error)
 	GetKeyByHash(ctx context.Context, keyHash string) (SaasApiKey, error)
 	GetKeyByID(ctx context.Context, id string) (SaasApiKey, error)

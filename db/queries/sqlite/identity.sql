@@ -1,6 +1,11 @@
 -- name: InsertOrg :exec
 INSERT INTO saas_orgs (id, name, created_at) VALUES (sqlc.arg(id), sqlc.arg(name), sqlc.arg(created_at));
 
+-- name: EnsureOrg :execrows
+-- An org known to an external identity provider, recorded on first sight.
+INSERT INTO saas_orgs (id, name, created_at) VALUES (sqlc.arg(id), sqlc.arg(name), sqlc.arg(created_at))
+ON CONFLICT (id) DO NOTHING;
+
 -- name: GetOrg :one
 SELECT * FROM saas_orgs WHERE id = sqlc.arg(id);
 
