@@ -1,16 +1,8 @@
 package api_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
-
-	"github.com/go-jose/go-jose/v4"
 
 	"github.com/indigo-hq/indigo/core"
 	"github.com/indigo-hq/indigo/core/config"
@@ -18,69 +10,18 @@ import (
 	"github.com/indigo-hq/indigo/core/httpapi"
 )
 
-// jwtIssuer is an identity provider for tests: a key pair and a JWKS
-// endpoint on loopback.
-type jwtIssuer struct {
-	t   *testing.T
-	key *ecdsa.PrivateKey
-	srv *httptest.Server
-}
-
-func newJWTIssuer(t *testing.T) *jwtIssuer {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss := &jwtIssuer{t: t, key: k}
-	iss.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &k.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}}
-		_ = json.NewEncoder(w).Encode(set)
-	}))
-	t.Cleanup(iss.srv.Close)
-	return iss
-}
-
-func (iss *jwtIssuer) token(org, role string, ttl time.Duration, extra ...string) string {
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: iss.key}, (&jose.SignerOptions{}).WithHeader("kid", "k1"))
-	if err != nil {
-		iss.t.Fatal(err)
-	}
-	roles := []string{role}
-	roles = append(roles, extra...)
-	claims := map[string]any{
-		"iss": "https://idp.test", "aud": "indigo", "sub": "user-" + role, "email": role + "@idp.test",
-		"org_id": org, "roles": roles, "exp": time.Now().Add(ttl).Unix(), "iat": time.Now().Add(-time.Minute).Unix(),
-	}
-	payload, _ := json.Marshal(claims)
-	sig, err := signer.Sign(payload)
-	if err != nil {
-		iss.t.Fatal(err)
-	}
-	s, err := sig.CompactSerialize()
-	if err != nil {
-		iss.t.Fatal(err)
-	}
-	return s
-}
-
 // With [identity] provider = "jwt", the management API and the admin views
 // admit the provider's tokens, by header or by the host's cookie, and map
 // their org and role claims to permissions.
 func TestJWTProviderThroughTheAPI(t *testing.T) {
 	coretest.Engines(t, func(t *testing.T, engine string) {
-		iss := newJWTIssuer(t)
+		iss := coretest.NewIssuer(t)
 		e := coretest.New(t, engine, func(c *config.Config, o *core.Options) {
 			o.Now = time.Now // token lifetimes are checked on the host's clock
-			c.Identity.Provider = "jwt"
-			c.Identity.JWT.JWKSURL = iss.srv.URL
-			c.Identity.JWT.Issuer = "https://idp.test"
-			c.Identity.JWT.Audience = "indigo"
-			c.Identity.JWT.RoleClaim = "roles"
-			c.Identity.JWT.AdminRole = "platform-ops"
-			c.Identity.JWT.Cookie = "host_session"
+			iss.Configure(c)
 		})
 		const org = "acme-from-idp"
-		owner := bearer(iss.token(org, "owner", time.Hour))
+		owner := bearer(iss.Token(org, "owner", time.Hour))
 
 		r := e.Do("GET", "/api/session", owner, nil)
 		if r.Status != 200 {
@@ -103,25 +44,25 @@ func TestJWTProviderThroughTheAPI(t *testing.T) {
 			t.Fatalf("list with a JWT: %d %s", r.Status, r.Body)
 		}
 		// Another org's owner sees none of them.
-		if r := e.Do("GET", "/api/v2/keys", bearer(iss.token("other-org", "owner", time.Hour)), nil); r.Status != 200 || len(r.JSON(t)["keys"].([]any)) != 0 {
+		if r := e.Do("GET", "/api/v2/keys", bearer(iss.Token("other-org", "owner", time.Hour)), nil); r.Status != 200 || len(r.JSON(t)["keys"].([]any)) != 0 {
 			t.Fatalf("another org's list: %d %s", r.Status, r.Body)
 		}
 
 		// Roles: a member manages nothing; admin_role makes an operator.
-		member := bearer(iss.token(org, "member", time.Hour))
+		member := bearer(iss.Token(org, "member", time.Hour))
 		if r := e.Do("GET", "/api/v2/keys", member, nil); r.Status != 403 {
 			t.Fatalf("member list: %d %s", r.Status, r.Body)
 		}
 		if r := e.Do("GET", "/api/admin/logs", owner, nil); r.Status != 403 {
 			t.Fatalf("admin views without the admin role: %d", r.Status)
 		}
-		if r := e.Do("GET", "/api/admin/keys", bearer(iss.token(org, "admin", time.Hour, "platform-ops")), nil); r.Status != 200 {
+		if r := e.Do("GET", "/api/admin/keys", bearer(iss.Token(org, "admin", time.Hour, coretest.IssuerAdmin)), nil); r.Status != 200 {
 			t.Fatalf("admin views with the admin role: %d %s", r.Status, r.Body)
 		}
 
 		// A refused token gets the same 401 as any other bad credential.
 		for name, auth := range map[string]string{
-			"expired":  bearer(iss.token(org, "owner", -time.Hour)),
+			"expired":  bearer(iss.Token(org, "owner", -time.Hour)),
 			"tampered": owner[:len(owner)-4] + "AAAA",
 		} {
 			r := e.Do("GET", "/api/v2/keys", auth, nil)
@@ -143,7 +84,7 @@ func TestJWTProviderThroughTheAPI(t *testing.T) {
 
 		// Behind the host's own session cookie, writes need the CSRF token
 		// that /api/session hands out.
-		cookie := "host_session=" + iss.token(org, "owner", time.Hour)
+		cookie := coretest.IssuerCookie + "=" + iss.Token(org, "owner", time.Hour)
 		r = e.Do("GET", "/api/session", "", nil, "Cookie", cookie)
 		csrf, _ := r.JSON(t)["csrf_token"].(string)
 		if r.Status != 200 || csrf == "" {

@@ -67,6 +67,14 @@ func TestBrowser(t *testing.T) {
 	}
 	e.FlushLogs()
 
+	// A second host signs its users in through an identity provider, for
+	// the page that embeds the component and hands it a token.
+	iss := coretest.NewIssuer(t)
+	jwtHost := coretest.New(t, "sqlite", func(c *config.Config, o *core.Options) {
+		o.Now = time.Now
+		iss.Configure(c)
+	})
+
 	artifacts := os.Getenv("INDIGO_ARTIFACTS")
 	if artifacts == "" {
 		root, err := filepath.Abs("../..")
@@ -92,6 +100,8 @@ func TestBrowser(t *testing.T) {
 		"INDIGO_LOGIN_OWNER="+link(orgA, "owner@acme.test", identity.RoleOwner, false),
 		"INDIGO_LOGIN_MEMBER="+link(orgA, "member@acme.test", identity.RoleMember, false),
 		"INDIGO_LOGIN_OPERATOR="+link(orgA, "ops@acme.test", identity.RoleOwner, true),
+		"INDIGO_JWT_URL="+jwtHost.Server.URL,
+		"INDIGO_JWT_TOKEN="+iss.Token("org-from-idp", identity.RoleOwner, time.Hour),
 	)
 	out, err := cmd.CombinedOutput()
 	t.Logf("playwright suite:\n%s", out)

@@ -344,3 +344,33 @@ test('a member without manage rights sees no manage controls and gets 403', asyn
   await mem.ctx.close();
   await owner.ctx.close();
 });
+
+test('a host page embeds the manager and hands it a token from its identity provider', async () => {
+  const jwtHost = env('INDIGO_JWT_URL');
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(10000);
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(e.message));
+  const sent = [];
+  page.on('request', (r) => {
+    if (r.url().includes('/api/')) sent.push(r.headers().authorization || '');
+  });
+  await page.goto(`${jwtHost}/ui/embed.html#token=${env('INDIGO_JWT_TOKEN')}`);
+  await page.getByText('No API keys yet').waitFor();
+  assert.equal(new URL(page.url()).hash, '', 'the token is gone from the address bar');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  const form = page.getByRole('form', { name: 'Create an API key' });
+  await form.getByLabel('Name').fill('embedded');
+  await form.getByRole('button', { name: 'Create key' }).click();
+  const raw = await revealedKey(page);
+  const res = await fetch(`${jwtHost}/api/v2/me`, { headers: { Authorization: `Bearer ${raw}` } });
+  assert.equal(res.status, 200);
+  assert.equal((await res.json()).org_id, 'org-from-idp', 'the key belongs to the org in the token');
+  assert.ok(sent.length >= 3 && sent.every((a) => a.startsWith('Bearer ey')), 'every API call carried the handed-over token');
+  assert.deepEqual(await ctx.cookies(), [], 'no cookie was needed');
+  await shot(page, 'embedded-with-token');
+  await dismissReveal(page, raw);
+  assert.deepEqual(problems, []);
+  await ctx.close();
+});

@@ -8,6 +8,8 @@
 //   base-url   where the host serves the API; this origin when absent
 //   page-size  keys per page (default 20)
 //   heading    the section heading (default "API keys")
+//   auth       "token": wait for the token property instead of using the
+//              session cookie (for host pages that hand over a token)
 // Properties:
 //   token      a bearer token from the host page's identity provider; when
 //              unset the component uses the session cookie and CSRF header
@@ -74,6 +76,13 @@ export class ApiKeyManager extends HTMLElement {
   }
 
   connectedCallback() {
+    // A host page may set token before this element was defined; that left
+    // a plain property that hides the setter.
+    if (Object.prototype.hasOwnProperty.call(this, 'token')) {
+      const v = this.token;
+      delete this.token;
+      this._token = v || null;
+    }
     if (!this.root) this.start();
   }
 
@@ -83,6 +92,9 @@ export class ApiKeyManager extends HTMLElement {
   }
 
   async start() {
+    // A newer start (the token changed) makes this one stop at its next step.
+    const gen = (this.gen = (this.gen || 0) + 1);
+    const stale = () => gen !== this.gen;
     this.client = new Client({ baseUrl: this.getAttribute('base-url') || '', token: this._token });
     this.replaceChildren();
     this.status = h('p', { class: 'ikm-status', role: 'status', 'aria-live': 'polite' });
@@ -94,15 +106,21 @@ export class ApiKeyManager extends HTMLElement {
     this.toolbar = h('div', { class: 'ikm-toolbar' });
     this.root.append(h('header', { class: 'ikm-head' }, heading, this.toolbar), this.status, this.reveal, this.body, this.detail);
     this.append(this.root);
+    if (this.getAttribute('auth') === 'token' && !this._token) {
+      this.busy('Waiting for sign-in…');
+      return;
+    }
     this.busy('Loading your keys…');
     try {
       this.identity = await this.client.session();
     } catch (err) {
+      if (stale()) return;
       this.busy('');
       this.body.replaceChildren(h('p', { class: 'ikm-notice', role: 'alert' },
         err.status === 401 ? 'You are not signed in. Sign in to manage API keys.' : err.message));
       return;
     }
+    if (stale()) return;
     if (!canManage(this.identity)) {
       this.busy('');
       this.body.replaceChildren(h('p', { class: 'ikm-notice', 'data-testid': 'no-manage' },
@@ -117,6 +135,7 @@ export class ApiKeyManager extends HTMLElement {
       this.groups = [];
       this.flash(`Scopes could not be loaded: ${err.message}`);
     }
+    if (stale()) return;
     await this.load(0);
   }
 
