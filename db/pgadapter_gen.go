@@ -56,6 +56,10 @@ func (p pgQuerier) ConsumeLoginToken(ctx context.Context, a1 sqlitedb.ConsumeLog
 	return sqlitedb.ConsumeLoginTokenRow(r), err
 }
 
+func (p pgQuerier) CountActiveOrgKeys(ctx context.Context, a1 string) (int64, error) {
+	return p.q.CountActiveOrgKeys(ctx, a1)
+}
+
 func (p pgQuerier) CountOrgLiveKeys(ctx context.Context, a1 string) (int64, error) {
 	return p.q.CountOrgLiveKeys(ctx, a1)
 }
@@ -209,6 +213,10 @@ func (p pgQuerier) ListOrgs(ctx context.Context) ([]sqlitedb.SaasOrg, error) {
 		out[i] = sqlitedb.SaasOrg(rows[i])
 	}
 	return out, nil
+}
+
+func (p pgQuerier) LockOrg(ctx context.Context, a1 string) (string, error) {
+	return p.q.LockOrg(ctx, a1)
 }
 
 func (p pgQuerier) MarkKeyExpiring(ctx context.Context, a1 sqlitedb.MarkKeyExpiringParams) (int64, error) {

@@ -46,8 +46,9 @@ type Service struct {
 	now      func() time.Time
 	log      *slog.Logger
 
-	cache   *cache
-	limiter *ratelimit.Limiter
+	cache    *cache
+	limiter  *ratelimit.Limiter
+	keyLimit KeyLimiter // the plan's key limit; none when nil
 	usage   sync.Map // key id -> *usage
 
 	flushMu sync.Mutex
@@ -233,13 +234,26 @@ func (s *Service) Create(ctx context.Context, orgID string, actor Actor, in Crea
 		p.RefillIntervalSeconds = sql.NullInt64{Int64: in.Refill.IntervalSeconds, Valid: true}
 		p.LastRefillAt = sql.NullInt64{Int64: ms(now), Valid: true}
 	}
+	limit, err := s.planLimit(ctx, orgID)
+	if err != nil {
+		return Key{}, "", err
+	}
 	var row sqlitedb.SaasApiKey
 	err = s.store.Tx(ctx, func(q db.Querier) error {
-		if _, err := q.GetOrg(ctx, orgID); err != nil {
+		if _, err := q.LockOrg(ctx, orgID); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return notFound("organization")
 			}
 			return err
+		}
+		if limit.Limited {
+			n, err := q.CountActiveOrgKeys(ctx, orgID)
+			if err != nil {
+				return err
+			}
+			if n >= limit.MaxKeys {
+				return conflict("key_limit_reached", "the %s plan allows %d active API keys and this organization has %d; revoke one or change the plan", limit.Plan, limit.MaxKeys, n)
+			}
 		}
 		if err := q.InsertKey(ctx, p); err != nil {
 			return err
@@ -254,6 +268,36 @@ func (s *Service) Create(ctx context.Context, orgID string, actor Actor, in Crea
 	}
 	s.log.Info("api key created", "key_id", row.ID, "org_id", orgID, "actor", actor.ID, "prefix", prefix, "last4", parsed.Last4)
 	return s.public(newRecord(row)), raw, nil
+}
+
+// KeyLimit is what an org's plan allows.
+type KeyLimit struct {
+	Plan    string
+	MaxKeys int64
+	Limited bool // false: no limit
+}
+
+// KeyLimiter is the plan provider's hook (a subscriptions module).
+type KeyLimiter interface {
+	KeyLimit(ctx context.Context, orgID string) (KeyLimit, error)
+}
+
+// SetKeyLimiter makes Create enforce the plan's key limit. Call it before
+// the host serves.
+func (s *Service) SetKeyLimiter(l KeyLimiter) { s.keyLimit = l }
+
+// planLimit asks the plan provider. A provider that cannot answer refuses
+// the create (503): keys are not handed out past a plan unseen.
+func (s *Service) planLimit(ctx context.Context, orgID string) (KeyLimit, error) {
+	if s.keyLimit == nil {
+		return KeyLimit{}, nil
+	}
+	l, err := s.keyLimit.KeyLimit(ctx, orgID)
+	if err != nil {
+		s.log.Error("plan key limit unavailable", "org_id", orgID, "err", err)
+		return KeyLimit{}, httpapi.Errorf(http.StatusServiceUnavailable, "plan_unavailable", "the plan provider is unavailable; try again")
+	}
+	return l, nil
 }
 
 func keyScopesForAudit(scopes []string, superkey bool) any {

@@ -33,6 +33,17 @@ func (q *Queries) ConsumeLoginToken(ctx context.Context, arg ConsumeLoginTokenPa
 	return i, err
 }
 
+const countActiveOrgKeys = `-- name: CountActiveOrgKeys :one
+SELECT COUNT(*) FROM saas_api_keys WHERE org_id = ?1 AND status = 'active'
+`
+
+func (q *Queries) CountActiveOrgKeys(ctx context.Context, orgID string) (int64, error) {
+	row := q.db.QueryRowContext(ctx, countActiveOrgKeys, orgID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const deleteExpiredSessions = `-- name: DeleteExpiredSessions :execrows
 DELETE FROM saas_sessions WHERE expires_at <= ?1
 `
@@ -251,6 +262,19 @@ func (q *Queries) ListOrgs(ctx context.Context) ([]SaasOrg, error) {
 		return nil, err
 	}
 	return items, nil
+}
+
+const lockOrg = `-- name: LockOrg :one
+SELECT id FROM saas_orgs WHERE id = ?1
+`
+
+// Taken before counting an org's keys against its plan (SQLite's write
+// transaction already serializes).
+func (q *Queries) LockOrg(ctx context.Context, id string) (string, error) {
+	row := q.db.QueryRowContext(ctx, lockOrg, id)
+	var id_2 string
+	err := row.Scan(&id_2)
+	return id_2, err
 }
 
 const setUserOperator = `-- name: SetUserOperator :exec

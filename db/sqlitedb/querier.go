@@ -16,6 +16,7 @@ type Querier interface {
 	AdminListKeys(ctx context.Context, arg AdminListKeysParams) ([]SaasApiKey, error)
 	AdminListLogs(ctx context.Context, arg AdminListLogsParams) ([]SaasApiRequestLog, error)
 	ConsumeLoginToken(ctx context.Context, arg ConsumeLoginTokenParams) (ConsumeLoginTokenRow, error)
+	CountActiveOrgKeys(ctx context.Context, orgID string) (int64, error)
 	CountOrgLiveKeys(ctx context.Context, orgID string) (int64, error)
 	DeleteExpiredSessions(ctx context.Context, now int64) (int64, error)
 	DeleteSession(ctx context.Context, tokenHash string) error
@@ -43,6 +44,9 @@ type Querier interface {
 	ListKeyChangesAfter(ctx context.Context, arg ListKeyChangesAfterParams) ([]ListKeyChangesAfterRow, error)
 	ListOrgKeys(ctx context.Context, arg ListOrgKeysParams) ([]SaasApiKey, error)
 	ListOrgs(ctx context.Context) ([]SaasOrg, error)
+	// Taken before counting an org's keys against its plan (SQLite's write
+	// transaction already serializes).
+	LockOrg(ctx context.Context, id string) (string, error)
 	MarkKeyExpiring(ctx context.Context, arg MarkKeyExpiringParams) (int64, error)
 	MaxKeyChangeID(ctx context.Context) (int64, error)
 	PruneKeyChanges(ctx context.Context, before int64) (int64, error)

@@ -6,6 +6,14 @@ INSERT INTO saas_orgs (id, name, created_at) VALUES (sqlc.arg(id), sqlc.arg(name
 INSERT INTO saas_orgs (id, name, created_at) VALUES (sqlc.arg(id), sqlc.arg(name), sqlc.arg(created_at))
 ON CONFLICT (id) DO NOTHING;
 
+-- name: LockOrg :one
+-- Taken before counting an org's keys against its plan (SQLite's write
+-- transaction already serializes).
+SELECT id FROM saas_orgs WHERE id = sqlc.arg(id) FOR UPDATE;
+
+-- name: CountActiveOrgKeys :one
+SELECT COUNT(*) FROM saas_api_keys WHERE org_id = sqlc.arg(org_id) AND status = 'active';
+
 -- name: GetOrg :one
 SELECT * FROM saas_orgs WHERE id = sqlc.arg(id);
 
