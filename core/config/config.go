@@ -314,12 +314,6 @@ func (c *Config) validate(src string) error {
 	default:
 		return bad("identity.provider", "must be \"local\" or \"jwt\", got %q", c.Identity.Provider)
 	}
-	if c.API.Deps.ResolveOrgID != "local" && c.API.Deps.ResolveOrgID != "" {
-		return bad("api.deps.resolve_org_id", "unknown provider %q (built in: \"local\")", c.API.Deps.ResolveOrgID)
-	}
-	if c.API.Deps.DeductAPICallToken != "" {
-		return bad("api.deps.deduct_api_call_token", "no metering provider %q is loaded", c.API.Deps.DeductAPICallToken)
-	}
 	seen := map[string]bool{}
 	for i, m := range c.Modules {
 		key := fmt.Sprintf("modules[%d]", i)
@@ -336,6 +330,16 @@ func (c *Config) validate(src string) error {
 		if m.Timeout.Duration < 0 {
 			return bad(key+".timeout", "must not be negative")
 		}
+	}
+	// A hook names a built-in provider or a listed module that provides it
+	// (the loader checks that the module really does).
+	switch d := c.API.Deps.ResolveOrgID; {
+	case d == "" || d == "local" || d == "jwt" || seen[d]:
+	default:
+		return bad("api.deps.resolve_org_id", "unknown provider %q: use \"local\", \"jwt\" or the name of a module in [[modules]]", d)
+	}
+	if d := c.API.Deps.DeductAPICallToken; d != "" && !seen[d] {
+		return bad("api.deps.deduct_api_call_token", "no module %q is listed in [[modules]] to provide metering", d)
 	}
 	return nil
 }

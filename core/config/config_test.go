@@ -79,6 +79,8 @@ func TestBadConfigNamesFileKeyAndReason(t *testing.T) {
 		{"bad rate limit", "[api]\ndefault_rate_limit = \"ten/min\"\n", nil, []string{"api.default_rate_limit"}},
 		{"bad env int", "", []string{"INDIGO_API_LOG_QUEUE_SIZE=many"}, []string{"INDIGO_API_LOG_QUEUE_SIZE", "api.log_queue_size", "not an integer"}},
 		{"bad env bool", "", []string{"INDIGO_DATABASE_AUTO_MIGRATE=maybe"}, []string{"INDIGO_DATABASE_AUTO_MIGRATE", "not a boolean"}},
+		{"metering from an unlisted module", "[api.deps]\ndeduct_api_call_token = \"billing\"\n", nil, []string{"api.deps.deduct_api_call_token", "billing", "[[modules]]"}},
+		{"unknown org resolver", "", []string{"INDIGO_API_DEPS_RESOLVE_ORG_ID=ldap"}, []string{"api.deps.resolve_org_id", "ldap"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
