@@ -74,6 +74,10 @@ type Redis struct {
 
 // API holds the core-api settings.
 type API struct {
+	// Enabled turns core-api on (`indigo add core-api` sets it). Dev runs it
+	// without a license, for loopback-only development (`--dev`).
+	Enabled            bool     `toml:"enabled"`
+	Dev                bool     `toml:"dev"`
 	KeyPrefix          string   `toml:"key_prefix"`
 	RollGrace          Duration `toml:"roll_grace"`
 	DefaultRateLimit   string   `toml:"default_rate_limit"`
@@ -154,6 +158,7 @@ func Default() Config {
 		},
 		Database: Database{Driver: "sqlite", URL: "data/indigo.db", AutoMigrate: true},
 		API: API{
+			Enabled:            true,
 			KeyPrefix:          "indigo_sk",
 			RollGrace:          Duration{24 * time.Hour},
 			DefaultRateLimit:   "600/1m",
