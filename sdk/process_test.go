@@ -21,6 +21,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/indigo-hq/indigo/sdk"
 	"github.com/indigo-hq/indigo/sdk/rpc"
@@ -43,6 +45,7 @@ var testModuleManifest = sdk.Manifest{
 	Scopes:   []sdk.Scope{{ID: "testmodule:echo", Label: "Echo requests"}},
 	Routes:   []sdk.Route{{Method: "POST", Path: "/echo/{id}", Scopes: []string{"testmodule:echo"}, Cost: 1}},
 	Protocol: rpc.ProtocolVersion,
+	Hooks:    []string{sdk.HookDeductAPICallToken, sdk.HookKeyLimit},
 }
 
 type hostLogs struct {
@@ -176,6 +179,26 @@ func TestModuleProcess(t *testing.T) {
 	}
 	if _, err := mod.Handle(ctx, rpc.Request{Method: "POST", Path: "/echo/x", Body: make([]byte, rpc.MaxRequestBody+1)}); !errors.Is(err, rpc.ErrRequestTooLarge) {
 		t.Errorf("request over the cap: %v", err)
+	}
+
+	// Hooks across the process boundary: a result, a refusal, a failure,
+	// and a hook the module does not provide.
+	if out, err := mod.CallHook(ctx, sdk.HookKeyLimit, []byte(`{"org_id":"o1"}`)); err != nil || string(out) != `{"plan":"test-o1","max_keys":2,"limited":true}` {
+		t.Errorf("key_limit = %s, %v", out, err)
+	}
+	if _, err := mod.CallHook(ctx, sdk.HookDeductAPICallToken, []byte(`{"org_id":"o1","cost":1,"request_id":"r1"}`)); err != nil {
+		t.Errorf("deduct cost 1: %v", err)
+	}
+	_, err = mod.CallHook(ctx, sdk.HookDeductAPICallToken, []byte(`{"org_id":"o1","cost":6}`))
+	if he, ok := errors.AsType[*rpc.HookError](err); !ok || he.Code != "insufficient_balance" {
+		t.Errorf("deduct cost 6: %v", err)
+	}
+	_, err = mod.CallHook(ctx, sdk.HookDeductAPICallToken, []byte(`{"org_id":"o1","cost":-1}`))
+	if _, ok := errors.AsType[*rpc.HookError](err); ok || err == nil || !strings.Contains(err.Error(), "negative cost") {
+		t.Errorf("deduct failure: %v", err)
+	}
+	if _, err := mod.CallHook(ctx, sdk.HookResolveOrgID, []byte(`{}`)); status.Code(errors.Unwrap(err)) != codes.Unimplemented {
+		t.Errorf("a hook not provided: %v", err)
 	}
 
 	if got, want := host.all(), []string{"INFO started id=", "INFO handled id=abc"}; !reflect.DeepEqual(got, want) {

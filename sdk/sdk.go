@@ -51,6 +51,25 @@ type (
 	Caller = spec.Caller
 	// Manifest is what a module declares about itself; `describe` prints it.
 	Manifest = spec.Manifest
+	// MeterCall is one charge the host asks a metering module for.
+	MeterCall = spec.MeterCall
+	// KeyLimit is an org plan's limit on active keys.
+	KeyLimit = spec.KeyLimit
+	// Identity is who a request is from, as an org resolver answers.
+	Identity = spec.Identity
+	// KeyEvent is a change to a key (created, rolled, revoked, disabled,
+	// enabled, expiring_soon, expired). It never carries the key.
+	KeyEvent = spec.KeyEvent
+	// EventKey is the key a KeyEvent is about.
+	EventKey = spec.EventKey
+)
+
+// The hooks' names, as a manifest lists them.
+const (
+	HookDeductAPICallToken = spec.HookDeductAPICallToken
+	HookKeyLimit           = spec.HookKeyLimit
+	HookResolveOrgID       = spec.HookResolveOrgID
+	HookKeyEvents          = spec.HookKeyEvents
 )
 
 // Module is everything a module author provides.
@@ -71,7 +90,27 @@ type Module struct {
 	// if the host re-initialises the module. An error stops the module
 	// from being loaded.
 	ServerInit func(ctx context.Context, host Host) error
+
+	// The DI hooks a module may provide. The host uses one when
+	// indigo.toml names the module for it ([api.deps]); key events go to
+	// every module that sets OnKeyEvent.
+
+	// DeductAPICallToken charges one v2 call to the org (deductApiCallToken).
+	// Return ErrInsufficientBalance when the balance does not cover it (the
+	// host answers 402). The same RequestID must not be charged twice.
+	DeductAPICallToken func(ctx context.Context, c MeterCall) error
+	// KeyLimit is the org plan's limit on active keys, enforced at create.
+	KeyLimit func(ctx context.Context, orgID string) (KeyLimit, error)
+	// ResolveOrgID says who a management request is from (resolveOrgId):
+	// nil, nil for nobody. The request carries only its headers.
+	ResolveOrgID func(ctx context.Context, r *http.Request) (*Identity, error)
+	// OnKeyEvent receives key events, at least once each.
+	OnKeyEvent func(ctx context.Context, ev KeyEvent) error
 }
+
+// ErrInsufficientBalance is what DeductAPICallToken returns when the org's
+// balance does not cover the call.
+var ErrInsufficientBalance = &rpc.HookError{Code: "insufficient_balance", Message: "the organization's API call balance is spent"}
 
 // Host is what the host offers a module: deliberately small, like Vault's
 // SystemView, so that the wire stays easy to keep compatible.
@@ -96,6 +135,7 @@ func (m Module) Manifest() Manifest {
 		Scopes:   slices.Clone(m.Scopes),
 		Routes:   slices.Clone(m.Routes),
 		Protocol: rpc.ProtocolVersion,
+		Hooks:    m.hooks(),
 	}
 	if out.Scopes == nil {
 		out.Scopes = []Scope{}
@@ -109,6 +149,24 @@ func (m Module) Manifest() Manifest {
 		} else {
 			out.Routes[i].Scopes = slices.Clone(out.Routes[i].Scopes)
 		}
+	}
+	return out
+}
+
+// hooks lists the hooks m provides, in a fixed order.
+func (m Module) hooks() []string {
+	out := []string{}
+	if m.DeductAPICallToken != nil {
+		out = append(out, HookDeductAPICallToken)
+	}
+	if m.KeyLimit != nil {
+		out = append(out, HookKeyLimit)
+	}
+	if m.ResolveOrgID != nil {
+		out = append(out, HookResolveOrgID)
+	}
+	if m.OnKeyEvent != nil {
+		out = append(out, HookKeyEvents)
 	}
 	return out
 }

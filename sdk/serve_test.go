@@ -55,7 +55,8 @@ func TestWriteManifest(t *testing.T) {
       "v1": true
     }
   ],
-  "protocol": 1
+  "protocol": 1,
+  "hooks": []
 }
 `
 	if out.String() != want {

@@ -37,6 +37,14 @@ func ValidateManifest(m Manifest) error {
 		declared[s.ID] = true
 	}
 
+	for _, h := range m.Hooks {
+		switch h {
+		case HookDeductAPICallToken, HookKeyLimit, HookResolveOrgID, HookKeyEvents:
+		default:
+			fail("hook %q is not one the host knows", h)
+		}
+	}
+
 	routes := make(map[string]string, len(m.Routes))
 	for _, r := range m.Routes {
 		where := fmt.Sprintf("route %s %s", r.Method, r.Path)

@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -90,5 +91,18 @@ func TestValidateReportsEverything(t *testing.T) {
 	err := m.validate()
 	if err == nil || !strings.Contains(err.Error(), "module name") || !strings.Contains(err.Error(), "cost") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// A manifest from the wire may list any string as a hook; only the hooks
+// the host knows pass.
+func TestValidateManifestHooks(t *testing.T) {
+	m := Module{Name: "billing", DeductAPICallToken: func(context.Context, MeterCall) error { return nil }}.Manifest()
+	if err := ValidateManifest(m); err != nil {
+		t.Fatalf("a module with a known hook: %v", err)
+	}
+	m.Hooks = append(m.Hooks, "charge_everyone")
+	if err := ValidateManifest(m); err == nil || !strings.Contains(err.Error(), `hook "charge_everyone"`) {
+		t.Fatalf("an unknown hook: %v", err)
 	}
 }

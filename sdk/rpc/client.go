@@ -69,6 +69,17 @@ func (c *moduleClient) ServerInit(ctx context.Context, req InitRequest, host Hos
 	return wrapCall(ctx, "server init", err)
 }
 
+func (c *moduleClient) CallHook(ctx context.Context, hook string, payload []byte) ([]byte, error) {
+	resp, err := c.client.CallHook(ctx, &pb.HookRequest{Hook: hook, Payload: payload})
+	if err != nil {
+		return nil, wrapCall(ctx, "hook "+hook, err)
+	}
+	if code := resp.GetErrorCode(); code != "" {
+		return nil, &HookError{Code: code, Message: resp.GetErrorMessage()}
+	}
+	return resp.GetResult(), nil
+}
+
 func (c *moduleClient) Handle(ctx context.Context, req Request) (Response, error) {
 	if len(req.Body) > MaxRequestBody {
 		return Response{}, ErrRequestTooLarge

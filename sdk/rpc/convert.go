@@ -17,6 +17,7 @@ func toProtoManifest(m spec.Manifest) *pb.Manifest {
 		Name:     m.Name,
 		Version:  m.Version,
 		Protocol: int32(m.Protocol),
+		Hooks:    m.Hooks,
 		Scopes:   make([]*pb.Scope, len(m.Scopes)),
 		Routes:   make([]*pb.Route, len(m.Routes)),
 	}
@@ -36,6 +37,7 @@ func fromProtoManifest(m *pb.Manifest) spec.Manifest {
 		Name:     m.GetName(),
 		Version:  m.GetVersion(),
 		Protocol: int(m.GetProtocol()),
+		Hooks:    append([]string{}, m.GetHooks()...),
 		Scopes:   make([]spec.Scope, len(m.GetScopes())),
 		Routes:   make([]spec.Route, len(m.GetRoutes())),
 	}

@@ -134,6 +134,10 @@ type Module interface {
 	// handler panic) comes back as a Response; an error means the call
 	// itself failed: see IsUnavailable and IsDeadline.
 	Handle(ctx context.Context, req Request) (Response, error)
+	// CallHook runs a DI hook the module's manifest lists, with a JSON
+	// payload and result. A refusal the hook answers (an insufficient
+	// balance) is a *HookError; any other error is a failed call.
+	CallHook(ctx context.Context, hook string, payload []byte) ([]byte, error)
 	// Shutdown lets in-flight requests finish (until ctx ends) before the
 	// host kills the process.
 	Shutdown(ctx context.Context) error
@@ -152,3 +156,12 @@ var _ plugin.GRPCPlugin = (*Plugin)(nil)
 func PluginMap(impl Module) map[string]plugin.Plugin {
 	return map[string]plugin.Plugin{PluginName: &Plugin{Impl: impl}}
 }
+
+// HookError is a hook's answer that refuses: Code is stable
+// ("insufficient_balance"), Message is for people.
+type HookError struct {
+	Code    string
+	Message string
+}
+
+func (e *HookError) Error() string { return e.Code + ": " + e.Message }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +25,7 @@ import (
 type fakeModule struct {
 	manifest spec.Manifest
 	handle   func(ctx context.Context, req Request) (Response, error)
+	hook     func(ctx context.Context, name string, payload []byte) ([]byte, error)
 
 	mu       sync.Mutex
 	requests []Request
@@ -56,6 +58,13 @@ func (f *fakeModule) Handle(ctx context.Context, req Request) (Response, error) 
 		return f.handle(ctx, req)
 	}
 	return Response{Status: http.StatusOK}, nil
+}
+
+func (f *fakeModule) CallHook(ctx context.Context, name string, payload []byte) ([]byte, error) {
+	if f.hook == nil {
+		return nil, status.Error(codes.Unimplemented, "no hooks")
+	}
+	return f.hook(ctx, name, payload)
 }
 
 func (f *fakeModule) Shutdown(context.Context) error {
@@ -154,6 +163,35 @@ func TestHandleRoundTrip(t *testing.T) {
 	}
 }
 
+// A hook's payload and result cross unchanged, a refusal comes back as a
+// *HookError with its code, and a failure stays an error of the call.
+func TestCallHookRoundTrip(t *testing.T) {
+	fake := &fakeModule{hook: func(_ context.Context, name string, payload []byte) ([]byte, error) {
+		switch name {
+		case "echo":
+			return append([]byte("got:"), payload...), nil
+		case "refuse":
+			return nil, &HookError{Code: "insufficient_balance", Message: "spent"}
+		default:
+			return nil, status.Error(codes.Unimplemented, "no such hook")
+		}
+	}}
+	mod, _, _ := connect(t, fake)
+	out, err := mod.CallHook(t.Context(), "echo", []byte(`{"a":1}`))
+	if err != nil || string(out) != `got:{"a":1}` {
+		t.Fatalf("echo: %q, %v", out, err)
+	}
+	_, err = mod.CallHook(t.Context(), "refuse", nil)
+	he, ok := errors.AsType[*HookError](err)
+	if !ok || he.Code != "insufficient_balance" || he.Message != "spent" {
+		t.Fatalf("refuse: %v", err)
+	}
+	_, err = mod.CallHook(t.Context(), "missing", nil)
+	if _, ok := errors.AsType[*HookError](err); ok || status.Code(errors.Unwrap(err)) != codes.Unimplemented && !strings.Contains(fmt.Sprint(err), "no such hook") {
+		t.Fatalf("missing hook: %v", err)
+	}
+}
+
 // The same header always encodes the same way, and a name a sender repeats
 // keeps all its values in order.
 func TestHeaderConversion(t *testing.T) {
@@ -197,6 +235,7 @@ func TestHandleEmptyRequest(t *testing.T) {
 func TestDescribe(t *testing.T) {
 	want := spec.Manifest{
 		Name: "projects", Version: "1.2.3", Protocol: ProtocolVersion,
+		Hooks:  []string{"key_limit", "deduct_api_call_token"},
 		Scopes: []spec.Scope{{ID: "projects:read", Label: "Read"}},
 		Routes: []spec.Route{
 			{Method: "GET", Path: "/projects/{id}", Scopes: []string{"projects:read"}, Cost: 2},

@@ -124,6 +124,17 @@ func (s *moduleServer) Handle(ctx context.Context, req *pb.Request) (*pb.Respons
 	return toProtoResponse(resp), nil
 }
 
+func (s *moduleServer) CallHook(ctx context.Context, req *pb.HookRequest) (*pb.HookResponse, error) {
+	out, err := s.impl.CallHook(ctx, req.GetHook(), req.GetPayload())
+	if he, ok := errors.AsType[*HookError](err); ok {
+		return &pb.HookResponse{ErrorCode: he.Code, ErrorMessage: he.Message}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &pb.HookResponse{Result: out}, nil
+}
+
 func (s *moduleServer) Shutdown(ctx context.Context, _ *pb.ShutdownRequest) (*pb.ShutdownResponse, error) {
 	err := s.impl.Shutdown(ctx)
 	if s.stopProfile != nil {

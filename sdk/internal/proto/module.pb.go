@@ -197,6 +197,7 @@ type Manifest struct {
 	Scopes        []*Scope               `protobuf:"bytes,3,rep,name=scopes,proto3" json:"scopes,omitempty"`
 	Routes        []*Route               `protobuf:"bytes,4,rep,name=routes,proto3" json:"routes,omitempty"`
 	Protocol      int32                  `protobuf:"varint,5,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Hooks         []string               `protobuf:"bytes,6,rep,name=hooks,proto3" json:"hooks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -264,6 +265,13 @@ func (x *Manifest) GetProtocol() int32 {
 		return x.Protocol
 	}
 	return 0
+}
+
+func (x *Manifest) GetHooks() []string {
+	if x != nil {
+		return x.Hooks
+	}
+	return nil
 }
 
 type InitRequest struct {
@@ -962,6 +970,120 @@ func (x *ScopesResponse) GetScopes() []*RegisteredScope {
 	return nil
 }
 
+type HookRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hook          string                 `protobuf:"bytes,1,opt,name=hook,proto3" json:"hook,omitempty"`
+	Payload       []byte                 `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HookRequest) Reset() {
+	*x = HookRequest{}
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HookRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HookRequest) ProtoMessage() {}
+
+func (x *HookRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HookRequest.ProtoReflect.Descriptor instead.
+func (*HookRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *HookRequest) GetHook() string {
+	if x != nil {
+		return x.Hook
+	}
+	return ""
+}
+
+func (x *HookRequest) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+// A hook that answers with a refusal (an insufficient balance, say) sets
+// error_code; a failure of the call itself is a gRPC error.
+type HookResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Result        []byte                 `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	ErrorCode     string                 `protobuf:"bytes,2,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	ErrorMessage  string                 `protobuf:"bytes,3,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HookResponse) Reset() {
+	*x = HookResponse{}
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HookResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HookResponse) ProtoMessage() {}
+
+func (x *HookResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HookResponse.ProtoReflect.Descriptor instead.
+func (*HookResponse) Descriptor() ([]byte, []int) {
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *HookResponse) GetResult() []byte {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *HookResponse) GetErrorCode() string {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return ""
+}
+
+func (x *HookResponse) GetErrorMessage() string {
+	if x != nil {
+		return x.ErrorMessage
+	}
+	return ""
+}
+
 var File_sdk_internal_proto_module_proto protoreflect.FileDescriptor
 
 const file_sdk_internal_proto_module_proto_rawDesc = "" +
@@ -976,13 +1098,14 @@ const file_sdk_internal_proto_module_proto_rawDesc = "" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x16\n" +
 	"\x06scopes\x18\x03 \x03(\tR\x06scopes\x12\x12\n" +
 	"\x04cost\x18\x04 \x01(\x03R\x04cost\x12\x0e\n" +
-	"\x02v1\x18\x05 \x01(\bR\x02v1\"\xb6\x01\n" +
+	"\x02v1\x18\x05 \x01(\bR\x02v1\"\xcc\x01\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12/\n" +
 	"\x06scopes\x18\x03 \x03(\v2\x17.indigo.module.v1.ScopeR\x06scopes\x12/\n" +
 	"\x06routes\x18\x04 \x03(\v2\x17.indigo.module.v1.RouteR\x06routes\x12\x1a\n" +
-	"\bprotocol\x18\x05 \x01(\x05R\bprotocol\"s\n" +
+	"\bprotocol\x18\x05 \x01(\x05R\bprotocol\x12\x14\n" +
+	"\x05hooks\x18\x06 \x03(\tR\x05hooks\"s\n" +
 	"\vInitRequest\x12\x1f\n" +
 	"\vconfig_json\x18\x01 \x01(\fR\n" +
 	"configJson\x12\x19\n" +
@@ -1034,13 +1157,22 @@ const file_sdk_internal_proto_module_proto_rawDesc = "" +
 	"\x05label\x18\x02 \x01(\tR\x05label\x12\x16\n" +
 	"\x06module\x18\x03 \x01(\tR\x06module\"K\n" +
 	"\x0eScopesResponse\x129\n" +
-	"\x06scopes\x18\x01 \x03(\v2!.indigo.module.v1.RegisteredScopeR\x06scopes2\xb4\x02\n" +
+	"\x06scopes\x18\x01 \x03(\v2!.indigo.module.v1.RegisteredScopeR\x06scopes\";\n" +
+	"\vHookRequest\x12\x12\n" +
+	"\x04hook\x18\x01 \x01(\tR\x04hook\x12\x18\n" +
+	"\apayload\x18\x02 \x01(\fR\apayload\"j\n" +
+	"\fHookResponse\x12\x16\n" +
+	"\x06result\x18\x01 \x01(\fR\x06result\x12\x1d\n" +
+	"\n" +
+	"error_code\x18\x02 \x01(\tR\terrorCode\x12#\n" +
+	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage2\xff\x02\n" +
 	"\x06Module\x12I\n" +
 	"\bDescribe\x12!.indigo.module.v1.DescribeRequest\x1a\x1a.indigo.module.v1.Manifest\x12K\n" +
 	"\n" +
 	"ServerInit\x12\x1d.indigo.module.v1.InitRequest\x1a\x1e.indigo.module.v1.InitResponse\x12?\n" +
 	"\x06Handle\x12\x19.indigo.module.v1.Request\x1a\x1a.indigo.module.v1.Response\x12Q\n" +
-	"\bShutdown\x12!.indigo.module.v1.ShutdownRequest\x1a\".indigo.module.v1.ShutdownResponse2\x9f\x01\n" +
+	"\bShutdown\x12!.indigo.module.v1.ShutdownRequest\x1a\".indigo.module.v1.ShutdownResponse\x12I\n" +
+	"\bCallHook\x12\x1d.indigo.module.v1.HookRequest\x1a\x1e.indigo.module.v1.HookResponse2\x9f\x01\n" +
 	"\fHostServices\x12B\n" +
 	"\x03Log\x12\x1c.indigo.module.v1.LogRequest\x1a\x1d.indigo.module.v1.LogResponse\x12K\n" +
 	"\x06Scopes\x12\x1f.indigo.module.v1.ScopesRequest\x1a .indigo.module.v1.ScopesResponseB8Z6github.com/indigo-hq/indigo/sdk/internal/proto;protov1b\x06proto3"
@@ -1057,7 +1189,7 @@ func file_sdk_internal_proto_module_proto_rawDescGZIP() []byte {
 	return file_sdk_internal_proto_module_proto_rawDescData
 }
 
-var file_sdk_internal_proto_module_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_sdk_internal_proto_module_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_sdk_internal_proto_module_proto_goTypes = []any{
 	(*DescribeRequest)(nil),  // 0: indigo.module.v1.DescribeRequest
 	(*Scope)(nil),            // 1: indigo.module.v1.Scope
@@ -1076,32 +1208,36 @@ var file_sdk_internal_proto_module_proto_goTypes = []any{
 	(*ScopesRequest)(nil),    // 14: indigo.module.v1.ScopesRequest
 	(*RegisteredScope)(nil),  // 15: indigo.module.v1.RegisteredScope
 	(*ScopesResponse)(nil),   // 16: indigo.module.v1.ScopesResponse
-	nil,                      // 17: indigo.module.v1.Request.PathParamsEntry
-	nil,                      // 18: indigo.module.v1.LogRequest.AttrsEntry
+	(*HookRequest)(nil),      // 17: indigo.module.v1.HookRequest
+	(*HookResponse)(nil),     // 18: indigo.module.v1.HookResponse
+	nil,                      // 19: indigo.module.v1.Request.PathParamsEntry
+	nil,                      // 20: indigo.module.v1.LogRequest.AttrsEntry
 }
 var file_sdk_internal_proto_module_proto_depIdxs = []int32{
 	1,  // 0: indigo.module.v1.Manifest.scopes:type_name -> indigo.module.v1.Scope
 	2,  // 1: indigo.module.v1.Manifest.routes:type_name -> indigo.module.v1.Route
-	17, // 2: indigo.module.v1.Request.path_params:type_name -> indigo.module.v1.Request.PathParamsEntry
+	19, // 2: indigo.module.v1.Request.path_params:type_name -> indigo.module.v1.Request.PathParamsEntry
 	6,  // 3: indigo.module.v1.Request.headers:type_name -> indigo.module.v1.Header
 	7,  // 4: indigo.module.v1.Request.caller:type_name -> indigo.module.v1.Caller
 	6,  // 5: indigo.module.v1.Response.headers:type_name -> indigo.module.v1.Header
-	18, // 6: indigo.module.v1.LogRequest.attrs:type_name -> indigo.module.v1.LogRequest.AttrsEntry
+	20, // 6: indigo.module.v1.LogRequest.attrs:type_name -> indigo.module.v1.LogRequest.AttrsEntry
 	15, // 7: indigo.module.v1.ScopesResponse.scopes:type_name -> indigo.module.v1.RegisteredScope
 	0,  // 8: indigo.module.v1.Module.Describe:input_type -> indigo.module.v1.DescribeRequest
 	4,  // 9: indigo.module.v1.Module.ServerInit:input_type -> indigo.module.v1.InitRequest
 	8,  // 10: indigo.module.v1.Module.Handle:input_type -> indigo.module.v1.Request
 	10, // 11: indigo.module.v1.Module.Shutdown:input_type -> indigo.module.v1.ShutdownRequest
-	12, // 12: indigo.module.v1.HostServices.Log:input_type -> indigo.module.v1.LogRequest
-	14, // 13: indigo.module.v1.HostServices.Scopes:input_type -> indigo.module.v1.ScopesRequest
-	3,  // 14: indigo.module.v1.Module.Describe:output_type -> indigo.module.v1.Manifest
-	5,  // 15: indigo.module.v1.Module.ServerInit:output_type -> indigo.module.v1.InitResponse
-	9,  // 16: indigo.module.v1.Module.Handle:output_type -> indigo.module.v1.Response
-	11, // 17: indigo.module.v1.Module.Shutdown:output_type -> indigo.module.v1.ShutdownResponse
-	13, // 18: indigo.module.v1.HostServices.Log:output_type -> indigo.module.v1.LogResponse
-	16, // 19: indigo.module.v1.HostServices.Scopes:output_type -> indigo.module.v1.ScopesResponse
-	14, // [14:20] is the sub-list for method output_type
-	8,  // [8:14] is the sub-list for method input_type
+	17, // 12: indigo.module.v1.Module.CallHook:input_type -> indigo.module.v1.HookRequest
+	12, // 13: indigo.module.v1.HostServices.Log:input_type -> indigo.module.v1.LogRequest
+	14, // 14: indigo.module.v1.HostServices.Scopes:input_type -> indigo.module.v1.ScopesRequest
+	3,  // 15: indigo.module.v1.Module.Describe:output_type -> indigo.module.v1.Manifest
+	5,  // 16: indigo.module.v1.Module.ServerInit:output_type -> indigo.module.v1.InitResponse
+	9,  // 17: indigo.module.v1.Module.Handle:output_type -> indigo.module.v1.Response
+	11, // 18: indigo.module.v1.Module.Shutdown:output_type -> indigo.module.v1.ShutdownResponse
+	18, // 19: indigo.module.v1.Module.CallHook:output_type -> indigo.module.v1.HookResponse
+	13, // 20: indigo.module.v1.HostServices.Log:output_type -> indigo.module.v1.LogResponse
+	16, // 21: indigo.module.v1.HostServices.Scopes:output_type -> indigo.module.v1.ScopesResponse
+	15, // [15:22] is the sub-list for method output_type
+	8,  // [8:15] is the sub-list for method input_type
 	8,  // [8:8] is the sub-list for extension type_name
 	8,  // [8:8] is the sub-list for extension extendee
 	0,  // [0:8] is the sub-list for field type_name
@@ -1118,7 +1254,7 @@ func file_sdk_internal_proto_module_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdk_internal_proto_module_proto_rawDesc), len(file_sdk_internal_proto_module_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -28,6 +28,7 @@ const (
 	Module_ServerInit_FullMethodName = "/indigo.module.v1.Module/ServerInit"
 	Module_Handle_FullMethodName     = "/indigo.module.v1.Module/Handle"
 	Module_Shutdown_FullMethodName   = "/indigo.module.v1.Module/Shutdown"
+	Module_CallHook_FullMethodName   = "/indigo.module.v1.Module/CallHook"
 )
 
 // ModuleClient is the client API for Module service.
@@ -40,6 +41,10 @@ type ModuleClient interface {
 	ServerInit(ctx context.Context, in *InitRequest, opts ...grpc.CallOption) (*InitResponse, error)
 	Handle(ctx context.Context, in *Request, opts ...grpc.CallOption) (*Response, error)
 	Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*ShutdownResponse, error)
+	// CallHook runs a DI hook the module provides (its manifest lists it):
+	// deduct_api_call_token, key_limit, resolve_org_id, or key_events. The
+	// payload and result are JSON, so that a new hook needs no wire change.
+	CallHook(ctx context.Context, in *HookRequest, opts ...grpc.CallOption) (*HookResponse, error)
 }
 
 type moduleClient struct {
@@ -90,6 +95,16 @@ func (c *moduleClient) Shutdown(ctx context.Context, in *ShutdownRequest, opts .
 	return out, nil
 }
 
+func (c *moduleClient) CallHook(ctx context.Context, in *HookRequest, opts ...grpc.CallOption) (*HookResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HookResponse)
+	err := c.cc.Invoke(ctx, Module_CallHook_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ModuleServer is the server API for Module service.
 // All implementations must embed UnimplementedModuleServer
 // for forward compatibility.
@@ -100,6 +115,10 @@ type ModuleServer interface {
 	ServerInit(context.Context, *InitRequest) (*InitResponse, error)
 	Handle(context.Context, *Request) (*Response, error)
 	Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error)
+	// CallHook runs a DI hook the module provides (its manifest lists it):
+	// deduct_api_call_token, key_limit, resolve_org_id, or key_events. The
+	// payload and result are JSON, so that a new hook needs no wire change.
+	CallHook(context.Context, *HookRequest) (*HookResponse, error)
 	mustEmbedUnimplementedModuleServer()
 }
 
@@ -121,6 +140,9 @@ func (UnimplementedModuleServer) Handle(context.Context, *Request) (*Response, e
 }
 func (UnimplementedModuleServer) Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Shutdown not implemented")
+}
+func (UnimplementedModuleServer) CallHook(context.Context, *HookRequest) (*HookResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CallHook not implemented")
 }
 func (UnimplementedModuleServer) mustEmbedUnimplementedModuleServer() {}
 func (UnimplementedModuleServer) testEmbeddedByValue()                {}
@@ -215,6 +237,24 @@ func _Module_Shutdown_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Module_CallHook_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HookRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModuleServer).CallHook(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Module_CallHook_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModuleServer).CallHook(ctx, req.(*HookRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Module_ServiceDesc is the grpc.ServiceDesc for Module service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -237,6 +277,10 @@ var Module_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Shutdown",
 			Handler:    _Module_Shutdown_Handler,
+		},
+		{
+			MethodName: "CallHook",
+			Handler:    _Module_CallHook_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

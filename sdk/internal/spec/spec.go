@@ -50,4 +50,59 @@ type Manifest struct {
 	Scopes   []Scope `json:"scopes"`
 	Routes   []Route `json:"routes"`
 	Protocol int     `json:"protocol"`
+	// Hooks are the DI hooks the module provides (see the Hook* names).
+	Hooks []string `json:"hooks"`
+}
+
+// The DI hooks a module may provide.
+const (
+	HookDeductAPICallToken = "deduct_api_call_token"
+	HookKeyLimit           = "key_limit"
+	HookResolveOrgID       = "resolve_org_id"
+	HookKeyEvents          = "key_events"
+)
+
+// MeterCall is one charge for deduct_api_call_token.
+type MeterCall struct {
+	OrgID     string `json:"org_id"`
+	KeyID     string `json:"key_id"`
+	Route     string `json:"route"`
+	Cost      int64  `json:"cost"`
+	RequestID string `json:"request_id"`
+}
+
+// KeyLimit is an org plan's limit on active keys, for key_limit.
+type KeyLimit struct {
+	Plan    string `json:"plan"`
+	MaxKeys int64  `json:"max_keys"`
+	Limited bool   `json:"limited"`
+}
+
+// Identity is who a request is from, for resolve_org_id.
+type Identity struct {
+	UserID    string `json:"user_id"`
+	Email     string `json:"email"`
+	OrgID     string `json:"org_id"`
+	Role      string `json:"role"`
+	Operator  bool   `json:"operator"`
+	CSRFToken string `json:"csrf_token,omitempty"`
+}
+
+// KeyEvent is a key's change, for key_events. It never carries the key.
+type KeyEvent struct {
+	ID    string   `json:"id"`
+	Type  string   `json:"type"`
+	Time  string   `json:"time"`
+	OrgID string   `json:"org_id"`
+	Actor string   `json:"actor"`
+	Key   EventKey `json:"key"`
+}
+
+// EventKey is the key an event is about.
+type EventKey struct {
+	ID        string  `json:"id"`
+	Name      string  `json:"name"`
+	Prefix    string  `json:"prefix"`
+	Last4     string  `json:"last4"`
+	ExpiresAt *string `json:"expires_at"`
 }

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -23,6 +24,20 @@ func main() {
 		Scopes:  []sdk.Scope{{ID: "testmodule:echo", Label: "Echo requests"}},
 		Routes: []sdk.Route{
 			{Method: "POST", Path: "/echo/{id}", Scopes: []string{"testmodule:echo"}, Cost: 1},
+		},
+		// Hooks: charges fail above a cost of 5 (idempotency is the real
+		// provider's job), and every org may hold 2 keys.
+		DeductAPICallToken: func(_ context.Context, c sdk.MeterCall) error {
+			if c.Cost > 5 {
+				return sdk.ErrInsufficientBalance
+			}
+			if c.Cost < 0 {
+				return errors.New("negative cost")
+			}
+			return nil
+		},
+		KeyLimit: func(_ context.Context, orgID string) (sdk.KeyLimit, error) {
+			return sdk.KeyLimit{Plan: "test-" + orgID, MaxKeys: 2, Limited: true}, nil
 		},
 		ServerInit: func(ctx context.Context, h sdk.Host) error {
 			host.Store(&h)
