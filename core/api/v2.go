@@ -302,7 +302,7 @@ func (s *Server) admitKey(w *statusWriter, r *http.Request, rt Route, rid, heade
 	}
 	if s.Meter != nil && rt.Cost > 0 {
 		err := s.Meter.DeductAPICallToken(r.Context(), metering.Call{
-			OrgID: c.OrgID, KeyID: c.KeyID, Route: V2Prefix + rt.Path, Cost: rt.Cost, RequestID: rid,
+			OrgID: c.OrgID, KeyID: c.KeyID, Route: V2Prefix + rt.Path, Cost: rt.Cost, RequestID: meterID(r, c.KeyID, rid),
 		})
 		switch {
 		case err == nil:
@@ -318,6 +318,16 @@ func (s *Server) admitKey(w *statusWriter, r *http.Request, rt Route, rid, heade
 		}
 	}
 	return c
+}
+
+// meterID is the charge's idempotency id: the request id, or, when the
+// client sends an Idempotency-Key, that key scoped to the calling key, so
+// that a retried call is charged once.
+func meterID(r *http.Request, keyID, rid string) string {
+	if k := r.Header.Get("Idempotency-Key"); k != "" && len(k) <= 128 {
+		return keyID + ":" + k
+	}
+	return rid
 }
 
 // refused marks a caller whose request was answered by the wrapper: it is

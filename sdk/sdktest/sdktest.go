@@ -58,6 +58,7 @@ type Harness struct {
 	module  rpc.Module
 	routes  []compiledRoute
 	host    *Host
+	dataDir string
 	timeout time.Duration
 }
 
@@ -127,7 +128,8 @@ func New(t testing.TB, m sdk.Module, opts ...Option) *Harness {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), c.timeout)
 	defer cancel()
-	init := rpc.InitRequest{ConfigJSON: cfgJSON, DataDir: t.TempDir()}
+	h.dataDir = t.TempDir()
+	init := rpc.InitRequest{ConfigJSON: cfgJSON, DataDir: h.dataDir}
 	if err := h.module.ServerInit(ctx, init, h.host); err != nil {
 		t.Fatalf("sdktest: ServerInit: %v", err)
 	}
@@ -183,6 +185,10 @@ func (h *Harness) match(method, path string) (map[string]string, bool) {
 // Module is the host's side of the wire, for what Do does not cover:
 // calling Handle with your own context, Describe, a second ServerInit.
 func (h *Harness) Module() rpc.Module { return h.module }
+
+// DataDir is the data directory the module was given, for tests that look
+// at (or share) what the module stored.
+func (h *Harness) DataDir() string { return h.dataDir }
 
 // Host is the fake host's services, to pass to a second ServerInit.
 func (h *Harness) Host() *Host { return h.host }

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+)
+
+// admin is the operator's mode: it opens the module's database directly
+// (SQLite allows the running module and this process at once) and prints
+// the account as JSON. The plans come from the same config the host gives
+// the module, passed as JSON with --config (indigo subscriptions does).
+func admin(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("subscriptions admin", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("data-dir", "", "the module's data directory (<server.data_dir>/modules/subscriptions)")
+	cfgJSON := fs.String("config", "{}", "the module's config section as JSON")
+	usage := func() {
+		fmt.Fprintln(stderr, "usage: subscriptions admin --data-dir DIR [--config JSON] (set-plan ORG PLAN | top-up ORG TOKENS | set-balance ORG TOKENS | show ORG)")
+	}
+	fs.Usage = usage
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	rest := fs.Args()
+	if *dir == "" || len(rest) < 2 {
+		usage()
+		return 2
+	}
+	var c config
+	if err := json.Unmarshal([]byte(*cfgJSON), &c); err != nil {
+		fmt.Fprintf(stderr, "subscriptions: --config: %v\n", err)
+		return 2
+	}
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		fmt.Fprintf(stderr, "subscriptions: %v\n", err)
+		return 1
+	}
+	ctx := context.Background()
+	plans, def := c.plans()
+	st, err := openStore(ctx, *dir, plans, def, time.Now)
+	if err != nil {
+		fmt.Fprintf(stderr, "subscriptions: %v\n", err)
+		return 1
+	}
+	defer st.close()
+	cmd, org := rest[0], rest[1]
+	var acc Account
+	switch {
+	case cmd == "show" && len(rest) == 2:
+		acc, err = st.Account(ctx, org)
+	case cmd == "set-plan" && len(rest) == 3:
+		acc, err = st.SetPlan(ctx, org, rest[2])
+	case (cmd == "top-up" || cmd == "set-balance") && len(rest) == 3:
+		n, perr := strconv.ParseInt(rest[2], 10, 64)
+		if perr != nil {
+			fmt.Fprintf(stderr, "subscriptions: %s: TOKENS must be a whole number, got %q\n", cmd, rest[2])
+			return 2
+		}
+		if cmd == "top-up" {
+			acc, err = st.TopUp(ctx, org, n, "admin")
+		} else {
+			acc, err = st.SetBalance(ctx, org, n)
+		}
+	default:
+		usage()
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "subscriptions: %s: %v\n", cmd, err)
+		return 1
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(acc)
+	return 0
+}
