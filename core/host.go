@@ -25,6 +25,7 @@ import (
 	"github.com/indigo-hq/indigo/core/requestlog"
 	"github.com/indigo-hq/indigo/core/scope"
 	"github.com/indigo-hq/indigo/db"
+	"github.com/indigo-hq/indigo/sdk"
 )
 
 // Options are what a caller (the CLI, a test, a host embedding Indigo) can
@@ -125,6 +126,7 @@ type Host struct {
 	Modules *module.Loader
 
 	noMaint bool
+	hookSet struct{ meter, resolver bool } // set as Go functions in Options
 	srv     *http.Server
 	ln      net.Listener
 	cancel  context.CancelFunc
@@ -154,6 +156,7 @@ func New(svc *Services, opts Options) *Host {
 		resolver = identity.Provisioned(resolver, svc.Local)
 	}
 	h := &Host{Services: svc, Logs: logs, noMaint: opts.NoMaintenance}
+	h.hookSet.meter, h.hookSet.resolver = opts.Meter != nil, opts.Resolver != nil
 	h.API = &api.Server{
 		Keys: svc.Keys, Identity: resolver, Local: svc.Local, Meter: opts.Meter, FailOpen: cfg.API.MeteringFailOpen,
 		Logs: logs, Log: svc.Log, TrustXFF: cfg.Server.TrustProxy, SessionTTL: cfg.Identity.SessionTTL.Duration,
@@ -190,7 +193,56 @@ func (h *Host) Handler() http.Handler { return h.API.Handler() }
 // must run before the host serves requests.
 func (h *Host) LoadModules(ctx context.Context) error {
 	h.API.Router() // core routes first, so a module can never shadow them
-	return h.Modules.Load(ctx, h.Cfg.Modules)
+	if err := h.Modules.Load(ctx, h.Cfg.Modules); err != nil {
+		return err
+	}
+	if err := h.wireModuleHooks(); err != nil {
+		h.Modules.Shutdown(ctx)
+		return err
+	}
+	return nil
+}
+
+// wireModuleHooks points the DI hooks that indigo.toml gives to modules
+// ([api.deps]) at them, and uses a module's key limit when one provides
+// it. Hooks set as Go functions (Options) take precedence.
+func (h *Host) wireModuleHooks() error {
+	deps := h.Cfg.API.Deps
+	want := func(key, name, hook string) (*module.Instance, error) {
+		m := h.Modules.Find(name)
+		if m == nil {
+			return nil, fmt.Errorf("api.deps.%s: module %q is not loaded", key, name)
+		}
+		if !m.Provides(hook) {
+			return nil, fmt.Errorf("api.deps.%s: module %q does not provide %s (it provides %v)", key, name, hook, m.Manifest().Hooks)
+		}
+		return m, nil
+	}
+	if name := deps.DeductAPICallToken; name != "" && !h.hookSet.meter {
+		m, err := want("deduct_api_call_token", name, sdk.HookDeductAPICallToken)
+		if err != nil {
+			return err
+		}
+		h.API.Meter = m.Meter()
+		h.Log.Info("metering every v2 call through a module", "module", name, "fail_open", h.Cfg.API.MeteringFailOpen)
+	}
+	if name := deps.ResolveOrgID; name != "" && name != "local" && name != "jwt" && !h.hookSet.resolver {
+		m, err := want("resolve_org_id", name, sdk.HookResolveOrgID)
+		if err != nil {
+			return err
+		}
+		h.API.Identity = identity.Provisioned(m.Resolver(), h.Local)
+		h.API.Local = nil
+	}
+	m, err := h.Modules.Hooked(sdk.HookKeyLimit)
+	if err != nil {
+		return err
+	}
+	if m != nil {
+		h.Keys.SetKeyLimiter(m.KeyLimiter())
+		h.Log.Info("plan key limits come from a module", "module", m.Name())
+	}
+	return nil
 }
 
 // Start loads the modules, listens on the configured address and starts
