@@ -27,9 +27,12 @@ const RawKeyWarning = "Store this key now: it is shown only once and cannot be r
 
 func (s *Server) mountCore() {
 	read, write := []string{ScopeKeysRead}, []string{ScopeKeysWrite}
-	s.HandleV2(Route{Method: "GET", Path: "/me", AnyKey: true, Doc: docMe}, http.HandlerFunc(s.me))
+	// /me and verify are data-plane calls and cost a token when a metering
+	// provider is wired; managing keys is free, so that an org out of
+	// tokens can still fix its keys.
+	s.HandleV2(Route{Method: "GET", Path: "/me", AnyKey: true, Cost: 1, Doc: docMe}, http.HandlerFunc(s.me))
 	s.HandleV2(Route{Method: "GET", Path: "/scopes", Scopes: read, Session: true, Doc: docScopes}, http.HandlerFunc(s.listScopes))
-	s.HandleV2(Route{Method: "POST", Path: "/keys/verify", Scopes: []string{ScopeKeysVerify}, Session: true, Doc: docVerify}, http.HandlerFunc(s.verifyKey))
+	s.HandleV2(Route{Method: "POST", Path: "/keys/verify", Scopes: []string{ScopeKeysVerify}, Session: true, Cost: 1, Doc: docVerify}, http.HandlerFunc(s.verifyKey))
 	s.HandleV2(Route{Method: "GET", Path: "/keys", Scopes: read, Session: true, Doc: docListKeys}, http.HandlerFunc(s.listKeys))
 	s.HandleV2(Route{Method: "POST", Path: "/keys", Scopes: write, Session: true, Doc: docCreateKey}, http.HandlerFunc(s.createKey))
 	s.HandleV2(Route{Method: "GET", Path: "/keys/{id}", Scopes: read, Session: true, Doc: docGetKey}, http.HandlerFunc(s.getKey))
