@@ -71,11 +71,16 @@ func TestMeteringHook(t *testing.T) {
 		if c.OrgID != org || c.KeyID != k.ID || c.Route != "/api/v2/test/metered" || c.Cost != 2 || c.RequestID == "" {
 			t.Fatalf("call = %+v", c)
 		}
-		// Core routes have no cost and are never metered.
+		// /me costs one token; managing keys costs nothing.
 		before := len(m.calls)
-		e.Do("GET", "/api/v2/me", bearer(raw), nil)
-		if len(m.calls) != before {
-			t.Fatal("GET /me was metered")
+		if r := e.Do("GET", "/api/v2/me", bearer(raw), nil); r.Status != 200 {
+			t.Fatalf("GET /me with 1 token left: %d %s", r.Status, r.Body)
+		}
+		if len(m.calls) != before+1 || m.calls[before].Cost != 1 || m.calls[before].Route != "/api/v2/me" {
+			t.Fatalf("GET /me was not metered at cost 1: %+v", m.calls[before:])
+		}
+		if r := e.Do("GET", "/api/v2/keys", bearer(raw), nil); r.Status != 200 || len(m.calls) != before+1 {
+			t.Fatalf("listing keys with no tokens left: %d, %d metered calls", r.Status, len(m.calls)-before)
 		}
 		m.mu.Lock()
 		m.down = true
