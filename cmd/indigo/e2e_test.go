@@ -2,6 +2,9 @@ package main_test
 
 import (
 	"bufio"
+	"bytes"
+	"crypto/ed25519"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/indigo-hq/indigo/core/license"
 	"github.com/indigo-hq/indigo/db/dbtest"
 )
 
@@ -140,7 +144,7 @@ func TestServeAndCLI(t *testing.T) {
 			if engine == "postgres" {
 				dbURL = dbtest.URL(t, engine)
 			}
-			cfg := fmt.Sprintf("[server]\naddr = %q\n[database]\ndriver = %q\nurl = %q\n[api]\nchange_poll_interval = \"200ms\"\n", addr, engine, dbURL)
+			cfg := fmt.Sprintf("[server]\naddr = %q\n[database]\ndriver = %q\nurl = %q\n[api]\ndev = true\nchange_poll_interval = \"200ms\"\n", addr, engine, dbURL)
 			if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -324,5 +328,96 @@ func TestParseDuration(t *testing.T) {
 	}
 	if out := c.fails("keys", "create", "--org", org, "--name", "k", "--expires-in", "soon"); !strings.Contains(out, "--expires-in") {
 		t.Fatalf("bad duration: %s", out)
+	}
+}
+
+// serve refuses to run core-api without a license, except in development
+// mode on loopback, and says which at start.
+func TestServeNeedsLicenseOrDev(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildIndigo(t)
+	dir := t.TempDir()
+	write := func(api string, addr string) string {
+		p := filepath.Join(dir, "indigo.toml")
+		body := fmt.Sprintf("[server]\naddr = %q\n[database]\nurl = %q\n[api]\n%s\n", addr, filepath.Join(dir, "x.db"), api)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "INDIGO_LICENSE_PUBLIC_KEY="+hex.EncodeToString(pub), "INDIGO_LICENSE=")
+	refused := func(cfg string, env []string, want ...string) {
+		t.Helper()
+		cmd := exec.Command(bin, "serve", "--config", cfg)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			t.Fatalf("serve started:\n%s", out)
+		}
+		for _, w := range want {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("output lacks %q:\n%s", w, out)
+			}
+		}
+	}
+	refused(write("enabled = false", "127.0.0.1:0"), env, "core-api is not enabled", "indigo add core-api")
+	refused(write("", "127.0.0.1:0"), env, "no license", "--dev")
+	refused(write("dev = true", "0.0.0.0:0"), env, "loopback only", "0.0.0.0:0")
+	expired, err := license.Sign(priv, license.License{Licensee: "Acme", Modules: []string{"core-api"}, IssuedAt: time.Now().Add(-48 * time.Hour), ExpiresAt: time.Now().Add(-time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused(write("", "127.0.0.1:0"), append(env, "INDIGO_LICENSE="+expired), "expired")
+
+	valid, err := license.Sign(priv, license.License{Licensee: "Acme", Modules: []string{"core-api"}, IssuedAt: time.Now().Add(-time.Hour), ExpiresAt: time.Now().Add(30 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := write("", "127.0.0.1:0")
+	if err := os.WriteFile(filepath.Join(dir, "indigo.license"), []byte(valid+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"licensed", "dev"} {
+		if name == "dev" {
+			cfg = write("dev = true", "127.0.0.1:0")
+		}
+		cmd := exec.Command(bin, "serve", "--config", cfg)
+		cmd.Env = env
+		stdout, _ := cmd.StdoutPipe()
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{"licensed": "core-api: licensed to Acme until", "dev": "core-api: development mode without a license"}[name]
+		found := make(chan bool, 1)
+		go func() {
+			sc := bufio.NewScanner(stdout)
+			ok := false
+			for sc.Scan() {
+				if strings.Contains(sc.Text(), want) {
+					ok = true
+					break
+				}
+			}
+			found <- ok
+			_, _ = io.Copy(io.Discard, stdout)
+		}()
+		select {
+		case ok := <-found:
+			if !ok {
+				t.Errorf("%s: no %q line; stderr:\n%s", name, want, stderr.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("%s: serve did not start:\n%s", name, stderr.String())
+		}
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
 	}
 }

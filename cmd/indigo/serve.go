@@ -2,14 +2,21 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/indigo-hq/indigo/core"
+	"github.com/indigo-hq/indigo/core/config"
+	"github.com/indigo-hq/indigo/core/license"
 )
 
 func (a *app) serveCmd() *cobra.Command {
@@ -20,6 +27,10 @@ func (a *app) serveCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			licensed, err := a.checkCoreAPI(cfg)
 			if err != nil {
 				return err
 			}
@@ -40,6 +51,7 @@ func (a *app) serveCmd() *cobra.Command {
 				return err
 			}
 			a.printf("Indigo is listening on %s (%s database)\n", host.URL(), cfg.Database.Driver)
+			a.printf("core-api: %s\n", licensed)
 			if cfg.Identity.Provider == "jwt" {
 				a.printf("Sign-in: tokens from %s (audience %s), keys from %s\n", cfg.Identity.JWT.Issuer, cfg.Identity.JWT.Audience, cfg.Identity.JWT.JWKSURL)
 			} else {
@@ -61,4 +73,41 @@ func (a *app) serveCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&noMigrate, "no-migrate", false, "do not migrate the database at start (refuse to start if it is behind)")
 	cmd.Flags().BoolVar(&debug, "debug", false, "log at debug level")
 	return cmd
+}
+
+// checkCoreAPI refuses to serve unless core-api is enabled and either
+// licensed or in development mode on a loopback address. It says which,
+// for the start-up banner.
+func (a *app) checkCoreAPI(cfg *config.Config) (string, error) {
+	if !cfg.API.Enabled {
+		return "", errors.New("core-api is not enabled in " + a.configPath + "; run `indigo add core-api` (or `indigo add core-api --dev` for local development)")
+	}
+	if cfg.API.Dev {
+		if !loopback(cfg.Server.Addr) {
+			return "", fmt.Errorf("core-api development mode serves on loopback only, and server.addr is %q; use 127.0.0.1 or get a license", cfg.Server.Addr)
+		}
+		return "development mode without a license: loopback only, not for production", nil
+	}
+	token, source, err := license.Load("", filepath.Dir(a.configPath))
+	if err != nil {
+		return "", fmt.Errorf("license: %w", err)
+	}
+	l, err := license.Verify(token, license.PublicKeyFromEnv(), license.CoreAPI, time.Now())
+	if err != nil {
+		return "", fmt.Errorf("license (from %s): %w", source, err)
+	}
+	return fmt.Sprintf("licensed to %s until %s", l.Licensee, l.ExpiresAt.Format("2006-01-02")), nil
+}
+
+// loopback reports whether addr listens only on a loopback interface.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
