@@ -37,7 +37,16 @@ type app struct {
 	mu    sync.RWMutex
 	st    *stmts
 	calls atomic.Int64 // handler invocations, shown in X-Projects-Calls
+
+	// lists caches each org's encoded project list. This process is the
+	// only writer of its database, so a create that drops its org's entry
+	// keeps the cache exact; it is bounded by emptying it when full.
+	listMu sync.RWMutex
+	lists  map[string][]byte
+	gen    atomic.Uint64 // bumped by every create, under listMu
 }
+
+const maxCachedLists = 10_000
 
 // stmts are prepared once: with the pure-Go SQLite, parsing a query costs
 // more than running it.
@@ -148,6 +157,18 @@ func (a *app) list(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	a.listMu.RLock()
+	body, hit := a.lists[org]
+	a.listMu.RUnlock()
+	if hit {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body)
+		return
+	}
+	// Read the generation before the query: a create that lands meanwhile
+	// bumps it, and this (possibly older) list is then not cached.
+	gen := a.gen.Load()
 	rows, err := st.list.QueryContext(r.Context(), org)
 	if err != nil {
 		fail(w, http.StatusInternalServerError, "internal", "could not list projects")
@@ -165,9 +186,25 @@ func (a *app) list(w http.ResponseWriter, r *http.Request) {
 	}
 	// A struct encodes to the same bytes as a one-key map, without the
 	// map, the boxing and the key sort on every list.
-	writeJSON(w, http.StatusOK, struct {
+	body, err = json.Marshal(struct {
 		Projects []project `json:"projects"`
 	}{out})
+	if err != nil {
+		fail(w, http.StatusInternalServerError, "internal", "could not list projects")
+		return
+	}
+	body = append(body, '\n')
+	a.listMu.Lock()
+	if a.gen.Load() == gen {
+		if a.lists == nil || len(a.lists) >= maxCachedLists {
+			a.lists = make(map[string][]byte)
+		}
+		a.lists[org] = body
+	}
+	a.listMu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
 }
 
 func (a *app) create(w http.ResponseWriter, r *http.Request) {
@@ -192,7 +229,14 @@ func (a *app) create(w http.ResponseWriter, r *http.Request) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	p := project{ID: "prj_" + hex.EncodeToString(b[:]), OrgID: org, Name: body.Name, CreatedAt: time.Now().UTC().Format(time.RFC3339Nano)}
-	if _, err := st.insert.ExecContext(r.Context(), p.ID, p.OrgID, p.Name, p.CreatedAt); err != nil {
+	_, err := st.insert.ExecContext(r.Context(), p.ID, p.OrgID, p.Name, p.CreatedAt)
+	// Drop the org's cached list whether or not the insert reports success:
+	// a failed commit may still have written.
+	a.listMu.Lock()
+	a.gen.Add(1)
+	delete(a.lists, org)
+	a.listMu.Unlock()
+	if err != nil {
 		fail(w, http.StatusInternalServerError, "internal", "could not save the project")
 		return
 	}

@@ -62,3 +62,32 @@ func BenchmarkListThroughSDK(b *testing.B) {
 		}
 	}
 }
+
+// The per-org list cache never serves a list older than the last create.
+func TestListCacheFollowsCreates(t *testing.T) {
+	h := sdktest.New(t, newModule())
+	a := sdk.Caller{OrgID: "org_a", Scopes: []string{"projects:read", "projects:write"}}
+	b := sdk.Caller{OrgID: "org_b", Scopes: []string{"projects:read", "projects:write"}}
+	count := func(c sdk.Caller) int {
+		t.Helper()
+		var list struct{ Projects []project }
+		r := h.Do("GET", "/projects", c, nil)
+		if err := json.Unmarshal(r.Body, &list); err != nil || r.Status != 200 {
+			t.Fatalf("list: %d %s", r.Status, r.Body)
+		}
+		return len(list.Projects)
+	}
+	for i := 1; i <= 3; i++ {
+		count(a) // fills the cache
+		count(a) // served from it
+		if r := h.Do("POST", "/projects", a, []byte(`{"name":"p"}`)); r.Status != 201 {
+			t.Fatalf("create: %d", r.Status)
+		}
+		if n := count(a); n != i {
+			t.Fatalf("after %d creates the list has %d", i, n)
+		}
+		if n := count(b); n != 0 {
+			t.Fatalf("org b sees %d projects", n)
+		}
+	}
+}
