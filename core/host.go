@@ -22,6 +22,7 @@ import (
 	"github.com/indigo-hq/indigo/core/maintenance"
 	"github.com/indigo-hq/indigo/core/metering"
 	"github.com/indigo-hq/indigo/core/module"
+	"github.com/indigo-hq/indigo/core/notify"
 	"github.com/indigo-hq/indigo/core/requestlog"
 	"github.com/indigo-hq/indigo/core/scope"
 	"github.com/indigo-hq/indigo/db"
@@ -124,6 +125,9 @@ type Host struct {
 	Logs    *requestlog.Writer
 	Maint   *maintenance.Scheduler
 	Modules *module.Loader
+	// Notify delivers key events to the configured notifiers. Register
+	// more (a module's) before Start or StartBackground.
+	Notify *notify.Dispatcher
 
 	noMaint bool
 	hookSet struct{ meter, resolver bool } // set as Go functions in Options
@@ -168,6 +172,18 @@ func New(svc *Services, opts Options) *Host {
 		h.API.Local = nil
 	}
 	now := svc.Keys.Now
+	nc := cfg.Notifications
+	h.Notify = notify.New(svc.Store, svc.Log, now)
+	if nc.MaxAttempts > 0 {
+		h.Notify.MaxAttempts = nc.MaxAttempts
+	}
+	if nc.Log {
+		h.Notify.Register(notify.LogNotifier{Log: svc.Log})
+	}
+	if nc.WebhookURL != "" {
+		h.Notify.Register(&notify.Webhook{URL: nc.WebhookURL, Secret: nc.WebhookSecret})
+	}
+	svc.Keys.SetNotifyWake(h.Notify.Wake)
 	h.Maint = maintenance.New(svc.Store, svc.Log,
 		maintenance.Task{ID: "expire-keys", Interval: cfg.API.MaintenanceEvery.Duration, Run: func(ctx context.Context) (int64, error) {
 			n, err := svc.Keys.ExpireDue(ctx)
@@ -181,6 +197,13 @@ func New(svc *Services, opts Options) *Host {
 		}},
 		maintenance.Task{ID: "prune-sessions", Interval: cfg.API.MaintenanceEvery.Duration, Run: func(ctx context.Context) (int64, error) {
 			return svc.Local.PruneSessions(ctx)
+		}},
+		maintenance.Task{ID: "notify-expiring-keys", Interval: cfg.API.MaintenanceEvery.Duration, Run: func(ctx context.Context) (int64, error) {
+			n, err := notify.ExpiringSoon(ctx, svc.Store, now(), nc.ExpiringSoon.Duration)
+			if n > 0 {
+				h.Notify.Wake()
+			}
+			return n, err
 		}},
 	)
 	return h
@@ -280,7 +303,8 @@ func (h *Host) Start(ctx context.Context) error {
 }
 
 // StartBackground starts the log writer, the change-feed follower, the
-// usage flusher and maintenance; Start calls it, tests may call it alone.
+// usage flusher, the key notification dispatcher and maintenance; Start
+// calls it, tests may call it alone.
 func (h *Host) StartBackground(ctx context.Context) {
 	if h.cancel == nil {
 		ctx, h.cancel = context.WithCancel(ctx)
@@ -293,7 +317,8 @@ func (h *Host) StartBackground(ctx context.Context) {
 	if err != nil {
 		h.Log.Error("change feed: read position", "err", err)
 	}
-	h.wg.Add(4)
+	h.wg.Add(5)
+	go func() { defer h.wg.Done(); h.Notify.Run(ctx) }()
 	go func() { defer h.wg.Done(); h.Logs.Run() }()
 	go func() { defer h.wg.Done(); h.Keys.FollowChanges(ctx, pos, cfg.ChangePollInterval.Duration, wake) }()
 	go func() { defer h.wg.Done(); h.Store.Listen(ctx, db.KeyChangesChannel, wake) }()

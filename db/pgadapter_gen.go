@@ -51,6 +51,18 @@ func (p pgQuerier) AdminListLogs(ctx context.Context, a1 sqlitedb.AdminListLogsP
 	return out, nil
 }
 
+func (p pgQuerier) ClaimDeliveries(ctx context.Context, a1 sqlitedb.ClaimDeliveriesParams) ([]sqlitedb.ClaimDeliveriesRow, error) {
+	rows, err := p.q.ClaimDeliveries(ctx, pgdb.ClaimDeliveriesParams(a1))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]sqlitedb.ClaimDeliveriesRow, len(rows))
+	for i := range rows {
+		out[i] = sqlitedb.ClaimDeliveriesRow(rows[i])
+	}
+	return out, nil
+}
+
 func (p pgQuerier) ConsumeLoginToken(ctx context.Context, a1 sqlitedb.ConsumeLoginTokenParams) (sqlitedb.ConsumeLoginTokenRow, error) {
 	r, err := p.q.ConsumeLoginToken(ctx, pgdb.ConsumeLoginTokenParams(a1))
 	return sqlitedb.ConsumeLoginTokenRow(r), err
@@ -62,6 +74,10 @@ func (p pgQuerier) CountActiveOrgKeys(ctx context.Context, a1 string) (int64, er
 
 func (p pgQuerier) CountOrgLiveKeys(ctx context.Context, a1 string) (int64, error) {
 	return p.q.CountOrgLiveKeys(ctx, a1)
+}
+
+func (p pgQuerier) CountUnreconciledCalls(ctx context.Context) (int64, error) {
+	return p.q.CountUnreconciledCalls(ctx)
 }
 
 func (p pgQuerier) DeleteExpiredSessions(ctx context.Context, a1 int64) (int64, error) {
@@ -88,6 +104,10 @@ func (p pgQuerier) ExpireDueKeys(ctx context.Context, a1 int64) ([]sqlitedb.Expi
 	return out, nil
 }
 
+func (p pgQuerier) FanOutKeyEvents(ctx context.Context, a1 sqlitedb.FanOutKeyEventsParams) (int64, error) {
+	return p.q.FanOutKeyEvents(ctx, pgdb.FanOutKeyEventsParams(a1))
+}
+
 func (p pgQuerier) GetKeyByHash(ctx context.Context, a1 string) (sqlitedb.SaasApiKey, error) {
 	r, err := p.q.GetKeyByHash(ctx, a1)
 	return sqlitedb.SaasApiKey(r), err
@@ -96,6 +116,11 @@ func (p pgQuerier) GetKeyByHash(ctx context.Context, a1 string) (sqlitedb.SaasAp
 func (p pgQuerier) GetKeyByID(ctx context.Context, a1 string) (sqlitedb.SaasApiKey, error) {
 	r, err := p.q.GetKeyByID(ctx, a1)
 	return sqlitedb.SaasApiKey(r), err
+}
+
+func (p pgQuerier) GetKeyEvent(ctx context.Context, a1 string) (sqlitedb.SaasKeyEvent, error) {
+	r, err := p.q.GetKeyEvent(ctx, a1)
+	return sqlitedb.SaasKeyEvent(r), err
 }
 
 func (p pgQuerier) GetOrg(ctx context.Context, a1 string) (sqlitedb.SaasOrg, error) {
@@ -135,6 +160,10 @@ func (p pgQuerier) InsertKeyChange(ctx context.Context, a1 sqlitedb.InsertKeyCha
 	return p.q.InsertKeyChange(ctx, pgdb.InsertKeyChangeParams(a1))
 }
 
+func (p pgQuerier) InsertKeyEvent(ctx context.Context, a1 sqlitedb.InsertKeyEventParams) (int64, error) {
+	return p.q.InsertKeyEvent(ctx, pgdb.InsertKeyEventParams(a1))
+}
+
 func (p pgQuerier) InsertLoginToken(ctx context.Context, a1 sqlitedb.InsertLoginTokenParams) error {
 	return p.q.InsertLoginToken(ctx, pgdb.InsertLoginTokenParams(a1))
 }
@@ -149,6 +178,10 @@ func (p pgQuerier) InsertRequestLog(ctx context.Context, a1 sqlitedb.InsertReque
 
 func (p pgQuerier) InsertSession(ctx context.Context, a1 sqlitedb.InsertSessionParams) error {
 	return p.q.InsertSession(ctx, pgdb.InsertSessionParams(a1))
+}
+
+func (p pgQuerier) InsertUnmeteredCall(ctx context.Context, a1 sqlitedb.InsertUnmeteredCallParams) (int64, error) {
+	return p.q.InsertUnmeteredCall(ctx, pgdb.InsertUnmeteredCallParams(a1))
 }
 
 func (p pgQuerier) InsertUser(ctx context.Context, a1 sqlitedb.InsertUserParams) error {
@@ -179,6 +212,18 @@ func (p pgQuerier) KeyStatsByRoute(ctx context.Context, a1 sqlitedb.KeyStatsByRo
 	return out, nil
 }
 
+func (p pgQuerier) ListExpiringSoonKeys(ctx context.Context, a1 sqlitedb.ListExpiringSoonKeysParams) ([]sqlitedb.ListExpiringSoonKeysRow, error) {
+	rows, err := p.q.ListExpiringSoonKeys(ctx, pgdb.ListExpiringSoonKeysParams(a1))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]sqlitedb.ListExpiringSoonKeysRow, len(rows))
+	for i := range rows {
+		out[i] = sqlitedb.ListExpiringSoonKeysRow(rows[i])
+	}
+	return out, nil
+}
+
 func (p pgQuerier) ListKeyChangesAfter(ctx context.Context, a1 sqlitedb.ListKeyChangesAfterParams) ([]sqlitedb.ListKeyChangesAfterRow, error) {
 	rows, err := p.q.ListKeyChangesAfter(ctx, pgdb.ListKeyChangesAfterParams(a1))
 	if err != nil {
@@ -187,6 +232,18 @@ func (p pgQuerier) ListKeyChangesAfter(ctx context.Context, a1 sqlitedb.ListKeyC
 	out := make([]sqlitedb.ListKeyChangesAfterRow, len(rows))
 	for i := range rows {
 		out[i] = sqlitedb.ListKeyChangesAfterRow(rows[i])
+	}
+	return out, nil
+}
+
+func (p pgQuerier) ListKeyEventDeliveries(ctx context.Context, a1 string) ([]sqlitedb.ListKeyEventDeliveriesRow, error) {
+	rows, err := p.q.ListKeyEventDeliveries(ctx, a1)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]sqlitedb.ListKeyEventDeliveriesRow, len(rows))
+	for i := range rows {
+		out[i] = sqlitedb.ListKeyEventDeliveriesRow(rows[i])
 	}
 	return out, nil
 }
@@ -215,8 +272,32 @@ func (p pgQuerier) ListOrgs(ctx context.Context) ([]sqlitedb.SaasOrg, error) {
 	return out, nil
 }
 
+func (p pgQuerier) ListUnreconciledCalls(ctx context.Context, a1 int64) ([]sqlitedb.SaasUnmeteredCall, error) {
+	rows, err := p.q.ListUnreconciledCalls(ctx, a1)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]sqlitedb.SaasUnmeteredCall, len(rows))
+	for i := range rows {
+		out[i] = sqlitedb.SaasUnmeteredCall(rows[i])
+	}
+	return out, nil
+}
+
 func (p pgQuerier) LockOrg(ctx context.Context, a1 string) (string, error) {
 	return p.q.LockOrg(ctx, a1)
+}
+
+func (p pgQuerier) MarkCallReconciled(ctx context.Context, a1 sqlitedb.MarkCallReconciledParams) (int64, error) {
+	return p.q.MarkCallReconciled(ctx, pgdb.MarkCallReconciledParams(a1))
+}
+
+func (p pgQuerier) MarkDeliveryDelivered(ctx context.Context, a1 sqlitedb.MarkDeliveryDeliveredParams) (int64, error) {
+	return p.q.MarkDeliveryDelivered(ctx, pgdb.MarkDeliveryDeliveredParams(a1))
+}
+
+func (p pgQuerier) MarkDeliveryFailedAttempt(ctx context.Context, a1 sqlitedb.MarkDeliveryFailedAttemptParams) (int64, error) {
+	return p.q.MarkDeliveryFailedAttempt(ctx, pgdb.MarkDeliveryFailedAttemptParams(a1))
 }
 
 func (p pgQuerier) MarkKeyExpiring(ctx context.Context, a1 sqlitedb.MarkKeyExpiringParams) (int64, error) {
@@ -233,6 +314,10 @@ func (p pgQuerier) PruneKeyChanges(ctx context.Context, a1 int64) (int64, error)
 
 func (p pgQuerier) PruneRequestLogs(ctx context.Context, a1 int64) (int64, error) {
 	return p.q.PruneRequestLogs(ctx, a1)
+}
+
+func (p pgQuerier) ReleaseDelivery(ctx context.Context, a1 sqlitedb.ReleaseDeliveryParams) (int64, error) {
+	return p.q.ReleaseDelivery(ctx, pgdb.ReleaseDeliveryParams(a1))
 }
 
 func (p pgQuerier) RevokeKey(ctx context.Context, a1 sqlitedb.RevokeKeyParams) (int64, error) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/indigo-hq/indigo/core/httpapi"
+	"github.com/indigo-hq/indigo/core/notify"
 	"github.com/indigo-hq/indigo/core/ratelimit"
 	"github.com/indigo-hq/indigo/core/scope"
 	"github.com/indigo-hq/indigo/db"
@@ -49,9 +50,11 @@ type Service struct {
 	cache    *cache
 	limiter  *ratelimit.Limiter
 	keyLimit KeyLimiter // the plan's key limit; none when nil
-	usage   sync.Map // key id -> *usage
+	usage    sync.Map   // key id -> *usage
 
 	flushMu sync.Mutex
+
+	notifyWake func() // called after a change with key events commits
 }
 
 // New returns a service. now is the clock (time.Now in production).
@@ -261,11 +264,15 @@ func (s *Service) Create(ctx context.Context, orgID string, actor Actor, in Crea
 		if row, err = q.GetOrgKey(ctx, sqlitedb.GetOrgKeyParams{OrgID: orgID, ID: p.ID}); err != nil {
 			return err
 		}
-		return s.recordChange(ctx, q, row, actor, "key.create", map[string]any{"name": name, "scopes": keyScopesForAudit(scopes, in.Superkey)})
+		if err := s.recordChange(ctx, q, row, actor, "key.create", map[string]any{"name": name, "scopes": keyScopesForAudit(scopes, in.Superkey)}); err != nil {
+			return err
+		}
+		return s.event(ctx, q, notify.KeyCreated, row, actor.ID, nil)
 	})
 	if err != nil {
 		return Key{}, "", err
 	}
+	s.wakeNotify()
 	s.log.Info("api key created", "key_id", row.ID, "org_id", orgID, "actor", actor.ID, "prefix", prefix, "last4", parsed.Last4)
 	return s.public(newRecord(row)), raw, nil
 }
@@ -285,6 +292,29 @@ type KeyLimiter interface {
 // SetKeyLimiter makes Create enforce the plan's key limit. Call it before
 // the host serves.
 func (s *Service) SetKeyLimiter(l KeyLimiter) { s.keyLimit = l }
+
+// SetNotifyWake has wake called after every committed change that wrote key
+// events (the notification dispatcher's Wake). Call it before the host
+// serves.
+func (s *Service) SetNotifyWake(wake func()) { s.notifyWake = wake }
+
+func (s *Service) wakeNotify() {
+	if s.notifyWake != nil {
+		s.notifyWake()
+	}
+}
+
+// event writes a key event in the caller's transaction (the outbox), so it
+// exists exactly when the change it reports commits.
+func (s *Service) event(ctx context.Context, q db.Querier, typ string, row sqlitedb.SaasApiKey, actor string, successor *sqlitedb.SaasApiKey) error {
+	ev := notify.NewEvent(typ, s.now(), row.OrgID, notify.KeyOf(row), actor)
+	if successor != nil {
+		k := notify.KeyOf(*successor)
+		ev.Successor = &k
+	}
+	_, err := notify.Record(ctx, q, ev, "")
+	return err
+}
 
 // planLimit asks the plan provider. A provider that cannot answer refuses
 // the create (503): keys are not handed out past a plan unseen.
@@ -447,6 +477,7 @@ func (s *Service) mutate(ctx context.Context, orgID, id string, actor Actor, act
 			return conflict("key_expired", "the key has expired and can no longer change")
 		}
 		details := map[string]any{}
+		wasEnabled := row.Enabled
 		if err := fn(q, &row, details); err != nil {
 			return err
 		}
@@ -454,12 +485,24 @@ func (s *Service) mutate(ctx context.Context, orgID, id string, actor Actor, act
 		if err != nil {
 			return err
 		}
-		return s.recordChange(ctx, q, row, actor, action, details)
+		if err := s.recordChange(ctx, q, row, actor, action, details); err != nil {
+			return err
+		}
+		// key.update turns enabled on and off; setting it to what it was
+		// is no event.
+		switch {
+		case wasEnabled && !row.Enabled:
+			return s.event(ctx, q, notify.KeyDisabled, row, actor.ID, nil)
+		case !wasEnabled && row.Enabled:
+			return s.event(ctx, q, notify.KeyEnabled, row, actor.ID, nil)
+		}
+		return nil
 	})
 	if err != nil {
 		return row, err
 	}
 	s.Invalidate(id)
+	s.wakeNotify()
 	return row, nil
 }
 
@@ -636,7 +679,16 @@ func (s *Service) Roll(ctx context.Context, orgID, id string, actor Actor, grace
 		}
 		details["successor"] = p.ID
 		details["grace_seconds"] = int64(g / time.Second)
-		return s.recordChange(ctx, q, newRow, actor, "key.create", map[string]any{"rolled_from": id})
+		if err := s.recordChange(ctx, q, newRow, actor, "key.create", map[string]any{"rolled_from": id}); err != nil {
+			return err
+		}
+		// One event for the roll, about the old key (now expiring at the
+		// end of the grace) and naming its successor.
+		old, err := q.GetOrgKey(ctx, sqlitedb.GetOrgKeyParams{OrgID: orgID, ID: id})
+		if err != nil {
+			return err
+		}
+		return s.event(ctx, q, notify.KeyRolled, old, actor.ID, &newRow)
 	})
 	if err != nil {
 		return Key{}, "", Previous{}, err
@@ -663,12 +715,16 @@ func (s *Service) Revoke(ctx context.Context, orgID, id string, actor Actor) err
 		if err != nil || n == 0 {
 			return err
 		}
-		return s.recordChange(ctx, q, row, actor, "key.revoke", nil)
+		if err := s.recordChange(ctx, q, row, actor, "key.revoke", nil); err != nil {
+			return err
+		}
+		return s.event(ctx, q, notify.KeyRevoked, row, actor.ID, nil)
 	})
 	if err != nil {
 		return err
 	}
 	s.Invalidate(id)
+	s.wakeNotify()
 	s.limiter.Forget(id)
 	s.log.Info("api key revoked", "key_id", id, "org_id", orgID, "actor", actor.ID)
 	return nil
@@ -743,6 +799,13 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 			if err := Audit(ctx, q, r.OrgID, Actor{ID: "system"}, r.ID, "key.expire", nil, now); err != nil {
 				return err
 			}
+			row, err := q.GetKeyByID(ctx, r.ID)
+			if err != nil {
+				return err
+			}
+			if err := s.event(ctx, q, notify.KeyExpired, row, notify.ActorSystem, nil); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -751,6 +814,9 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 	}
 	for _, r := range rows {
 		s.Invalidate(r.ID)
+	}
+	if len(rows) > 0 {
+		s.wakeNotify()
 	}
 	return len(rows), nil
 }

@@ -45,6 +45,9 @@ type Config struct {
 	V1       V1       `toml:"v1"`
 	Modules  []Module `toml:"modules"`
 
+	// Notifications configures key event notifications ([notifications]).
+	Notifications Notifications `toml:"notifications"`
+
 	// File is the config file that was read ("" when none), and Dir the
 	// folder that relative paths resolve against.
 	File string `toml:"-"`
@@ -139,6 +142,27 @@ type V1 struct {
 	APIKey string `toml:"api_key"`
 }
 
+// Notifications configures key event notifications (created, rolled,
+// revoked, disabled, enabled, expiring_soon, expired). The env overrides are
+// INDIGO_NOTIFICATIONS_<KEY>.
+type Notifications struct {
+	// WebhookURL receives every event as a signed JSON POST; "" sends none.
+	WebhookURL string `toml:"webhook_url"`
+	// WebhookSecret signs the webhook (X-Indigo-Signature); required with
+	// WebhookURL, at least 16 characters.
+	WebhookSecret string `toml:"webhook_secret"`
+	// ExpiringSoon is how long before expires_at key.expiring_soon is sent;
+	// 0 sends none.
+	ExpiringSoon Duration `toml:"expiring_soon"`
+	// MaxAttempts is how often a delivery is tried before it is failed.
+	MaxAttempts int `toml:"max_attempts"`
+	// Log writes every event to the host log.
+	Log bool `toml:"log"`
+}
+
+// MinWebhookSecret is the shortest webhook secret accepted.
+const MinWebhookSecret = 16
+
 // Module is one [[modules]] entry; the module runtime reads it.
 type Module struct {
 	Name    string         `toml:"name"`
@@ -187,6 +211,11 @@ func Default() Config {
 				Leeway:                 Duration{30 * time.Second},
 				JWKSRefreshMinInterval: Duration{10 * time.Second},
 			},
+		},
+		Notifications: Notifications{
+			ExpiringSoon: Duration{72 * time.Hour},
+			MaxAttempts:  12,
+			Log:          true,
 		},
 	}
 }
@@ -319,6 +348,9 @@ func (c *Config) validate(src string) error {
 	default:
 		return bad("identity.provider", "must be \"local\" or \"jwt\", got %q", c.Identity.Provider)
 	}
+	if err := c.Notifications.validate(bad); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for i, m := range c.Modules {
 		key := fmt.Sprintf("modules[%d]", i)
@@ -385,6 +417,29 @@ func (j *JWT) validate(bad func(key, format string, a ...any) error) error {
 	}
 	if j.JWKSRefreshMinInterval.Duration <= 0 {
 		return bad("identity.jwt.jwks_refresh_min_interval", "must be a positive duration")
+	}
+	return nil
+}
+
+// validate checks [notifications].
+func (n *Notifications) validate(bad func(key, format string, a ...any) error) error {
+	if n.WebhookURL != "" {
+		u, err := url.Parse(n.WebhookURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("notifications.webhook_url", "must be an http or https URL, got %q", n.WebhookURL)
+		}
+		if n.WebhookSecret == "" {
+			return bad("notifications.webhook_secret", "is required when notifications.webhook_url is set")
+		}
+		if len(n.WebhookSecret) < MinWebhookSecret {
+			return bad("notifications.webhook_secret", "must be at least %d characters", MinWebhookSecret)
+		}
+	}
+	if n.ExpiringSoon.Duration < 0 {
+		return bad("notifications.expiring_soon", "must not be negative")
+	}
+	if n.MaxAttempts < 1 {
+		return bad("notifications.max_attempts", "must be at least 1, got %d", n.MaxAttempts)
 	}
 	return nil
 }

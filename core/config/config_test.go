@@ -220,3 +220,72 @@ func TestBadJWTConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestNotificationsDefaultsFileAndEnvironment(t *testing.T) {
+	cfg, err := Load("", false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := cfg.Notifications; n.WebhookURL != "" || n.ExpiringSoon.Duration != 72*time.Hour || n.MaxAttempts != 12 || !n.Log {
+		t.Fatalf("defaults: %+v", n)
+	}
+	body := "[notifications]\nwebhook_url = \"https://hooks.example.com/indigo\"\nwebhook_secret = \"0123456789abcdef\"\n" +
+		"expiring_soon = \"24h\"\nmax_attempts = 5\nlog = false\n"
+	cfg, err = Load(write(t, body), true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Notifications{WebhookURL: "https://hooks.example.com/indigo", WebhookSecret: "0123456789abcdef",
+		ExpiringSoon: Duration{24 * time.Hour}, MaxAttempts: 5, Log: false}
+	if cfg.Notifications != want {
+		t.Fatalf("file values:\n got %+v\nwant %+v", cfg.Notifications, want)
+	}
+	cfg, err = Load(write(t, body), true, []string{
+		"INDIGO_NOTIFICATIONS_WEBHOOK_URL=http://127.0.0.1:9/hook",
+		"INDIGO_NOTIFICATIONS_WEBHOOK_SECRET=from-the-environment",
+		"INDIGO_NOTIFICATIONS_EXPIRING_SOON=0s",
+		"INDIGO_NOTIFICATIONS_MAX_ATTEMPTS=1",
+		"INDIGO_NOTIFICATIONS_LOG=true",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = Notifications{WebhookURL: "http://127.0.0.1:9/hook", WebhookSecret: "from-the-environment", MaxAttempts: 1, Log: true}
+	if cfg.Notifications != want {
+		t.Fatalf("env overrides:\n got %+v\nwant %+v", cfg.Notifications, want)
+	}
+}
+
+func TestBadNotificationsConfig(t *testing.T) {
+	const hook = "[notifications]\nwebhook_url = \"https://hooks.example.com/x\"\n"
+	cases := []struct {
+		name, body string
+		env        []string
+		want       []string
+	}{
+		{"webhook not http", "[notifications]\nwebhook_url = \"ftp://hooks.example.com/x\"\nwebhook_secret = \"0123456789abcdef\"\n", nil,
+			[]string{"indigo.toml", "notifications.webhook_url", "http or https"}},
+		{"webhook without host", "", []string{"INDIGO_NOTIFICATIONS_WEBHOOK_URL=https:///x", "INDIGO_NOTIFICATIONS_WEBHOOK_SECRET=0123456789abcdef"},
+			[]string{"notifications.webhook_url"}},
+		{"webhook without secret", hook, nil, []string{"notifications.webhook_secret", "required"}},
+		{"short secret", hook + "webhook_secret = \"0123456789abcde\"\n", nil, []string{"notifications.webhook_secret", "16"}},
+		{"negative expiring_soon", "[notifications]\nexpiring_soon = \"-1h\"\n", nil, []string{"notifications.expiring_soon", "negative"}},
+		{"no attempts", "[notifications]\nmax_attempts = 0\n", nil, []string{"notifications.max_attempts", "at least 1"}},
+		{"bad env attempts", "", []string{"INDIGO_NOTIFICATIONS_MAX_ATTEMPTS=often"},
+			[]string{"INDIGO_NOTIFICATIONS_MAX_ATTEMPTS", "notifications.max_attempts", "not an integer"}},
+		{"unknown key", "[notifications]\nwebhook = \"https://x\"\n", nil, []string{"notifications.webhook", "unknown key"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Load(write(t, c.body), true, c.env)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}

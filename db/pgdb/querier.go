@@ -15,16 +15,28 @@ type Querier interface {
 	// is expired even before the maintenance task records it.
 	AdminListKeys(ctx context.Context, arg AdminListKeysParams) ([]SaasApiKey, error)
 	AdminListLogs(ctx context.Context, arg AdminListLogsParams) ([]SaasApiRequestLog, error)
+	// Takes up to lim due deliveries of one notifier: the attempt is counted and
+	// next_attempt_at moves to the end of the lease, so that no other claim
+	// takes the row until the lease runs out. attempts is the claim's fence for
+	// recording its outcome. SKIP LOCKED lets hosts claim side by side; the
+	// outer conditions, checked again on the locked row, keep a row that another
+	// host claimed meanwhile out.
+	ClaimDeliveries(ctx context.Context, arg ClaimDeliveriesParams) ([]ClaimDeliveriesRow, error)
 	ConsumeLoginToken(ctx context.Context, arg ConsumeLoginTokenParams) (ConsumeLoginTokenRow, error)
 	CountActiveOrgKeys(ctx context.Context, orgID string) (int64, error)
 	CountOrgLiveKeys(ctx context.Context, orgID string) (int64, error)
+	CountUnreconciledCalls(ctx context.Context) (int64, error)
 	DeleteExpiredSessions(ctx context.Context, now int64) (int64, error)
 	DeleteSession(ctx context.Context, tokenHash string) error
 	// An org known to an external identity provider, recorded on first sight.
 	EnsureOrg(ctx context.Context, arg EnsureOrgParams) (int64, error)
 	ExpireDueKeys(ctx context.Context, now int64) ([]ExpireDueKeysRow, error)
+	// Gives one notifier a pending delivery for every event since the cut-off
+	// that it has none for yet. Safe to run on several hosts at once.
+	FanOutKeyEvents(ctx context.Context, arg FanOutKeyEventsParams) (int64, error)
 	GetKeyByHash(ctx context.Context, keyHash string) (SaasApiKey, error)
 	GetKeyByID(ctx context.Context, id string) (SaasApiKey, error)
+	GetKeyEvent(ctx context.Context, id string) (SaasKeyEvent, error)
 	GetOrg(ctx context.Context, id string) (SaasOrg, error)
 	GetOrgKey(ctx context.Context, arg GetOrgKeyParams) (SaasApiKey, error)
 	GetOrgKeyForUpdate(ctx context.Context, arg GetOrgKeyForUpdateParams) (SaasApiKey, error)
@@ -33,19 +45,39 @@ type Querier interface {
 	InsertAudit(ctx context.Context, arg InsertAuditParams) error
 	InsertKey(ctx context.Context, arg InsertKeyParams) error
 	InsertKeyChange(ctx context.Context, arg InsertKeyChangeParams) error
+	// Key notifications (core/notify): the event outbox and its deliveries.
+	// Runs in the transaction of the key change it reports. An event with a
+	// dedupe_key that was already written is skipped (0 rows).
+	InsertKeyEvent(ctx context.Context, arg InsertKeyEventParams) (int64, error)
 	InsertLoginToken(ctx context.Context, arg InsertLoginTokenParams) error
 	InsertOrg(ctx context.Context, arg InsertOrgParams) error
 	InsertRequestLog(ctx context.Context, arg InsertRequestLogParams) error
 	InsertSession(ctx context.Context, arg InsertSessionParams) error
+	// API calls that could not be metered, for the metering module.
+	// A call recorded before (same request_id) is skipped (0 rows).
+	InsertUnmeteredCall(ctx context.Context, arg InsertUnmeteredCallParams) (int64, error)
 	InsertUser(ctx context.Context, arg InsertUserParams) error
 	KeyStatsByDay(ctx context.Context, arg KeyStatsByDayParams) ([]KeyStatsByDayRow, error)
 	KeyStatsByRoute(ctx context.Context, arg KeyStatsByRouteParams) ([]KeyStatsByRouteRow, error)
+	// Live keys that expire within (now, until] and have no key.expiring_soon
+	// event for their current expires_at. The dedupe key is
+	// 'key.expiring_soon:<key id>:<expires_at>', as notify.ExpiringSoonDedupeKey writes it.
+	ListExpiringSoonKeys(ctx context.Context, arg ListExpiringSoonKeysParams) ([]ListExpiringSoonKeysRow, error)
 	ListKeyChangesAfter(ctx context.Context, arg ListKeyChangesAfterParams) ([]ListKeyChangesAfterRow, error)
+	// The delivery log of one key's events, oldest first.
+	ListKeyEventDeliveries(ctx context.Context, keyID string) ([]ListKeyEventDeliveriesRow, error)
 	ListOrgKeys(ctx context.Context, arg ListOrgKeysParams) ([]SaasApiKey, error)
 	ListOrgs(ctx context.Context) ([]SaasOrg, error)
+	ListUnreconciledCalls(ctx context.Context, lim int64) ([]SaasUnmeteredCall, error)
 	// Taken before counting an org's keys against its plan (SQLite's write
 	// transaction already serializes).
 	LockOrg(ctx context.Context, id string) (string, error)
+	MarkCallReconciled(ctx context.Context, arg MarkCallReconciledParams) (int64, error)
+	MarkDeliveryDelivered(ctx context.Context, arg MarkDeliveryDeliveredParams) (int64, error)
+	// Records a failed attempt: status stays pending with the next attempt's
+	// time, or becomes failed. Only the claim that made the attempt (same
+	// attempts) may record it.
+	MarkDeliveryFailedAttempt(ctx context.Context, arg MarkDeliveryFailedAttemptParams) (int64, error)
 	MarkKeyExpiring(ctx context.Context, arg MarkKeyExpiringParams) (int64, error)
 	MaxKeyChangeID(ctx context.Context) (int64, error)
 	PruneKeyChanges(ctx context.Context, before int64) (int64, error)
@@ -53,6 +85,9 @@ type Querier interface {
 	// after the cut-off is older. This walks the primary key instead of keeping
 	// a time index that every insert would pay for.
 	PruneRequestLogs(ctx context.Context, before int64) (int64, error)
+	// Gives back a claim whose attempt was cut short by shutdown: it is not
+	// counted and the row is due at once.
+	ReleaseDelivery(ctx context.Context, arg ReleaseDeliveryParams) (int64, error)
 	RevokeKey(ctx context.Context, arg RevokeKeyParams) (int64, error)
 	// Skipped when remaining was set explicitly since the host loaded it
 	// (quota_epoch moved): the explicit value wins.

@@ -74,6 +74,27 @@ type SaasAuditLog struct {
 	CreatedAt int64
 }
 
+type SaasEventDelivery struct {
+	EventID        string
+	Notifier       string
+	Status         string
+	Attempts       int64
+	NextAttemptAt  int64
+	LastError      sql.NullString
+	LastStatusCode sql.NullInt64
+	DeliveredAt    sql.NullInt64
+}
+
+type SaasKeyEvent struct {
+	ID        string
+	OrgID     string
+	KeyID     string
+	Type      string
+	Payload   string
+	DedupeKey sql.NullString
+	CreatedAt int64
+}
+
 type SaasLoginToken struct {
 	TokenHash string
 	OrgID     string
@@ -103,6 +124,17 @@ type SaasSession struct {
 	CsrfToken string
 	ExpiresAt int64
 	CreatedAt int64
+}
+
+type SaasUnmeteredCall struct {
+	ID           int64
+	OrgID        string
+	KeyID        string
+	Route        string
+	Cost         int64
+	RequestID    string
+	CreatedAt    int64
+	ReconciledAt sql.NullInt64
 }
 
 type SaasUser struct {
