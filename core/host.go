@@ -257,6 +257,11 @@ func (h *Host) wireModuleHooks() error {
 		h.API.Identity = identity.Provisioned(m.Resolver(), h.Local)
 		h.API.Local = nil
 	}
+	for _, m := range h.Modules.Modules() {
+		if m.Provides(sdk.HookKeyEvents) {
+			h.Notify.Register(m.Notifier())
+		}
+	}
 	m, err := h.Modules.Hooked(sdk.HookKeyLimit)
 	if err != nil {
 		return err

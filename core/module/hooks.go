@@ -11,6 +11,7 @@ import (
 	"github.com/indigo-hq/indigo/core/apikey"
 	"github.com/indigo-hq/indigo/core/identity"
 	"github.com/indigo-hq/indigo/core/metering"
+	"github.com/indigo-hq/indigo/core/notify"
 	"github.com/indigo-hq/indigo/sdk"
 	"github.com/indigo-hq/indigo/sdk/rpc"
 )
@@ -121,4 +122,17 @@ func (l *Loader) Hooked(hook string) (*Instance, error) {
 		found = m
 	}
 	return found, nil
+}
+
+// Notifier is the module's key_events hook as a notifier: the dispatcher
+// delivers each event to it at least once, retrying while the module is
+// down or refuses.
+func (m *Instance) Notifier() notify.Notifier { return moduleNotifier{m} }
+
+type moduleNotifier struct{ m *Instance }
+
+func (n moduleNotifier) Name() string { return "module:" + n.m.Name() }
+
+func (n moduleNotifier) Notify(ctx context.Context, ev notify.Event) error {
+	return n.m.CallHook(ctx, sdk.HookKeyEvents, ev, nil)
 }

@@ -180,3 +180,40 @@ func TestSubscriptionsProviderDown(t *testing.T) {
 		})
 	}
 }
+
+// A module that sets OnKeyEvent gets each key event through the
+// notification dispatcher, without the key.
+func TestModuleReceivesKeyEvents(t *testing.T) {
+	e := start(t, withModules(t, 5*time.Second, modSpec{"testmod", "./core/module/testdata/testmod", ""}))
+	org := e.Org("A")
+	_, admin := e.Superkey(org)
+	r := e.Do("POST", "/api/v2/keys", bearer(admin), map[string]any{"name": "watched", "scopes": []string{"testmod:read"}})
+	if r.Status != 201 {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	created := r.JSON(t)
+	id, raw := created["key"].(map[string]any)["id"].(string), created["raw_key"].(string)
+	if r := e.Do("DELETE", "/api/v2/keys/"+id, bearer(admin), nil); r.Status != 200 {
+		t.Fatalf("revoke: %d", r.Status)
+	}
+	if err := e.Host.Notify.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	r = e.Do("GET", "/api/v2/testmod/events", bearer(admin), nil)
+	if strings.Contains(string(r.Body), raw) || strings.Contains(string(r.Body), raw[len(raw)-10:]) {
+		t.Fatalf("an event carried the key: %s", r.Body)
+	}
+	var got []string
+	for _, ev := range r.JSON(t)["events"].([]any) {
+		ev := ev.(map[string]any)
+		if ev["key"].(map[string]any)["id"] == id {
+			got = append(got, ev["type"].(string))
+			if ev["org_id"] != org || ev["key"].(map[string]any)["name"] != "watched" {
+				t.Errorf("event %v", ev)
+			}
+		}
+	}
+	if fmt.Sprint(got) != "[key.created key.revoked]" {
+		t.Fatalf("the module got %v for the key; body %s", got, r.Body)
+	}
+}

@@ -96,6 +96,8 @@ type KeyEvent struct {
 	OrgID string   `json:"org_id"`
 	Actor string   `json:"actor"`
 	Key   EventKey `json:"key"`
+	// Successor is the key that replaces Key, on key.rolled only.
+	Successor *EventKey `json:"successor,omitempty"`
 }
 
 // EventKey is the key an event is about.

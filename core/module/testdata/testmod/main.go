@@ -3,10 +3,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +29,14 @@ func main() {
 			"auth": r.Header.Get("Authorization"), "request_id": c.RequestID,
 		})
 	})
+	// Key events the module subscribed to, newest last.
+	var mu sync.Mutex
+	var events []sdk.KeyEvent
+	mux.HandleFunc("GET /testmod/events", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		sdk.JSON(w, http.StatusOK, map[string]any{"events": events})
+	})
 	mux.HandleFunc("GET /testmod/slow", func(w http.ResponseWriter, r *http.Request) {
 		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
 		select {
@@ -41,7 +51,14 @@ func main() {
 		Routes: []sdk.Route{
 			{Method: "GET", Path: "/testmod/ping", Scopes: []string{"testmod:read"}, V1: true},
 			{Method: "GET", Path: "/testmod/slow", Scopes: []string{"testmod:read"}},
+			{Method: "GET", Path: "/testmod/events", Scopes: []string{"testmod:read"}},
 		},
 		Handler: mux,
+		OnKeyEvent: func(_ context.Context, ev sdk.KeyEvent) error {
+			mu.Lock()
+			events = append(events, ev)
+			mu.Unlock()
+			return nil
+		},
 	})
 }
