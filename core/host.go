@@ -166,6 +166,7 @@ func New(svc *Services, opts Options) *Host {
 		Logs: logs, Log: svc.Log, TrustXFF: cfg.Server.TrustProxy, SessionTTL: cfg.Identity.SessionTTL.Duration,
 		Metrics: api.NewMetrics(svc.Keys.CacheStats, logs.Dropped, logs.Depth), V1Key: cfg.V1.APIKey,
 	}
+	h.API.Unmetered = metering.NewBacklog(svc.Store, svc.Log, svc.Keys.Now, 10_000)
 	h.Modules = module.NewLoader(h.API, svc.Scopes, cfg.Server.DataDir, cfg.API.ModuleCallTimeout.Duration, svc.Log)
 	if !local {
 		// Sign-in belongs to the host's identity provider: no local links.
@@ -197,6 +198,11 @@ func New(svc *Services, opts Options) *Host {
 		}},
 		maintenance.Task{ID: "prune-sessions", Interval: cfg.API.MaintenanceEvery.Duration, Run: func(ctx context.Context) (int64, error) {
 			return svc.Local.PruneSessions(ctx)
+		}},
+		// Charges the calls let through while the metering provider was
+		// down (fail open), once it answers again.
+		maintenance.Task{ID: "reconcile-metering", Interval: cfg.API.MaintenanceEvery.Duration, Run: func(ctx context.Context) (int64, error) {
+			return metering.Reconcile(ctx, svc.Store, h.API.Meter, now, svc.Log)
 		}},
 		maintenance.Task{ID: "notify-expiring-keys", Interval: cfg.API.MaintenanceEvery.Duration, Run: func(ctx context.Context) (int64, error) {
 			n, err := notify.ExpiringSoon(ctx, svc.Store, now(), nc.ExpiringSoon.Duration)
@@ -322,8 +328,9 @@ func (h *Host) StartBackground(ctx context.Context) {
 	if err != nil {
 		h.Log.Error("change feed: read position", "err", err)
 	}
-	h.wg.Add(5)
+	h.wg.Add(6)
 	go func() { defer h.wg.Done(); h.Notify.Run(ctx) }()
+	go func() { defer h.wg.Done(); h.API.Unmetered.Run(ctx) }()
 	go func() { defer h.wg.Done(); h.Logs.Run() }()
 	go func() { defer h.wg.Done(); h.Keys.FollowChanges(ctx, pos, cfg.ChangePollInterval.Duration, wake) }()
 	go func() { defer h.wg.Done(); h.Store.Listen(ctx, db.KeyChangesChannel, wake) }()

@@ -81,11 +81,13 @@ func CallerFrom(ctx context.Context) *Caller {
 
 // Server holds what the routes need.
 type Server struct {
-	Keys      *apikey.Service
-	Identity  identity.Resolver
-	Local     *identity.Local // nil when sign-in is not local
-	Meter     metering.Meter  // nil: calls are not metered
-	FailOpen  bool            // when the meter is unreachable
+	Keys     *apikey.Service
+	Identity identity.Resolver
+	Local    *identity.Local // nil when sign-in is not local
+	Meter    metering.Meter  // nil: calls are not metered
+	// Unmetered keeps calls let through while Meter was down (FailOpen).
+	Unmetered *metering.Backlog
+	FailOpen  bool // when the meter is unreachable
 	Logs      *requestlog.Writer
 	Metrics   *Metrics
 	Log       *slog.Logger
@@ -301,9 +303,8 @@ func (s *Server) admitKey(w *statusWriter, r *http.Request, rt Route, rid, heade
 		return s.refused(c)
 	}
 	if s.Meter != nil && rt.Cost > 0 {
-		err := s.Meter.DeductAPICallToken(r.Context(), metering.Call{
-			OrgID: c.OrgID, KeyID: c.KeyID, Route: V2Prefix + rt.Path, Cost: rt.Cost, RequestID: meterID(r, c.KeyID, rid),
-		})
+		call := metering.Call{OrgID: c.OrgID, KeyID: c.KeyID, Route: V2Prefix + rt.Path, Cost: rt.Cost, RequestID: meterID(r, c.KeyID, rid)}
+		err := s.Meter.DeductAPICallToken(r.Context(), call)
 		switch {
 		case err == nil:
 		case errors.Is(err, metering.ErrInsufficient):
@@ -311,6 +312,9 @@ func (s *Server) admitKey(w *statusWriter, r *http.Request, rt Route, rid, heade
 			return s.refused(c)
 		case s.FailOpen:
 			s.Log.Warn("metering unavailable; allowing call (fail open)", "err", err, "request_id", rid)
+			if s.Unmetered != nil {
+				s.Unmetered.Record(call)
+			}
 		default:
 			s.Log.Error("metering unavailable", "err", err, "request_id", rid)
 			httpapi.WriteError(w, httpapi.Errorf(http.StatusServiceUnavailable, "metering_unavailable", "metering is unavailable; try again"))

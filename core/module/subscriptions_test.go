@@ -162,7 +162,22 @@ func TestSubscriptionsProviderDown(t *testing.T) {
 			case open && r.Status != 200:
 				t.Fatalf("open policy with the provider down: %d %s", r.Status, r.Body)
 			}
-			// Once the module is back, calls are metered again.
+			// The open policy records the call it let through.
+			unreconciled := func() int64 {
+				n, err := e.Host.Store.Q().CountUnreconciledCalls(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			want := map[bool]int64{false: 0, true: 1}[open]
+			for deadline := time.Now().Add(5 * time.Second); unreconciled() != want; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d unmetered calls recorded, want %d", unreconciled(), want)
+				}
+			}
+			// Once the module is back, calls are metered again, and the
+			// recorded call is charged by the reconcile task.
 			deadline := time.Now().Add(15 * time.Second)
 			for !subs.Up() {
 				if time.Now().After(deadline) {
@@ -170,7 +185,17 @@ func TestSubscriptionsProviderDown(t *testing.T) {
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
+			afterKill := subsAdmin(t, e, "show", org)["balance"].(float64)
+			if !e.Host.Maint.RunOnce(t.Context(), "reconcile-metering") {
+				t.Fatal("the reconcile task did not run")
+			}
+			if n := unreconciled(); n != 0 {
+				t.Fatalf("%d calls left unreconciled", n)
+			}
 			before := subsAdmin(t, e, "show", org)["balance"].(float64)
+			if before != afterKill-float64(want) {
+				t.Fatalf("balance %v → %v across reconciliation, want %d charged", afterKill, before, want)
+			}
 			if r := e.Do("GET", "/api/v2/projects", bearer(raw), nil); r.Status != 200 {
 				t.Fatalf("after the restart: %d %s", r.Status, r.Body)
 			}
