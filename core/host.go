@@ -68,12 +68,7 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Services, err
 	if err != nil {
 		return nil, err
 	}
-	if !opts.NoMigrate && cfg.Database.AutoMigrate {
-		if err := db.MigrateUp(ctx, store); err != nil {
-			_ = store.Close()
-			return nil, fmt.Errorf("migrate %s database: %w", cfg.Database.Driver, err)
-		}
-	} else if err := checkSchema(ctx, store); err != nil {
+	if err := migrateOrCheck(ctx, store, cfg, !opts.NoMigrate && cfg.Database.AutoMigrate); err != nil {
 		_ = store.Close()
 		return nil, err
 	}
@@ -95,13 +90,25 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Services, err
 	}, nil
 }
 
-// checkSchema refuses a dirty or unmigrated schema when migration is off.
-func checkSchema(ctx context.Context, store *db.Store) error {
-	m, err := db.NewMigrator(ctx, store)
+// migrateOrCheck migrates the schema up, or, when migration is off,
+// refuses a dirty or unmigrated one. The migrations are the project's
+// db/migrations/<engine> beside the config file when it has them (core-api's
+// and the project's own), else the ones built in.
+func migrateOrCheck(ctx context.Context, store *db.Store, cfg *config.Config, up bool) error {
+	m, from, err := db.ProjectMigrator(ctx, store, cfg.Dir)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
+	if up {
+		if err := m.Up(); err != nil {
+			if from != "" {
+				return fmt.Errorf("migrate %s database from %s: %w", cfg.Database.Driver, from, err)
+			}
+			return fmt.Errorf("migrate %s database: %w", cfg.Database.Driver, err)
+		}
+		return nil
+	}
 	st, err := m.Status()
 	if err != nil {
 		return err

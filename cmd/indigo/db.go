@@ -9,24 +9,25 @@ import (
 	"github.com/indigo-hq/indigo/db"
 )
 
+// dbCmd migrates the configured database: from the project's
+// db/migrations/<engine> (next to the config file) when that folder holds
+// migrations (core-api's, copied by `indigo add core-api`, and the
+// project's own), else from the migrations built into indigo.
 func (a *app) dbCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "db", Short: "Database migrations"}
-	migrate := &cobra.Command{Use: "migrate", Short: "Apply, revert or inspect migrations"}
+	cmd := &cobra.Command{Use: "db", Short: "Database migrations and generated queries"}
+	migrate := &cobra.Command{Use: "migrate", Short: "Apply, revert or inspect migrations",
+		Long: "Apply, revert or inspect migrations: those in db/migrations/<engine> next to\nthe config file when that folder holds any, else the ones built into indigo."}
 	run := func(fn func(m *db.Migrator, args []string) error) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, args []string) error {
 			cfg, err := a.loadConfig()
 			if err != nil {
 				return err
 			}
-			store, err := db.Open(cmd.Context(), cfg.Database.Driver, cfg.Database.URL)
+			m, store, from, err := a.migrator(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
-			m, err := db.NewMigrator(cmd.Context(), store)
-			if err != nil {
-				return err
-			}
 			defer m.Close()
 			if err := fn(m, args); err != nil {
 				return err
@@ -35,11 +36,7 @@ func (a *app) dbCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			dirty := ""
-			if st.Dirty {
-				dirty = " (dirty)"
-			}
-			a.printf("%s schema version %d of %d%s\n", st.Engine, st.Version, st.Latest, dirty)
+			a.printf("%s\n", statusLine(st, from))
 			return nil
 		}
 	}
@@ -60,6 +57,6 @@ func (a *app) dbCmd() *cobra.Command {
 			return m.Force(v)
 		})}
 	migrate.AddCommand(up, down, status, force)
-	cmd.AddCommand(migrate)
+	cmd.AddCommand(migrate, a.dbGenerateCmd())
 	return cmd
 }
