@@ -44,12 +44,19 @@ type Migrator struct {
 	latest uint
 }
 
-// NewMigrator opens a migrator for the store's engine and URL.
+// NewMigrator opens a migrator on the embedded migrations for the store's
+// engine and URL.
 func NewMigrator(ctx context.Context, s *Store) (*Migrator, error) {
 	src, err := Migrations(s.Engine)
 	if err != nil {
 		return nil, err
 	}
+	return NewMigratorFS(ctx, s, src)
+}
+
+// NewMigratorFS opens a migrator on the migrations in src: the embedded
+// ones, or a project's db/migrations/<engine>.
+func NewMigratorFS(_ context.Context, s *Store, src fs.FS) (*Migrator, error) {
 	latest, err := latestVersion(src)
 	if err != nil {
 		return nil, err

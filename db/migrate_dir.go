@@ -2,19 +2,12 @@ package db
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/golang-migrate/migrate/v4"
-	"github.com/golang-migrate/migrate/v4/database"
-	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
-	migratesqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
-	"github.com/golang-migrate/migrate/v4/source/iofs"
 )
 
 // ProjectMigrationsDir is where a project keeps the migrations of one
@@ -43,49 +36,6 @@ func DirMigrations(dir string) (fs.FS, error) {
 		}
 	}
 	return nil, nil
-}
-
-// NewMigratorFS is NewMigrator on the migrations in src (a directory such
-// as a project's db/migrations/<engine>) instead of the embedded ones.
-func NewMigratorFS(ctx context.Context, s *Store, src fs.FS) (*Migrator, error) {
-	latest, err := latestVersion(src)
-	if err != nil {
-		return nil, err
-	}
-	source, err := iofs.New(src, ".")
-	if err != nil {
-		return nil, err
-	}
-	var (
-		drv   database.Driver
-		sqldb *sql.DB
-	)
-	switch s.Engine {
-	case SQLite:
-		sqldb, err = sql.Open("sqlite", s.sqlitePathDSN())
-		if err == nil {
-			drv, err = migratesqlite.WithInstance(sqldb, &migratesqlite.Config{})
-		}
-	case Postgres:
-		sqldb, err = sql.Open("pgx", s.URL)
-		if err == nil {
-			drv, err = migratepgx.WithInstance(sqldb, &migratepgx.Config{MigrationsTable: "indigo_schema_migrations"})
-		}
-	default:
-		err = fmt.Errorf("unknown engine %q", s.Engine)
-	}
-	if err != nil {
-		if sqldb != nil {
-			_ = sqldb.Close()
-		}
-		return nil, fmt.Errorf("migration driver: %w", err)
-	}
-	m, err := migrate.NewWithInstance("iofs", source, s.Engine, drv)
-	if err != nil {
-		_ = sqldb.Close()
-		return nil, err
-	}
-	return &Migrator{m: m, sqldb: sqldb, engine: s.Engine, latest: latest}, nil
 }
 
 // ProjectMigrator is the migrator for a project: on the project's
