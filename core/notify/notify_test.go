@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/indigo-hq/indigo/core/coretest"
 	"github.com/indigo-hq/indigo/core/notify"
 	"github.com/indigo-hq/indigo/db"
 	"github.com/indigo-hq/indigo/db/dbtest"
@@ -162,26 +163,6 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
-// clock is a settable clock for dispatchers built directly on a store.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // counter is a notifier that counts calls per event and fails while fail
 // is set.
 type counter struct {
@@ -265,7 +246,7 @@ func TestOutboxFollowsTheTransaction(t *testing.T) {
 		t.Run(engine, func(t *testing.T) {
 			s := dbtest.Open(t, engine)
 			ctx := context.Background()
-			c := newClock()
+			c := coretest.NewClock()
 			ev := notify.NewEvent(notify.KeyRevoked, c.Now(), "org_1", notify.Key{ID: "key_rolledback"}, "test")
 			boom := errors.New("change failed")
 			if err := s.Tx(ctx, func(q db.Querier) error {
@@ -323,7 +304,7 @@ func TestRetriesStopAtMaxAttempts(t *testing.T) {
 		t.Run(engine, func(t *testing.T) {
 			s := dbtest.Open(t, engine)
 			ctx := context.Background()
-			c := newClock()
+			c := coretest.NewClock()
 			n := newCounter("count")
 			n.fail.Store(true)
 			d := notify.New(s, quiet, c.Now, n)
@@ -357,7 +338,7 @@ func TestRetriesStopAtMaxAttempts(t *testing.T) {
 func TestRetryIsDueAfterBackoff(t *testing.T) {
 	s := dbtest.Open(t, db.SQLite)
 	ctx := context.Background()
-	c := newClock()
+	c := coretest.NewClock()
 	n := newCounter("count")
 	n.fail.Store(true)
 	d := notify.New(s, quiet, c.Now, n)
@@ -390,7 +371,7 @@ func TestTwoDispatchersDeliverEachEventOnce(t *testing.T) {
 			}
 			defer s2.Close()
 			ctx := context.Background()
-			c := newClock()
+			c := coretest.NewClock()
 			const events = 40
 			for i := range events {
 				record(t, s1, c.Now(), fmt.Sprintf("key_%02d", i))
@@ -441,7 +422,7 @@ func TestShutdownReleasesTheClaim(t *testing.T) {
 	for _, engine := range dbtest.Engines {
 		t.Run(engine, func(t *testing.T) {
 			s := dbtest.Open(t, engine)
-			c := newClock()
+			c := coretest.NewClock()
 			record(t, s, c.Now(), "key_1")
 			b := &blocker{started: make(chan struct{})}
 			d := notify.New(s, quiet, c.Now, b)
