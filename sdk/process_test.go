@@ -40,12 +40,13 @@ func buildTestModule(t *testing.T) string {
 }
 
 var testModuleManifest = sdk.Manifest{
-	Name:     "testmodule",
-	Version:  "0.0.1",
-	Scopes:   []sdk.Scope{{ID: "testmodule:echo", Label: "Echo requests"}},
-	Routes:   []sdk.Route{{Method: "POST", Path: "/echo/{id}", Scopes: []string{"testmodule:echo"}, Cost: 1}},
-	Protocol: rpc.ProtocolVersion,
-	Hooks:    []string{sdk.HookDeductAPICallToken, sdk.HookKeyLimit},
+	Name:        "testmodule",
+	Version:     "0.0.1",
+	Scopes:      []sdk.Scope{{ID: "testmodule:echo", Label: "Echo requests"}},
+	Routes:      []sdk.Route{{Method: "POST", Path: "/echo/{id}", Scopes: []string{"testmodule:echo"}, Cost: 1}},
+	Protocol:    rpc.ProtocolVersion,
+	Hooks:       []string{sdk.HookDeductAPICallToken, sdk.HookKeyLimit},
+	StreamCalls: true,
 }
 
 type hostLogs struct {

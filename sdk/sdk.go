@@ -136,6 +136,8 @@ func (m Module) Manifest() Manifest {
 		Routes:   slices.Clone(m.Routes),
 		Protocol: rpc.ProtocolVersion,
 		Hooks:    m.hooks(),
+		// Every module built with this SDK serves HandleStream.
+		StreamCalls: true,
 	}
 	if out.Scopes == nil {
 		out.Scopes = []Scope{}

@@ -56,7 +56,8 @@ func TestWriteManifest(t *testing.T) {
     }
   ],
   "protocol": 1,
-  "hooks": []
+  "hooks": [],
+  "stream_calls": true
 }
 `
 	if out.String() != want {

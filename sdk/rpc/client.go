@@ -32,6 +32,13 @@ type moduleClient struct {
 	// host is the HostServices the server delegates to; a later ServerInit
 	// may bring another one, and the open server follows it.
 	host atomic.Pointer[hostBox]
+
+	// streams: the module's manifest says it serves HandleStream; calls
+	// then share one stream (see stream_client.go).
+	streams atomic.Bool
+	csMu    sync.Mutex
+	cs      *callStream
+	nextID  atomic.Uint64
 }
 
 // hostBox lets an interface value sit in an atomic.Pointer.
@@ -44,7 +51,9 @@ func (c *moduleClient) Describe(ctx context.Context) (spec.Manifest, error) {
 	if err != nil {
 		return spec.Manifest{}, wrapCall(ctx, "describe", err)
 	}
-	return fromProtoManifest(resp), nil
+	m := fromProtoManifest(resp)
+	c.streams.Store(m.StreamCalls && !noStreams)
+	return m, nil
 }
 
 func (c *moduleClient) ServerInit(ctx context.Context, req InitRequest, host HostServices) error {
@@ -83,6 +92,9 @@ func (c *moduleClient) CallHook(ctx context.Context, hook string, payload []byte
 func (c *moduleClient) Handle(ctx context.Context, req Request) (Response, error) {
 	if len(req.Body) > MaxRequestBody {
 		return Response{}, ErrRequestTooLarge
+	}
+	if c.streams.Load() && len(req.Body) <= streamBodyMax {
+		return c.handleOnStream(ctx, req)
 	}
 	resp, err := c.client.Handle(ctx, toProtoRequest(req))
 	if err != nil {

@@ -14,12 +14,13 @@ import (
 
 func toProtoManifest(m spec.Manifest) *pb.Manifest {
 	out := &pb.Manifest{
-		Name:     m.Name,
-		Version:  m.Version,
-		Protocol: int32(m.Protocol),
-		Hooks:    m.Hooks,
-		Scopes:   make([]*pb.Scope, len(m.Scopes)),
-		Routes:   make([]*pb.Route, len(m.Routes)),
+		Name:        m.Name,
+		Version:     m.Version,
+		Protocol:    int32(m.Protocol),
+		Hooks:       m.Hooks,
+		StreamCalls: m.StreamCalls,
+		Scopes:      make([]*pb.Scope, len(m.Scopes)),
+		Routes:      make([]*pb.Route, len(m.Routes)),
 	}
 	for i, s := range m.Scopes {
 		out.Scopes[i] = &pb.Scope{Id: s.ID, Label: s.Label}
@@ -34,12 +35,13 @@ func toProtoManifest(m spec.Manifest) *pb.Manifest {
 // so that a manifest compares equal after a trip over the wire.
 func fromProtoManifest(m *pb.Manifest) spec.Manifest {
 	out := spec.Manifest{
-		Name:     m.GetName(),
-		Version:  m.GetVersion(),
-		Protocol: int(m.GetProtocol()),
-		Hooks:    append([]string{}, m.GetHooks()...),
-		Scopes:   make([]spec.Scope, len(m.GetScopes())),
-		Routes:   make([]spec.Route, len(m.GetRoutes())),
+		Name:        m.GetName(),
+		Version:     m.GetVersion(),
+		Protocol:    int(m.GetProtocol()),
+		Hooks:       append([]string{}, m.GetHooks()...),
+		StreamCalls: m.GetStreamCalls(),
+		Scopes:      make([]spec.Scope, len(m.GetScopes())),
+		Routes:      make([]spec.Route, len(m.GetRoutes())),
 	}
 	for i, s := range m.GetScopes() {
 		out.Scopes[i] = spec.Scope{ID: s.GetId(), Label: s.GetLabel()}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -392,5 +393,111 @@ func TestErrorClassification(t *testing.T) {
 func TestPluginWithoutImplRefusesToServe(t *testing.T) {
 	if err := (&Plugin{}).GRPCServer(nil, nil); err == nil {
 		t.Error("a nil Impl was served")
+	}
+}
+
+// streamed connects a fake module whose manifest offers HandleStream, and
+// reads the manifest as the host does, which turns the stream on.
+func streamed(t *testing.T, fake *fakeModule) *moduleClient {
+	t.Helper()
+	fake.manifest.StreamCalls = true
+	mod, _, _ := connect(t, fake)
+	if _, err := mod.Describe(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return mod.(*moduleClient)
+}
+
+// Concurrent calls share one stream and each gets its own answer.
+func TestStreamCallsRoundTrip(t *testing.T) {
+	fake := &fakeModule{handle: func(_ context.Context, req Request) (Response, error) {
+		return Response{Status: 200, Header: http.Header{"X-Path": {req.Path}}, Body: []byte(req.Path + "?" + req.Query)}, nil
+	}}
+	c := streamed(t, fake)
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Go(func() {
+			path := fmt.Sprintf("/echo/%d", i)
+			resp, err := c.Handle(t.Context(), Request{Method: "GET", Path: path, Query: "q=1", Caller: spec.Caller{OrgID: "o"}})
+			if err != nil || string(resp.Body) != path+"?q=1" || resp.Header.Get("X-Path") != path {
+				t.Errorf("call %d: %+v, %v", i, resp, err)
+			}
+		})
+	}
+	wg.Wait()
+	if c.cs == nil {
+		t.Fatal("the calls did not use the stream")
+	}
+	if len(fake.requests) != 100 {
+		t.Fatalf("module saw %d calls", len(fake.requests))
+	}
+}
+
+// A deadline that passes ends the call with a deadline error and cancels
+// the handler's context in the module; a caller that gives up cancels it
+// too, without the call looking like a crash.
+func TestStreamCallDeadlineAndCancel(t *testing.T) {
+	ended := make(chan error, 2)
+	fake := &fakeModule{handle: func(ctx context.Context, _ Request) (Response, error) {
+		<-ctx.Done()
+		ended <- ctx.Err()
+		return Response{Status: 200}, nil
+	}}
+	c := streamed(t, fake)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	_, err := c.Handle(ctx, Request{Method: "GET", Path: "/slow"})
+	if !IsDeadline(err) || IsUnavailable(err) {
+		t.Fatalf("past the deadline: %v", err)
+	}
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the module's handler was not cancelled at the deadline")
+	}
+	ctx, cancel = context.WithCancel(t.Context())
+	go func() { time.Sleep(30 * time.Millisecond); cancel() }()
+	_, err = c.Handle(ctx, Request{Method: "GET", Path: "/slow"})
+	if err == nil || IsUnavailable(err) || IsDeadline(err) {
+		t.Fatalf("cancelled by the caller: %v", err)
+	}
+	select {
+	case got := <-ended:
+		if !errors.Is(got, context.Canceled) {
+			t.Fatalf("the handler saw %v", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the cancel frame did not reach the module")
+	}
+	// The stream still serves after both.
+	fake.handle = func(context.Context, Request) (Response, error) { return Response{Status: 204}, nil }
+	if resp, err := c.Handle(t.Context(), Request{Method: "GET", Path: "/ok"}); err != nil || resp.Status != 204 {
+		t.Fatalf("after a timeout and a cancel: %+v %v", resp, err)
+	}
+}
+
+// A module's error keeps its status across the stream, and a large body
+// travels as its own call.
+func TestStreamCallErrorsAndLargeBodies(t *testing.T) {
+	fake := &fakeModule{handle: func(_ context.Context, req Request) (Response, error) {
+		if req.Path == "/closing" {
+			return Response{}, status.Error(codes.Unavailable, "module is shutting down")
+		}
+		return Response{Status: 200, Body: []byte(strconv.Itoa(len(req.Body)))}, nil
+	}}
+	c := streamed(t, fake)
+	big := bytes.Repeat([]byte{'x'}, streamBodyMax+1)
+	resp, err := c.Handle(t.Context(), Request{Method: "POST", Path: "/big", Body: big})
+	if err != nil || string(resp.Body) != strconv.Itoa(len(big)) {
+		t.Fatalf("large body: %+v %v", resp, err)
+	}
+	if c.cs != nil {
+		t.Fatal("a large body went on the shared stream")
+	}
+	if _, err := c.Handle(t.Context(), Request{Method: "GET", Path: "/closing"}); !IsUnavailable(err) {
+		t.Fatalf("a module shutting down: %v", err)
+	}
+	if c.cs == nil {
+		t.Fatal("a small call did not use the stream")
 	}
 }

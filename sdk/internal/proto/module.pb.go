@@ -198,6 +198,7 @@ type Manifest struct {
 	Routes        []*Route               `protobuf:"bytes,4,rep,name=routes,proto3" json:"routes,omitempty"`
 	Protocol      int32                  `protobuf:"varint,5,opt,name=protocol,proto3" json:"protocol,omitempty"`
 	Hooks         []string               `protobuf:"bytes,6,rep,name=hooks,proto3" json:"hooks,omitempty"`
+	StreamCalls   bool                   `protobuf:"varint,7,opt,name=stream_calls,json=streamCalls,proto3" json:"stream_calls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -272,6 +273,13 @@ func (x *Manifest) GetHooks() []string {
 		return x.Hooks
 	}
 	return nil
+}
+
+func (x *Manifest) GetStreamCalls() bool {
+	if x != nil {
+		return x.StreamCalls
+	}
+	return false
 }
 
 type InitRequest struct {
@@ -1084,6 +1092,146 @@ func (x *HookResponse) GetErrorMessage() string {
 	return ""
 }
 
+// A call on HandleStream, or (cancel) the end of one.
+type StreamRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Id      uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Request *Request               `protobuf:"bytes,2,opt,name=request,proto3" json:"request,omitempty"`
+	// The time left for the call, in microseconds; 0: no deadline.
+	TimeoutMicros int64 `protobuf:"varint,3,opt,name=timeout_micros,json=timeoutMicros,proto3" json:"timeout_micros,omitempty"`
+	Cancel        bool  `protobuf:"varint,4,opt,name=cancel,proto3" json:"cancel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamRequest) Reset() {
+	*x = StreamRequest{}
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamRequest) ProtoMessage() {}
+
+func (x *StreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamRequest.ProtoReflect.Descriptor instead.
+func (*StreamRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *StreamRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *StreamRequest) GetRequest() *Request {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *StreamRequest) GetTimeoutMicros() int64 {
+	if x != nil {
+		return x.TimeoutMicros
+	}
+	return 0
+}
+
+func (x *StreamRequest) GetCancel() bool {
+	if x != nil {
+		return x.Cancel
+	}
+	return false
+}
+
+// The answer to the call with the same id: a response, or a failure as a
+// gRPC status code and message.
+type StreamResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Response      *Response              `protobuf:"bytes,2,opt,name=response,proto3" json:"response,omitempty"`
+	Code          int32                  `protobuf:"varint,3,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string                 `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamResponse) Reset() {
+	*x = StreamResponse{}
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamResponse) ProtoMessage() {}
+
+func (x *StreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamResponse.ProtoReflect.Descriptor instead.
+func (*StreamResponse) Descriptor() ([]byte, []int) {
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *StreamResponse) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *StreamResponse) GetResponse() *Response {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *StreamResponse) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *StreamResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 var File_sdk_internal_proto_module_proto protoreflect.FileDescriptor
 
 const file_sdk_internal_proto_module_proto_rawDesc = "" +
@@ -1098,14 +1246,15 @@ const file_sdk_internal_proto_module_proto_rawDesc = "" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x16\n" +
 	"\x06scopes\x18\x03 \x03(\tR\x06scopes\x12\x12\n" +
 	"\x04cost\x18\x04 \x01(\x03R\x04cost\x12\x0e\n" +
-	"\x02v1\x18\x05 \x01(\bR\x02v1\"\xcc\x01\n" +
+	"\x02v1\x18\x05 \x01(\bR\x02v1\"\xef\x01\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12/\n" +
 	"\x06scopes\x18\x03 \x03(\v2\x17.indigo.module.v1.ScopeR\x06scopes\x12/\n" +
 	"\x06routes\x18\x04 \x03(\v2\x17.indigo.module.v1.RouteR\x06routes\x12\x1a\n" +
 	"\bprotocol\x18\x05 \x01(\x05R\bprotocol\x12\x14\n" +
-	"\x05hooks\x18\x06 \x03(\tR\x05hooks\"s\n" +
+	"\x05hooks\x18\x06 \x03(\tR\x05hooks\x12!\n" +
+	"\fstream_calls\x18\a \x01(\bR\vstreamCalls\"s\n" +
 	"\vInitRequest\x12\x1f\n" +
 	"\vconfig_json\x18\x01 \x01(\fR\n" +
 	"configJson\x12\x19\n" +
@@ -1165,14 +1314,25 @@ const file_sdk_internal_proto_module_proto_rawDesc = "" +
 	"\x06result\x18\x01 \x01(\fR\x06result\x12\x1d\n" +
 	"\n" +
 	"error_code\x18\x02 \x01(\tR\terrorCode\x12#\n" +
-	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage2\xff\x02\n" +
+	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\"\x93\x01\n" +
+	"\rStreamRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x123\n" +
+	"\arequest\x18\x02 \x01(\v2\x19.indigo.module.v1.RequestR\arequest\x12%\n" +
+	"\x0etimeout_micros\x18\x03 \x01(\x03R\rtimeoutMicros\x12\x16\n" +
+	"\x06cancel\x18\x04 \x01(\bR\x06cancel\"\x86\x01\n" +
+	"\x0eStreamResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x126\n" +
+	"\bresponse\x18\x02 \x01(\v2\x1a.indigo.module.v1.ResponseR\bresponse\x12\x12\n" +
+	"\x04code\x18\x03 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage2\xd6\x03\n" +
 	"\x06Module\x12I\n" +
 	"\bDescribe\x12!.indigo.module.v1.DescribeRequest\x1a\x1a.indigo.module.v1.Manifest\x12K\n" +
 	"\n" +
 	"ServerInit\x12\x1d.indigo.module.v1.InitRequest\x1a\x1e.indigo.module.v1.InitResponse\x12?\n" +
 	"\x06Handle\x12\x19.indigo.module.v1.Request\x1a\x1a.indigo.module.v1.Response\x12Q\n" +
 	"\bShutdown\x12!.indigo.module.v1.ShutdownRequest\x1a\".indigo.module.v1.ShutdownResponse\x12I\n" +
-	"\bCallHook\x12\x1d.indigo.module.v1.HookRequest\x1a\x1e.indigo.module.v1.HookResponse2\x9f\x01\n" +
+	"\bCallHook\x12\x1d.indigo.module.v1.HookRequest\x1a\x1e.indigo.module.v1.HookResponse\x12U\n" +
+	"\fHandleStream\x12\x1f.indigo.module.v1.StreamRequest\x1a .indigo.module.v1.StreamResponse(\x010\x012\x9f\x01\n" +
 	"\fHostServices\x12B\n" +
 	"\x03Log\x12\x1c.indigo.module.v1.LogRequest\x1a\x1d.indigo.module.v1.LogResponse\x12K\n" +
 	"\x06Scopes\x12\x1f.indigo.module.v1.ScopesRequest\x1a .indigo.module.v1.ScopesResponseB8Z6github.com/indigo-hq/indigo/sdk/internal/proto;protov1b\x06proto3"
@@ -1189,7 +1349,7 @@ func file_sdk_internal_proto_module_proto_rawDescGZIP() []byte {
 	return file_sdk_internal_proto_module_proto_rawDescData
 }
 
-var file_sdk_internal_proto_module_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_sdk_internal_proto_module_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_sdk_internal_proto_module_proto_goTypes = []any{
 	(*DescribeRequest)(nil),  // 0: indigo.module.v1.DescribeRequest
 	(*Scope)(nil),            // 1: indigo.module.v1.Scope
@@ -1210,37 +1370,43 @@ var file_sdk_internal_proto_module_proto_goTypes = []any{
 	(*ScopesResponse)(nil),   // 16: indigo.module.v1.ScopesResponse
 	(*HookRequest)(nil),      // 17: indigo.module.v1.HookRequest
 	(*HookResponse)(nil),     // 18: indigo.module.v1.HookResponse
-	nil,                      // 19: indigo.module.v1.Request.PathParamsEntry
-	nil,                      // 20: indigo.module.v1.LogRequest.AttrsEntry
+	(*StreamRequest)(nil),    // 19: indigo.module.v1.StreamRequest
+	(*StreamResponse)(nil),   // 20: indigo.module.v1.StreamResponse
+	nil,                      // 21: indigo.module.v1.Request.PathParamsEntry
+	nil,                      // 22: indigo.module.v1.LogRequest.AttrsEntry
 }
 var file_sdk_internal_proto_module_proto_depIdxs = []int32{
 	1,  // 0: indigo.module.v1.Manifest.scopes:type_name -> indigo.module.v1.Scope
 	2,  // 1: indigo.module.v1.Manifest.routes:type_name -> indigo.module.v1.Route
-	19, // 2: indigo.module.v1.Request.path_params:type_name -> indigo.module.v1.Request.PathParamsEntry
+	21, // 2: indigo.module.v1.Request.path_params:type_name -> indigo.module.v1.Request.PathParamsEntry
 	6,  // 3: indigo.module.v1.Request.headers:type_name -> indigo.module.v1.Header
 	7,  // 4: indigo.module.v1.Request.caller:type_name -> indigo.module.v1.Caller
 	6,  // 5: indigo.module.v1.Response.headers:type_name -> indigo.module.v1.Header
-	20, // 6: indigo.module.v1.LogRequest.attrs:type_name -> indigo.module.v1.LogRequest.AttrsEntry
+	22, // 6: indigo.module.v1.LogRequest.attrs:type_name -> indigo.module.v1.LogRequest.AttrsEntry
 	15, // 7: indigo.module.v1.ScopesResponse.scopes:type_name -> indigo.module.v1.RegisteredScope
-	0,  // 8: indigo.module.v1.Module.Describe:input_type -> indigo.module.v1.DescribeRequest
-	4,  // 9: indigo.module.v1.Module.ServerInit:input_type -> indigo.module.v1.InitRequest
-	8,  // 10: indigo.module.v1.Module.Handle:input_type -> indigo.module.v1.Request
-	10, // 11: indigo.module.v1.Module.Shutdown:input_type -> indigo.module.v1.ShutdownRequest
-	17, // 12: indigo.module.v1.Module.CallHook:input_type -> indigo.module.v1.HookRequest
-	12, // 13: indigo.module.v1.HostServices.Log:input_type -> indigo.module.v1.LogRequest
-	14, // 14: indigo.module.v1.HostServices.Scopes:input_type -> indigo.module.v1.ScopesRequest
-	3,  // 15: indigo.module.v1.Module.Describe:output_type -> indigo.module.v1.Manifest
-	5,  // 16: indigo.module.v1.Module.ServerInit:output_type -> indigo.module.v1.InitResponse
-	9,  // 17: indigo.module.v1.Module.Handle:output_type -> indigo.module.v1.Response
-	11, // 18: indigo.module.v1.Module.Shutdown:output_type -> indigo.module.v1.ShutdownResponse
-	18, // 19: indigo.module.v1.Module.CallHook:output_type -> indigo.module.v1.HookResponse
-	13, // 20: indigo.module.v1.HostServices.Log:output_type -> indigo.module.v1.LogResponse
-	16, // 21: indigo.module.v1.HostServices.Scopes:output_type -> indigo.module.v1.ScopesResponse
-	15, // [15:22] is the sub-list for method output_type
-	8,  // [8:15] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	8,  // 8: indigo.module.v1.StreamRequest.request:type_name -> indigo.module.v1.Request
+	9,  // 9: indigo.module.v1.StreamResponse.response:type_name -> indigo.module.v1.Response
+	0,  // 10: indigo.module.v1.Module.Describe:input_type -> indigo.module.v1.DescribeRequest
+	4,  // 11: indigo.module.v1.Module.ServerInit:input_type -> indigo.module.v1.InitRequest
+	8,  // 12: indigo.module.v1.Module.Handle:input_type -> indigo.module.v1.Request
+	10, // 13: indigo.module.v1.Module.Shutdown:input_type -> indigo.module.v1.ShutdownRequest
+	17, // 14: indigo.module.v1.Module.CallHook:input_type -> indigo.module.v1.HookRequest
+	19, // 15: indigo.module.v1.Module.HandleStream:input_type -> indigo.module.v1.StreamRequest
+	12, // 16: indigo.module.v1.HostServices.Log:input_type -> indigo.module.v1.LogRequest
+	14, // 17: indigo.module.v1.HostServices.Scopes:input_type -> indigo.module.v1.ScopesRequest
+	3,  // 18: indigo.module.v1.Module.Describe:output_type -> indigo.module.v1.Manifest
+	5,  // 19: indigo.module.v1.Module.ServerInit:output_type -> indigo.module.v1.InitResponse
+	9,  // 20: indigo.module.v1.Module.Handle:output_type -> indigo.module.v1.Response
+	11, // 21: indigo.module.v1.Module.Shutdown:output_type -> indigo.module.v1.ShutdownResponse
+	18, // 22: indigo.module.v1.Module.CallHook:output_type -> indigo.module.v1.HookResponse
+	20, // 23: indigo.module.v1.Module.HandleStream:output_type -> indigo.module.v1.StreamResponse
+	13, // 24: indigo.module.v1.HostServices.Log:output_type -> indigo.module.v1.LogResponse
+	16, // 25: indigo.module.v1.HostServices.Scopes:output_type -> indigo.module.v1.ScopesResponse
+	18, // [18:26] is the sub-list for method output_type
+	10, // [10:18] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_sdk_internal_proto_module_proto_init() }
@@ -1254,7 +1420,7 @@ func file_sdk_internal_proto_module_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdk_internal_proto_module_proto_rawDesc), len(file_sdk_internal_proto_module_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -24,11 +24,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Module_Describe_FullMethodName   = "/indigo.module.v1.Module/Describe"
-	Module_ServerInit_FullMethodName = "/indigo.module.v1.Module/ServerInit"
-	Module_Handle_FullMethodName     = "/indigo.module.v1.Module/Handle"
-	Module_Shutdown_FullMethodName   = "/indigo.module.v1.Module/Shutdown"
-	Module_CallHook_FullMethodName   = "/indigo.module.v1.Module/CallHook"
+	Module_Describe_FullMethodName     = "/indigo.module.v1.Module/Describe"
+	Module_ServerInit_FullMethodName   = "/indigo.module.v1.Module/ServerInit"
+	Module_Handle_FullMethodName       = "/indigo.module.v1.Module/Handle"
+	Module_Shutdown_FullMethodName     = "/indigo.module.v1.Module/Shutdown"
+	Module_CallHook_FullMethodName     = "/indigo.module.v1.Module/CallHook"
+	Module_HandleStream_FullMethodName = "/indigo.module.v1.Module/HandleStream"
 )
 
 // ModuleClient is the client API for Module service.
@@ -45,6 +46,12 @@ type ModuleClient interface {
 	// deduct_api_call_token, key_limit, resolve_org_id, or key_events. The
 	// payload and result are JSON, so that a new hook needs no wire change.
 	CallHook(ctx context.Context, in *HookRequest, opts ...grpc.CallOption) (*HookResponse, error)
+	// HandleStream carries many Handle calls on one long-lived stream, each
+	// framed with an id: it spares every call a new HTTP/2 stream, its
+	// headers and its trailers. Modules built with an SDK that has it say so
+	// in their manifest (stream_calls); the host uses Handle otherwise, and
+	// for large bodies, which would hold up the calls behind them.
+	HandleStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamRequest, StreamResponse], error)
 }
 
 type moduleClient struct {
@@ -105,6 +112,19 @@ func (c *moduleClient) CallHook(ctx context.Context, in *HookRequest, opts ...gr
 	return out, nil
 }
 
+func (c *moduleClient) HandleStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamRequest, StreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Module_ServiceDesc.Streams[0], Module_HandleStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamRequest, StreamResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Module_HandleStreamClient = grpc.BidiStreamingClient[StreamRequest, StreamResponse]
+
 // ModuleServer is the server API for Module service.
 // All implementations must embed UnimplementedModuleServer
 // for forward compatibility.
@@ -119,6 +139,12 @@ type ModuleServer interface {
 	// deduct_api_call_token, key_limit, resolve_org_id, or key_events. The
 	// payload and result are JSON, so that a new hook needs no wire change.
 	CallHook(context.Context, *HookRequest) (*HookResponse, error)
+	// HandleStream carries many Handle calls on one long-lived stream, each
+	// framed with an id: it spares every call a new HTTP/2 stream, its
+	// headers and its trailers. Modules built with an SDK that has it say so
+	// in their manifest (stream_calls); the host uses Handle otherwise, and
+	// for large bodies, which would hold up the calls behind them.
+	HandleStream(grpc.BidiStreamingServer[StreamRequest, StreamResponse]) error
 	mustEmbedUnimplementedModuleServer()
 }
 
@@ -143,6 +169,9 @@ func (UnimplementedModuleServer) Shutdown(context.Context, *ShutdownRequest) (*S
 }
 func (UnimplementedModuleServer) CallHook(context.Context, *HookRequest) (*HookResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CallHook not implemented")
+}
+func (UnimplementedModuleServer) HandleStream(grpc.BidiStreamingServer[StreamRequest, StreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method HandleStream not implemented")
 }
 func (UnimplementedModuleServer) mustEmbedUnimplementedModuleServer() {}
 func (UnimplementedModuleServer) testEmbeddedByValue()                {}
@@ -255,6 +284,13 @@ func _Module_CallHook_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Module_HandleStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ModuleServer).HandleStream(&grpc.GenericServerStream[StreamRequest, StreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Module_HandleStreamServer = grpc.BidiStreamingServer[StreamRequest, StreamResponse]
+
 // Module_ServiceDesc is the grpc.ServiceDesc for Module service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -283,7 +319,14 @@ var Module_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Module_CallHook_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "HandleStream",
+			Handler:       _Module_HandleStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "sdk/internal/proto/module.proto",
 }
 

@@ -52,6 +52,9 @@ type Manifest struct {
 	Protocol int     `json:"protocol"`
 	// Hooks are the DI hooks the module provides (see the Hook* names).
 	Hooks []string `json:"hooks"`
+	// StreamCalls says the module serves calls on one long-lived stream
+	// (HandleStream) as well as one by one.
+	StreamCalls bool `json:"stream_calls"`
 }
 
 // The DI hooks a module may provide.
