@@ -148,7 +148,6 @@ func (c *moduleClient) handleOnStream(ctx context.Context, req Request) (Respons
 	}
 }
 
-
 // noStreams turns the shared stream off in this process (INDIGO_MODULE_STREAMS=0),
 // to compare the two wires.
 var noStreams = os.Getenv("INDIGO_MODULE_STREAMS") == "0"
