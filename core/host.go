@@ -211,6 +211,9 @@ func New(svc *Services, opts Options) *Host {
 		maintenance.Task{ID: "reconcile-metering", Interval: cfg.API.MaintenanceEvery.Duration, Run: func(ctx context.Context) (int64, error) {
 			return metering.Reconcile(ctx, svc.Store, h.API.Meter, now, svc.Log)
 		}},
+		maintenance.Task{ID: "prune-key-events", Interval: cfg.API.MaintenanceEvery.Duration, Run: func(ctx context.Context) (int64, error) {
+			return notify.Prune(ctx, svc.Store, now())
+		}},
 		maintenance.Task{ID: "notify-expiring-keys", Interval: cfg.API.MaintenanceEvery.Duration, Run: func(ctx context.Context) (int64, error) {
 			n, err := notify.ExpiringSoon(ctx, svc.Store, now(), nc.ExpiringSoon.Duration)
 			if n > 0 {

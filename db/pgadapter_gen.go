@@ -312,6 +312,14 @@ func (p pgQuerier) PruneKeyChanges(ctx context.Context, a1 int64) (int64, error)
 	return p.q.PruneKeyChanges(ctx, a1)
 }
 
+func (p pgQuerier) PruneKeyEvents(ctx context.Context, a1 int64) (int64, error) {
+	return p.q.PruneKeyEvents(ctx, a1)
+}
+
+func (p pgQuerier) PruneReconciledCalls(ctx context.Context, a1 int64) (int64, error) {
+	return p.q.PruneReconciledCalls(ctx, a1)
+}
+
 func (p pgQuerier) PruneRequestLogs(ctx context.Context, a1 int64) (int64, error) {
 	return p.q.PruneRequestLogs(ctx, a1)
 }

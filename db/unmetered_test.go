@@ -47,6 +47,16 @@ func TestUnmeteredCalls(t *testing.T) {
 			if n, err := q.CountUnreconciledCalls(ctx); err != nil || n != 2 {
 				t.Fatalf("count = %d, %v", n, err)
 			}
+			// Only reconciled calls older than the cut-off are pruned.
+			if n, err := q.PruneReconciledCalls(ctx, t0+5); err != nil || n != 0 {
+				t.Fatalf("prune before the reconcile time: %d, %v", n, err)
+			}
+			if n, err := q.PruneReconciledCalls(ctx, t0+1000); err != nil || n != 1 {
+				t.Fatalf("prune after it: %d, %v", n, err)
+			}
+			if n, err := q.CountUnreconciledCalls(ctx); err != nil || n != 2 {
+				t.Fatalf("unreconciled calls after pruning: %d, %v", n, err)
+			}
 		})
 	}
 }

@@ -420,3 +420,20 @@ func Deliveries(ctx context.Context, store *db.Store, keyID string) ([]Delivery,
 	}
 	return out, nil
 }
+
+// Retention is how long settled events (every delivery delivered or
+// failed) and reconciled unmetered calls are kept.
+const Retention = 30 * 24 * time.Hour
+
+// Prune deletes settled events older than Retention, with their delivery
+// rows, and reconciled unmetered calls older than Retention. An event with
+// a delivery still pending is kept, however old.
+func Prune(ctx context.Context, s *db.Store, now time.Time) (int64, error) {
+	before := now.Add(-Retention).UnixMilli()
+	n, err := s.Q().PruneKeyEvents(ctx, before)
+	if err != nil {
+		return n, err
+	}
+	m, err := s.Q().PruneReconciledCalls(ctx, before)
+	return n + m, err
+}

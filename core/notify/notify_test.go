@@ -452,3 +452,39 @@ func TestRegisterRefusesDuplicateNames(t *testing.T) {
 	}()
 	d.Register(notify.LogNotifier{Log: quiet})
 }
+
+// Settled events older than the retention go, with their deliveries; an
+// event with a delivery still pending stays, however old.
+func TestPruneKeepsPendingEvents(t *testing.T) {
+	for _, engine := range dbtest.Engines {
+		t.Run(engine, func(t *testing.T) {
+			s := dbtest.Open(t, engine)
+			ctx := context.Background()
+			c := coretest.NewClock()
+			n := newCounter("hook")
+			d := notify.New(s, quiet, c.Now, n)
+			record(t, s, c.Now(), "key_settled")
+			if err := d.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			n.fail.Store(true) // the next event's delivery stays pending
+			record(t, s, c.Now(), "key_pending")
+			if err := d.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := notify.Prune(ctx, s, c.Now().Add(notify.Retention-time.Hour)); err != nil || n != 0 {
+				t.Fatalf("inside the retention: pruned %d, %v", n, err)
+			}
+			c.Advance(notify.Retention + time.Hour)
+			if n, err := notify.Prune(ctx, s, c.Now()); err != nil || n != 1 {
+				t.Fatalf("past the retention: pruned %d, %v; want the settled event only", n, err)
+			}
+			if ds, _ := notify.Deliveries(ctx, s, "key_settled"); len(ds) != 0 {
+				t.Fatalf("deliveries of a pruned event remain: %+v", ds)
+			}
+			if ds, _ := notify.Deliveries(ctx, s, "key_pending"); len(ds) == 0 {
+				t.Fatal("the event with a pending delivery was pruned")
+			}
+		})
+	}
+}

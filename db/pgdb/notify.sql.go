@@ -436,6 +436,37 @@ func (q *Queries) MarkDeliveryFailedAttempt(ctx context.Context, arg MarkDeliver
 	return result.RowsAffected()
 }
 
+const pruneKeyEvents = `-- name: PruneKeyEvents :execrows
+DELETE FROM saas_key_events
+WHERE created_at < CAST($1 AS BIGINT)
+  AND NOT EXISTS (
+    SELECT 1 FROM saas_event_deliveries d
+    WHERE d.event_id = saas_key_events.id AND d.status = 'pending')
+`
+
+// Events past retention whose deliveries are all settled (delivered or
+// failed); their delivery rows go with them (ON DELETE CASCADE).
+func (q *Queries) PruneKeyEvents(ctx context.Context, before int64) (int64, error) {
+	result, err := q.db.ExecContext(ctx, pruneKeyEvents, before)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const pruneReconciledCalls = `-- name: PruneReconciledCalls :execrows
+DELETE FROM saas_unmetered_calls
+WHERE reconciled_at IS NOT NULL AND reconciled_at < CAST($1 AS BIGINT)
+`
+
+func (q *Queries) PruneReconciledCalls(ctx context.Context, before int64) (int64, error) {
+	result, err := q.db.ExecContext(ctx, pruneReconciledCalls, before)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
 const releaseDelivery = `-- name: ReleaseDelivery :execrows
 UPDATE saas_event_deliveries
 SET attempts = attempts - 1, next_attempt_at = CAST($1 AS BIGINT)

@@ -102,3 +102,16 @@ WHERE id = sqlc.arg(id) AND reconciled_at IS NULL;
 
 -- name: CountUnreconciledCalls :one
 SELECT COUNT(*) FROM saas_unmetered_calls WHERE reconciled_at IS NULL;
+
+-- name: PruneKeyEvents :execrows
+-- Events past retention whose deliveries are all settled (delivered or
+-- failed); their delivery rows go with them (ON DELETE CASCADE).
+DELETE FROM saas_key_events
+WHERE created_at < CAST(sqlc.arg(before) AS BIGINT)
+  AND NOT EXISTS (
+    SELECT 1 FROM saas_event_deliveries d
+    WHERE d.event_id = saas_key_events.id AND d.status = 'pending');
+
+-- name: PruneReconciledCalls :execrows
+DELETE FROM saas_unmetered_calls
+WHERE reconciled_at IS NOT NULL AND reconciled_at < CAST(sqlc.arg(before) AS BIGINT);
