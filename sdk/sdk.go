@@ -102,7 +102,9 @@ type Module struct {
 	// KeyLimit is the org plan's limit on active keys, enforced at create.
 	KeyLimit func(ctx context.Context, orgID string) (KeyLimit, error)
 	// ResolveOrgID says who a management request is from (resolveOrgId):
-	// nil, nil for nobody. The request carries only its headers.
+	// nil, nil for nobody. The request carries only its headers. A resolver
+	// that trusts a cookie must set Identity.CSRFToken: the host then
+	// requires it in X-CSRF-Token on every state-changing request.
 	ResolveOrgID func(ctx context.Context, r *http.Request) (*Identity, error)
 	// OnKeyEvent receives key events, at least once each.
 	OnKeyEvent func(ctx context.Context, ev KeyEvent) error

@@ -245,3 +245,46 @@ func TestModuleReceivesKeyEvents(t *testing.T) {
 		t.Fatalf("the module got %v for the key; body %s", got, r.Body)
 	}
 }
+
+// [api.deps] resolve_org_id may name a module: management requests are
+// then signed in by the module's hook, and its orgs are recorded on first
+// sight.
+func TestModuleResolvesOrgID(t *testing.T) {
+	mods := withModules(t, 5*time.Second, modSpec{"testmod", "./core/module/testdata/testmod", ""})
+	e := start(t, func(c *config.Config, o *core.Options) {
+		mods(c, o)
+		c.API.Deps.ResolveOrgID = "testmod"
+	})
+	as := func(user string) []string { return []string{"X-Testmod-User", user, "X-Testmod-Org", "org-from-module"} }
+	r := e.Do("GET", "/api/session", "", nil, as("alice")...)
+	if r.Status != 200 || r.JSON(t)["org_id"] != "org-from-module" || r.JSON(t)["role"] != "owner" {
+		t.Fatalf("session through the module: %d %s", r.Status, r.Body)
+	}
+	r = e.Do("POST", "/api/v2/keys", "", map[string]any{"name": "k", "scopes": []string{"testmod:read"}}, as("alice")...)
+	if r.Status != 201 || r.JSON(t)["key"].(map[string]any)["org_id"] != "org-from-module" {
+		t.Fatalf("create through the module's identity: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do("GET", "/api/v2/keys", "", nil, as("bob")...); r.Status != 403 {
+		t.Fatalf("a member: %d", r.Status)
+	}
+	if r := e.Do("GET", "/api/v2/keys", "", nil); r.Status != 401 {
+		t.Fatalf("nobody: %d", r.Status)
+	}
+	if r := e.Do("GET", "/auth/login?token=x", "", nil); r.Status != 404 {
+		t.Fatalf("local sign-in with a module resolver: %d", r.Status)
+	}
+}
+
+// A hook named in [api.deps] that the module does not provide stops the
+// start with a clear message.
+func TestMissingHookFailsTheStart(t *testing.T) {
+	mods := withModules(t, 5*time.Second, modSpec{"projects", "./modules/projects", ""})
+	e := coretest.New(t, "sqlite", func(c *config.Config, o *core.Options) {
+		mods(c, o)
+		c.API.Deps.DeductAPICallToken = "projects"
+	})
+	err := e.Host.LoadModules(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "api.deps.deduct_api_call_token") || !strings.Contains(err.Error(), "does not provide deduct_api_call_token") {
+		t.Fatalf("LoadModules = %v", err)
+	}
+}

@@ -54,6 +54,19 @@ func main() {
 			{Method: "GET", Path: "/testmod/events", Scopes: []string{"testmod:read"}},
 		},
 		Handler: mux,
+		// resolveOrgId for the host's sign-in: a test header names the
+		// user, another the org.
+		ResolveOrgID: func(_ context.Context, r *http.Request) (*sdk.Identity, error) {
+			user := r.Header.Get("X-Testmod-User")
+			if user == "" {
+				return nil, nil
+			}
+			role := "member"
+			if user == "alice" {
+				role = "owner"
+			}
+			return &sdk.Identity{UserID: user, Email: user + "@testmod.test", OrgID: r.Header.Get("X-Testmod-Org"), Role: role}, nil
+		},
 		OnKeyEvent: func(_ context.Context, ev sdk.KeyEvent) error {
 			mu.Lock()
 			events = append(events, ev)
