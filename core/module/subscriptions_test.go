@@ -255,7 +255,9 @@ func TestModuleResolvesOrgID(t *testing.T) {
 		mods(c, o)
 		c.API.Deps.ResolveOrgID = "testmod"
 	})
-	as := func(user string) []string { return []string{"X-Testmod-User", user, "X-Testmod-Org", "org-from-module"} }
+	as := func(user string) []string {
+		return []string{"X-Testmod-User", user, "X-Testmod-Org", "org-from-module"}
+	}
 	r := e.Do("GET", "/api/session", "", nil, as("alice")...)
 	if r.Status != 200 || r.JSON(t)["org_id"] != "org-from-module" || r.JSON(t)["role"] != "owner" {
 		t.Fatalf("session through the module: %d %s", r.Status, r.Body)
