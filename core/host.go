@@ -178,6 +178,7 @@ func New(svc *Services, opts Options) *Host {
 	if !local {
 		// Sign-in belongs to the host's identity provider: no local links.
 		h.API.Local = nil
+		h.API.BearerIdentity = true
 	}
 	now := svc.Keys.Now
 	nc := cfg.Notifications
@@ -272,6 +273,7 @@ func (h *Host) wireModuleHooks() error {
 		}
 		h.API.Identity = identity.Provisioned(m.Resolver(), h.Local)
 		h.API.Local = nil
+		h.API.BearerIdentity = true
 	}
 	for _, m := range h.Modules.Modules() {
 		if m.Provides(sdk.HookKeyEvents) {

@@ -304,10 +304,16 @@ func (a *app) addLocal(ctx context.Context, p *proj, arg, name string) error {
 	return a.installModule(ctx, s, p, install{
 		name:     name,
 		building: p.rel(dir),
-		build: func(ctx context.Context, out string) error {
-			return goCmd(ctx, dir, "build", "-trimpath", "-buildvcs=false", "-o", out, ".")
-		},
+		build:    localBuild(dir),
 	})
+}
+
+// localBuild builds the module in dir. -trimpath and no VCS stamp keep
+// the recorded sha256 independent of where the project lives.
+func localBuild(dir string) func(ctx context.Context, out string) error {
+	return func(ctx context.Context, out string) error {
+		return goCmd(ctx, dir, "build", "-trimpath", "-buildvcs=false", "-o", out, ".")
+	}
 }
 
 // addRemote adds a published module: a temporary module requires it with

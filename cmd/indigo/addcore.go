@@ -228,9 +228,7 @@ func (a *app) addCoreSubscriptions(ctx context.Context, p *proj) error {
 	return a.installModule(ctx, s, p, install{
 		name:     name,
 		building: p.rel(dir),
-		build: func(ctx context.Context, out string) error {
-			return goCmd(ctx, dir, "build", "-trimpath", "-buildvcs=false", "-o", out, ".")
-		},
+		build:    localBuild(dir),
 		check: func(m sdk.Manifest) error {
 			if !slices.Contains(m.Hooks, sdk.HookDeductAPICallToken) {
 				return fmt.Errorf("module %q does not provide the %s hook", m.Name, sdk.HookDeductAPICallToken)

@@ -99,3 +99,18 @@ func TestJWTProviderThroughTheAPI(t *testing.T) {
 		}
 	})
 }
+
+// With the local provider no bearer is an identity: a JWT-shaped bearer is
+// checked as an API key (401), even next to a valid session cookie.
+func TestJWTShapedBearerWithLocalProvider(t *testing.T) {
+	e := coretest.New(t, "sqlite")
+	org := e.Org("A")
+	cookie, _ := e.Session(org, "o@a.test", "owner", false)
+	if r := e.Do("GET", "/api/v2/keys", "", nil, "Cookie", cookie); r.Status != 200 {
+		t.Fatalf("the session alone: %d", r.Status)
+	}
+	jwtShaped := bearer("eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln")
+	if r := e.Do("GET", "/api/v2/keys", jwtShaped, nil, "Cookie", cookie); r.Status != 401 {
+		t.Fatalf("a JWT-shaped bearer beside the session: %d %s", r.Status, r.Body)
+	}
+}

@@ -87,12 +87,16 @@ type Server struct {
 	Meter    metering.Meter  // nil: calls are not metered
 	// Unmetered keeps calls let through while Meter was down (FailOpen).
 	Unmetered *metering.Backlog
-	FailOpen  bool // when the meter is unreachable
-	Logs      *requestlog.Writer
-	Metrics   *Metrics
-	Log       *slog.Logger
-	PublicURL string
-	TrustXFF  bool
+	// BearerIdentity: the identity resolver reads bearer tokens (JWTs from
+	// an identity provider), so a JWT-shaped bearer on a session route
+	// goes to it instead of the API key check.
+	BearerIdentity bool
+	FailOpen       bool // when the meter is unreachable
+	Logs           *requestlog.Writer
+	Metrics        *Metrics
+	Log            *slog.Logger
+	PublicURL      string
+	TrustXFF       bool
 
 	SessionTTL time.Duration
 	V1Key      string // the global v1 key; "" turns /api/v1 off
@@ -246,9 +250,8 @@ func (s *Server) admit(w *statusWriter, r *http.Request, rt Route, rid string) *
 	}
 	auth := r.Header.Values("Authorization")
 	switch {
-	case len(auth) == 1 && rt.Session && s.Identity != nil && strings.Contains(auth[0], "."):
-		// A bearer with dots is a token from the identity provider (JWT);
-		// API keys never contain one.
+	case len(auth) == 1 && rt.Session && s.BearerIdentity && s.Identity != nil && isJWTBearer(auth[0]):
+		// A token from the identity provider, not an API key.
 		return s.admitSession(w, r, rid)
 	case len(auth) == 1:
 		return s.admitKey(w, r, rt, rid, auth[0])
@@ -322,6 +325,12 @@ func (s *Server) admitKey(w *statusWriter, r *http.Request, rt Route, rid, heade
 		}
 	}
 	return c
+}
+
+// isJWTBearer reports whether an Authorization value is "Bearer <JWT>".
+func isJWTBearer(h string) bool {
+	const scheme = "bearer "
+	return len(h) > len(scheme) && strings.EqualFold(h[:len(scheme)], scheme) && identity.LooksLikeJWT(h[len(scheme):])
 }
 
 // meterID is the charge's idempotency id: the request id, or, when the

@@ -371,6 +371,8 @@ func (c *Config) validate(src string) error {
 	// A hook names a built-in provider or a listed module that provides it
 	// (the loader checks that the module really does).
 	switch d := c.API.Deps.ResolveOrgID; {
+	case d == "jwt" && c.Identity.Provider != "jwt":
+		return bad("api.deps.resolve_org_id", "\"jwt\" needs identity.provider = \"jwt\" and its [identity.jwt] table")
 	case d == "" || d == "local" || d == "jwt" || seen[d]:
 	default:
 		return bad("api.deps.resolve_org_id", "unknown provider %q: use \"local\", \"jwt\" or the name of a module in [[modules]]", d)

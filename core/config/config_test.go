@@ -81,6 +81,7 @@ func TestBadConfigNamesFileKeyAndReason(t *testing.T) {
 		{"bad env bool", "", []string{"INDIGO_DATABASE_AUTO_MIGRATE=maybe"}, []string{"INDIGO_DATABASE_AUTO_MIGRATE", "not a boolean"}},
 		{"metering from an unlisted module", "[api.deps]\ndeduct_api_call_token = \"billing\"\n", nil, []string{"api.deps.deduct_api_call_token", "billing", "[[modules]]"}},
 		{"unknown org resolver", "", []string{"INDIGO_API_DEPS_RESOLVE_ORG_ID=ldap"}, []string{"api.deps.resolve_org_id", "ldap"}},
+		{"jwt resolver without the jwt provider", "", []string{"INDIGO_API_DEPS_RESOLVE_ORG_ID=jwt"}, []string{"api.deps.resolve_org_id", "identity.provider"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -177,7 +177,7 @@ func (j *JWT) Resolve(r *http.Request) (*Identity, error) {
 // never contain a dot, so they are left to the key check), else the cookie.
 func (j *JWT) tokenFrom(r *http.Request) (token, source string) {
 	if h := r.Header.Get("Authorization"); len(h) > len("Bearer ") && strings.EqualFold(h[:len("Bearer ")], "Bearer ") {
-		if t := strings.TrimSpace(h[len("Bearer "):]); looksLikeJWT(t) {
+		if t := strings.TrimSpace(h[len("Bearer "):]); LooksLikeJWT(t) {
 			return t, fromHeader
 		}
 	}
@@ -189,10 +189,11 @@ func (j *JWT) tokenFrom(r *http.Request) (token, source string) {
 	return "", ""
 }
 
-// looksLikeJWT reports whether t is three base64url parts joined by dots.
+// LooksLikeJWT reports whether t is three base64url parts joined by dots.
+// API keys never are, so a host can tell the two bearers apart.
 // The signature part may be empty, so that an unsigned ("alg": "none")
 // token is refused rather than passed over.
-func looksLikeJWT(t string) bool {
+func LooksLikeJWT(t string) bool {
 	parts := strings.Split(t, ".")
 	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
 		return false
