@@ -46,6 +46,9 @@ class AdminTable extends HTMLElement {
   }
 
   async load(page) {
+    // Only the latest load may render: an earlier, slower answer (the
+    // unfiltered first page, say) must not replace a filtered one.
+    const seq = (this.seq = (this.seq || 0) + 1);
     this.err.textContent = '';
     this.status.textContent = 'Loading…';
     this.setAttribute('aria-busy', 'true');
@@ -53,12 +56,14 @@ class AdminTable extends HTMLElement {
     if (this.cursors[page]) q.set('cursor', this.cursors[page]);
     try {
       const res = await this.client.request('GET', `${this.endpoint}?${q}`);
+      if (seq !== this.seq) return;
       this.page = page;
       this.next = res.next_cursor || null;
       if (this.next) this.cursors[page + 1] = this.next;
       this.render(res);
       this.status.textContent = '';
     } catch (err) {
+      if (seq !== this.seq) return;
       this.status.textContent = '';
       this.err.textContent = err instanceof ApiError ? err.message : 'Something went wrong. Try again.';
     }

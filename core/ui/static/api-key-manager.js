@@ -153,11 +153,14 @@ export class ApiKeyManager extends HTMLElement {
   }
 
   async load(page) {
+    // Only the latest load may render (see admin.js).
+    const seq = (this.seq = (this.seq || 0) + 1);
     this.busy('Loading your keys…');
     const cursor = this.cursors[page] || '';
     const q = `?limit=${this.pageSize}` + (cursor ? `&cursor=${encodeURIComponent(cursor)}` : '');
     try {
       const res = await this.client.request('GET', '/api/v2/keys' + q);
+      if (seq !== this.seq) return;
       this.keys = res.keys || [];
       this.next = res.next_cursor || null;
       this.page = page;
@@ -165,6 +168,7 @@ export class ApiKeyManager extends HTMLElement {
       this.busy('');
       this.renderList();
     } catch (err) {
+      if (seq !== this.seq) return;
       this.busy('');
       this.body.replaceChildren(h('p', { class: 'ikm-error', role: 'alert' }, `Your keys could not be loaded: ${err.message}`));
     }
