@@ -172,7 +172,7 @@ test('rename, change scopes, disable, roll and revoke from the list', async () =
   await page.getByRole('button', { name: 'Roll key' }).click();
   const rolled = await revealedKey(page);
   assert.notEqual(rolled, raw);
-  await page.getByText('The old key keeps working until').waitFor();
+  await page.locator('.ikm-reveal').getByText('The old key keeps working until').waitFor();
   await shot(page, 'roll-reveal');
   const fresh = await me(rolled);
   assert.equal(fresh.status, 200, 'the new key calls /api/v2/me');
