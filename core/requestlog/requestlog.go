@@ -1,6 +1,11 @@
 // Package requestlog records v2 calls through a bounded in-memory queue
 // that a background writer drains in batched transactions, so no request
 // waits on a database write. A full queue drops the entry and counts it.
+//
+// The queue is a slice behind a mutex rather than a channel: an enqueue is
+// an append, and the writer is woken once per batch (or by its ticker),
+// not once per entry, so that under load it runs a few hundred times a
+// second instead of at the request rate.
 package requestlog
 
 import (
@@ -31,9 +36,13 @@ type Entry struct {
 type Writer struct {
 	store    *db.Store
 	log      *slog.Logger
-	queue    chan Entry
+	size     int // queue bound
 	batch    int
 	interval time.Duration
+
+	mu      sync.Mutex
+	pending []Entry       // the queue; swapped out whole by the writer
+	kick    chan struct{} // capacity 1: a batch is ready
 
 	dropped, written atomic.Uint64
 
@@ -41,6 +50,7 @@ type Writer struct {
 	started  atomic.Bool
 
 	// Reused by write, which only the writer goroutine runs.
+	spare    []Entry
 	rows     []sqlitedb.InsertRequestLogParams
 	stats    map[statKey]int64
 	adds     []sqlitedb.AddKeyStatParams
@@ -53,7 +63,8 @@ type Writer struct {
 // New returns a writer; call Run to start it and Close to drain it.
 func New(store *db.Store, queueSize, batch int, interval time.Duration, log *slog.Logger) *Writer {
 	return &Writer{
-		store: store, log: log, queue: make(chan Entry, queueSize), batch: batch, interval: interval,
+		store: store, log: log, size: queueSize, batch: max(batch, 1), interval: interval,
+		pending: make([]Entry, 0, min(queueSize, 4096)), kick: make(chan struct{}, 1),
 		flushReq: make(chan chan struct{}), done: make(chan struct{}), stop: make(chan struct{}),
 	}
 }
@@ -61,13 +72,22 @@ func New(store *db.Store, queueSize, batch int, interval time.Duration, log *slo
 // Enqueue adds an entry without blocking; it reports false (and counts a
 // drop) when the queue is full.
 func (w *Writer) Enqueue(e Entry) bool {
-	select {
-	case w.queue <- e:
-		return true
-	default:
+	w.mu.Lock()
+	n := len(w.pending)
+	if n >= w.size {
+		w.mu.Unlock()
 		w.dropped.Add(1)
 		return false
 	}
+	w.pending = append(w.pending, e)
+	w.mu.Unlock()
+	if n+1 == w.batch {
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+	}
+	return true
 }
 
 // Dropped is the number of entries lost to a full queue.
@@ -77,7 +97,11 @@ func (w *Writer) Dropped() uint64 { return w.dropped.Load() }
 func (w *Writer) Written() uint64 { return w.written.Load() }
 
 // Depth is the number of entries waiting.
-func (w *Writer) Depth() int { return len(w.queue) }
+func (w *Writer) Depth() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.pending)
+}
 
 // Run writes batches until Close. It is meant to run in its own goroutine.
 func (w *Writer) Run() {
@@ -87,38 +111,36 @@ func (w *Writer) Run() {
 	defer close(w.done)
 	t := time.NewTicker(w.interval)
 	defer t.Stop()
-	buf := make([]Entry, 0, w.batch)
 	for {
 		select {
-		case e := <-w.queue:
-			buf = append(buf, e)
-			if len(buf) >= w.batch {
-				buf = w.write(buf)
-			}
+		case <-w.kick:
+			w.drain()
 		case <-t.C:
-			buf = w.write(buf)
+			w.drain()
 		case ack := <-w.flushReq:
-			buf = w.drain(buf)
+			w.drain()
 			close(ack)
 		case <-w.stop:
-			w.drain(buf)
+			w.drain()
 			return
 		}
 	}
 }
 
-func (w *Writer) drain(buf []Entry) []Entry {
-	for {
-		select {
-		case e := <-w.queue:
-			buf = append(buf, e)
-			if len(buf) >= w.batch {
-				buf = w.write(buf)
-			}
-		default:
-			return w.write(buf)
-		}
+// drain takes everything queued and writes it in batches. The two buffers
+// take turns, so a drain allocates nothing once both have grown.
+func (w *Writer) drain() {
+	w.mu.Lock()
+	got := w.pending
+	w.pending = w.spare[:0]
+	w.mu.Unlock()
+	for rest := got; len(rest) > 0; {
+		n := min(len(rest), w.batch)
+		w.write(rest[:n])
+		rest = rest[n:]
 	}
+	clear(got) // drop the strings it held
+	w.spare = got[:0]
 }
 
 // Flush writes everything queued so far and returns when it is stored.
@@ -142,7 +164,7 @@ func (w *Writer) Flush(ctx context.Context) {
 func (w *Writer) Close() {
 	w.stopOnce.Do(func() {
 		if w.started.CompareAndSwap(false, true) {
-			w.drain(nil)
+			w.drain()
 			close(w.done)
 		}
 		close(w.stop)
@@ -157,9 +179,9 @@ type statKey struct {
 }
 
 // write stores a batch and its daily roll-up in one transaction.
-func (w *Writer) write(buf []Entry) []Entry {
+func (w *Writer) write(buf []Entry) {
 	if len(buf) == 0 {
-		return buf
+		return
 	}
 	if w.stats == nil {
 		w.stats, w.days = map[statKey]int64{}, map[int64]string{}
@@ -202,7 +224,6 @@ func (w *Writer) write(buf []Entry) []Entry {
 	} else {
 		w.written.Add(uint64(len(buf)))
 	}
-	return buf[:0]
 }
 
 // Prune deletes log rows older than retention.

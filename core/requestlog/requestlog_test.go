@@ -62,3 +62,30 @@ func TestBatchesAndDailyRollup(t *testing.T) {
 		})
 	}
 }
+
+// A full batch is written without waiting for the ticker or a flush: the
+// writer is woken when the queue reaches the batch size.
+func TestFullBatchWakesTheWriter(t *testing.T) {
+	s := dbtest.Open(t, db.SQLite)
+	w := requestlog.New(s, 1000, 5, time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	go w.Run()
+	defer w.Close()
+	for i := 0; i < 4; i++ {
+		w.Enqueue(requestlog.Entry{RequestID: "r", OrgID: "o", KeyID: "k", Method: "GET", Route: "/x", Status: 200, Time: time.Now()})
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := w.Written(); n != 0 {
+		t.Fatalf("written %d before the batch filled, want 0", n)
+	}
+	w.Enqueue(requestlog.Entry{RequestID: "r", OrgID: "o", KeyID: "k", Method: "GET", Route: "/x", Status: 200, Time: time.Now()})
+	deadline := time.Now().Add(5 * time.Second)
+	for w.Written() != 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("written %d, depth %d: a full batch did not wake the writer", w.Written(), w.Depth())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if w.Depth() != 0 {
+		t.Fatalf("depth %d after the batch was written", w.Depth())
+	}
+}
