@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gorilla/mux"
-
 	"github.com/indigo-hq/indigo/core/apikey"
 	"github.com/indigo-hq/indigo/core/httpapi"
 	"github.com/indigo-hq/indigo/core/ratelimit"
@@ -222,7 +220,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getKey(w http.ResponseWriter, r *http.Request) {
-	k, err := s.Keys.Get(r.Context(), CallerFrom(r.Context()).OrgID, mux.Vars(r)["id"])
+	k, err := s.Keys.Get(r.Context(), CallerFrom(r.Context()).OrgID, Vars(r)["id"])
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -237,7 +235,7 @@ func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := CallerFrom(r.Context())
-	k, err := s.Keys.Update(r.Context(), c.OrgID, mux.Vars(r)["id"], c.Actor(), in)
+	k, err := s.Keys.Update(r.Context(), c.OrgID, Vars(r)["id"], c.Actor(), in)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -258,7 +256,7 @@ func (s *Server) updateScopes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := CallerFrom(r.Context())
-	k, err := s.Keys.SetScopes(r.Context(), c.OrgID, mux.Vars(r)["id"], c.Actor(), body.Scopes.V, body.Scopes.Null)
+	k, err := s.Keys.SetScopes(r.Context(), c.OrgID, Vars(r)["id"], c.Actor(), body.Scopes.V, body.Scopes.Null)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -282,7 +280,7 @@ func (s *Server) rollKey(w http.ResponseWriter, r *http.Request) {
 		grace = &g
 	}
 	c := CallerFrom(r.Context())
-	k, raw, prev, err := s.Keys.Roll(r.Context(), c.OrgID, mux.Vars(r)["id"], c.Actor(), grace)
+	k, raw, prev, err := s.Keys.Roll(r.Context(), c.OrgID, Vars(r)["id"], c.Actor(), grace)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -293,7 +291,7 @@ func (s *Server) rollKey(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 	c := CallerFrom(r.Context())
-	if err := s.Keys.Revoke(r.Context(), c.OrgID, mux.Vars(r)["id"], c.Actor()); err != nil {
+	if err := s.Keys.Revoke(r.Context(), c.OrgID, Vars(r)["id"], c.Actor()); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -301,7 +299,7 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) keyStats(w http.ResponseWriter, r *http.Request) {
-	st, err := s.Keys.Stats(r.Context(), CallerFrom(r.Context()).OrgID, mux.Vars(r)["id"])
+	st, err := s.Keys.Stats(r.Context(), CallerFrom(r.Context()).OrgID, Vars(r)["id"])
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
@@ -42,9 +41,12 @@ func (s *Server) V1Routes() []V1Route { return append([]V1Route(nil), s.v1routes
 func (s *Server) withV1(rt V1Route, h http.Handler) http.Handler {
 	routeLabel := V1Prefix + rt.Path
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st, r := requestState(r)
 		rid := newRequestID()
-		w.Header()["X-Request-Id"] = []string{rid}
-		sw := &statusWriter{ResponseWriter: w}
+		st.requestID[0] = rid
+		w.Header()["X-Request-Id"] = st.requestID[:]
+		sw := &st.sw
+		sw.ResponseWriter = w
 		defer func() {
 			if sw.status == 0 {
 				sw.status = http.StatusOK
@@ -62,7 +64,7 @@ func (s *Server) withV1(rt V1Route, h http.Handler) http.Handler {
 			httpapi.WriteUnauthorized(sw)
 			return
 		}
-		c := &Caller{RequestID: rid, V1: true, IP: s.clientIP(r)}
-		h.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
+		st.caller = Caller{RequestID: rid, V1: true, IP: s.clientIP(r)}
+		h.ServeHTTP(sw, r)
 	})
 }

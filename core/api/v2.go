@@ -71,12 +71,12 @@ func (c *Caller) Actor() apikey.Actor {
 	return apikey.Actor{ID: "user:" + c.Identity.UserID, IP: c.IP}
 }
 
-type callerKey struct{}
-
 // CallerFrom returns the caller of a request inside a v2 handler.
 func CallerFrom(ctx context.Context) *Caller {
-	c, _ := ctx.Value(callerKey{}).(*Caller)
-	return c
+	if st := stateFrom(ctx); st != nil && st.caller.RequestID != "" {
+		return &st.caller
+	}
+	return nil
 }
 
 // Server holds what the routes need.
@@ -102,6 +102,7 @@ type Server struct {
 	V1Key      string // the global v1 key; "" turns /api/v1 off
 
 	router   *mux.Router
+	v2       *mux.Router // the /api/v2/ routes, matched before any other
 	routes   []Route
 	v1routes []V1Route
 }
@@ -121,18 +122,25 @@ func (s *Server) Router() *mux.Router {
 		httpapi.WriteError(w, httpapi.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this route"))
 	})
 	s.router = r
+	// v2 routes, the core's and later the modules', live on one subrouter
+	// registered first: a v2 call is matched without trying the UI, admin
+	// and auth routes, and those never see a v2 path.
+	// (The subrouter's route has no matcher of its own: mux copies a
+	// route's matchers into every route of its subrouter.)
+	s.v2 = r.NewRoute().Subrouter()
 	s.mountCore()
 	return r
 }
 
-// Handler is the router behind the panic guard. The guard wraps the router
-// once, rather than as mux middleware, which mux would rebuild per request.
-func (s *Server) Handler() http.Handler { return s.recoverer(s.Router()) }
+// Handler is the router behind the dispatcher (see dispatch.go), which
+// also guards against panics.
+func (s *Server) Handler() http.Handler { return s.dispatch(s.Router()) }
 
 // HandleV2 mounts h at /api/v2 + rt.Path behind withApiV2Route.
 func (s *Server) HandleV2(rt Route, h http.Handler) {
+	s.Router()
 	s.routes = append(s.routes, rt)
-	s.Router().Handle(V2Prefix+rt.Path, s.withApiV2Route(rt, h)).Methods(rt.Method)
+	route(s.v2, V2Prefix+rt.Path).Methods(rt.Method).Handler(s.withApiV2Route(rt, h))
 }
 
 // Routes lists the mounted v2 routes.
@@ -219,12 +227,15 @@ func (s *Server) withApiV2Route(rt Route, h http.Handler) http.Handler {
 	routeLabel := V2Prefix + rt.Path
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		st, r := requestState(r)
 		rid := newRequestID()
-		w.Header()["X-Request-Id"] = []string{rid}
-		sw := &statusWriter{ResponseWriter: w}
-		caller := s.admit(sw, r, rt, rid)
+		st.requestID[0] = rid
+		w.Header()["X-Request-Id"] = st.requestID[:]
+		sw := &st.sw
+		sw.ResponseWriter = w
+		caller := s.admit(sw, r, rt, rid, &st.caller)
 		if caller != nil && !caller.refused {
-			h.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), callerKey{}, caller)))
+			h.ServeHTTP(sw, r)
 		}
 		if sw.status == 0 {
 			sw.status = http.StatusOK
@@ -243,7 +254,8 @@ func (s *Server) withApiV2Route(rt Route, h http.Handler) http.Handler {
 // a refusal for an unknown caller, or the caller. A known caller that is
 // refused (403, 429, 402) comes back marked refused, with the refusal
 // written, so that the call is still logged against its key.
-func (s *Server) admit(w *statusWriter, r *http.Request, rt Route, rid string) *Caller {
+// The caller is filled into c, which lives in the request's state.
+func (s *Server) admit(w *statusWriter, r *http.Request, rt Route, rid string, c *Caller) *Caller {
 	if !rt.hasPolicy() {
 		httpapi.WriteError(w, httpapi.Errorf(http.StatusForbidden, "no_policy", "this route has no access policy"))
 		return nil
@@ -252,11 +264,11 @@ func (s *Server) admit(w *statusWriter, r *http.Request, rt Route, rid string) *
 	switch {
 	case len(auth) == 1 && rt.Session && s.BearerIdentity && s.Identity != nil && isJWTBearer(auth[0]):
 		// A token from the identity provider, not an API key.
-		return s.admitSession(w, r, rid)
+		return s.admitSession(w, r, rid, c)
 	case len(auth) == 1:
-		return s.admitKey(w, r, rt, rid, auth[0])
+		return s.admitKey(w, r, rt, rid, auth[0], c)
 	case len(auth) == 0 && rt.Session && s.Identity != nil:
-		return s.admitSession(w, r, rid)
+		return s.admitSession(w, r, rid, c)
 	default:
 		s.Metrics.verify("missing")
 		httpapi.WriteUnauthorized(w)
@@ -264,7 +276,7 @@ func (s *Server) admit(w *statusWriter, r *http.Request, rt Route, rid string) *
 	}
 }
 
-func (s *Server) admitKey(w *statusWriter, r *http.Request, rt Route, rid, header string) *Caller {
+func (s *Server) admitKey(w *statusWriter, r *http.Request, rt Route, rid, header string, c *Caller) *Caller {
 	raw, ok := parseBearer(header)
 	if !ok {
 		s.Metrics.verify("malformed")
@@ -282,7 +294,7 @@ func (s *Server) admitKey(w *statusWriter, r *http.Request, rt Route, rid, heade
 		httpapi.WriteUnauthorized(w)
 		return nil
 	}
-	c := &Caller{
+	*c = Caller{
 		OrgID: rec.Row.OrgID, KeyID: rec.Row.ID, Scopes: rec.Scopes, Superkey: rec.Superkey,
 		RequestID: rid, Record: rec, IP: s.clientIP(r),
 	}
@@ -350,7 +362,7 @@ func (s *Server) refused(c *Caller) *Caller {
 	return c
 }
 
-func (s *Server) admitSession(w *statusWriter, r *http.Request, rid string) *Caller {
+func (s *Server) admitSession(w *statusWriter, r *http.Request, rid string, c *Caller) *Caller {
 	id, err := s.Identity.Resolve(r)
 	if errors.Is(err, identity.ErrInvalidToken) {
 		httpapi.WriteUnauthorized(w)
@@ -365,7 +377,7 @@ func (s *Server) admitSession(w *statusWriter, r *http.Request, rid string) *Cal
 		httpapi.WriteUnauthorized(w)
 		return nil
 	}
-	c := &Caller{OrgID: id.OrgID, Superkey: true, RequestID: rid, Identity: id, IP: s.clientIP(r)}
+	*c = Caller{OrgID: id.OrgID, Superkey: true, RequestID: rid, Identity: id, IP: s.clientIP(r)}
 	if !id.CanManageKeys() {
 		httpapi.WriteError(w, httpapi.Errorf(http.StatusForbidden, "forbidden", "only owners and admins of the organization manage API keys"))
 		return s.refused(c)
@@ -391,19 +403,4 @@ func writeLimitHeaders(h http.Header, d ratelimit.Decision) {
 	h.Set("RateLimit-Limit", strconv.FormatInt(d.Limit, 10))
 	h.Set("RateLimit-Remaining", strconv.FormatInt(max(d.Remaining, 0), 10))
 	h.Set("RateLimit-Reset", strconv.FormatInt(ceilSeconds(d.Reset), 10))
-}
-
-func (s *Server) recoverer(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if p := recover(); p != nil {
-				if p == http.ErrAbortHandler {
-					panic(p)
-				}
-				s.Log.Error("panic in handler", "panic", p, "path", r.URL.Path)
-				httpapi.WriteError(w, httpapi.ErrInternal)
-			}
-		}()
-		next.ServeHTTP(w, r)
-	})
 }

@@ -24,7 +24,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/mux"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
@@ -429,7 +428,7 @@ func (m *Instance) proxy(rt sdk.Route) http.Handler {
 			header.Del(h)
 		}
 		path := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, api.V2Prefix), api.V1Prefix)
-		req := rpc.Request{Method: r.Method, Path: path, PathParams: mux.Vars(r), Query: r.URL.RawQuery, Header: header, Body: body}
+		req := rpc.Request{Method: r.Method, Path: path, PathParams: api.Vars(r), Query: r.URL.RawQuery, Header: header, Body: body}
 		if c != nil {
 			req.Caller = sdk.Caller{OrgID: c.OrgID, KeyID: c.KeyID, Scopes: c.Scopes, Superkey: c.Superkey, RequestID: c.RequestID, V1: c.V1}
 		}
