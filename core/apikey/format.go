@@ -75,16 +75,15 @@ func checksum(s string) string {
 	return string(c[:])
 }
 
-// checksumOf is checksum without allocating, for the verify path; s is at
-// most MaxKeyLen bytes there.
+// checksumOf is checksum without allocating, for the verify path: the
+// CRC is computed over the string itself with the standard IEEE table
+// (crc32.ChecksumIEEE would need a []byte copy, which escapes).
 func checksumOf(s string) [checksumLen]byte {
-	var buf [MaxKeyLen]byte
-	var v uint32
-	if len(s) <= len(buf) {
-		v = crc32.ChecksumIEEE(buf[:copy(buf[:], s)])
-	} else {
-		v = crc32.ChecksumIEEE([]byte(s))
+	v := ^uint32(0)
+	for i := 0; i < len(s); i++ {
+		v = crc32.IEEETable[byte(v)^s[i]] ^ v>>8
 	}
+	v = ^v
 	var out [checksumLen]byte
 	for i := checksumLen - 1; i >= 0; i-- {
 		out[i] = base62[v%62]

@@ -1,6 +1,7 @@
 package apikey
 
 import (
+	"hash/crc32"
 	"strings"
 	"testing"
 )
@@ -95,5 +96,26 @@ func TestNewIDSortsByTime(t *testing.T) {
 	a, b := NewID("key", 1_700_000_000_000), NewID("key", 1_700_000_000_001)
 	if !(a < b) || !strings.HasPrefix(a, "key_") || len(a) != 30 {
 		t.Fatalf("ids %q and %q do not sort by time", a, b)
+	}
+}
+
+// The verify path's checksum is CRC-32 (IEEE) in base62, computed without
+// a copy of the key: it must equal the standard library's CRC and allocate
+// nothing.
+func TestChecksumOfIsCRC32WithoutAllocating(t *testing.T) {
+	for _, s := range []string{"", "a", "indigo_sk_abc", strings.Repeat("z", MaxKeyLen), strings.Repeat("\xff", MaxKeyLen+3)} {
+		v := crc32.ChecksumIEEE([]byte(s))
+		var want [checksumLen]byte
+		for i := checksumLen - 1; i >= 0; i-- {
+			want[i] = base62[v%62]
+			v /= 62
+		}
+		if got := checksumOf(s); got != want {
+			t.Errorf("checksumOf(%q) = %s, want %s", s, got[:], want[:])
+		}
+	}
+	raw, _ := Generate("indigo_sk")
+	if n := testing.AllocsPerRun(100, func() { _, _ = Parse(raw) }); n != 0 {
+		t.Errorf("Parse allocates %.0f times per call, want 0", n)
 	}
 }
