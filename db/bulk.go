@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"strings"
 	"sync"
@@ -17,25 +18,33 @@ import (
 // Request logs are the one table written at the rate of API calls, so they
 // are inserted many rows per statement. sqlc cannot express an INSERT with a
 // variable number of rows; these statements are built here once per chunk
-// size and prepared once per store, and the per-row query stays in
-// queries/<engine>/logs.sql as the reference.
+// size, and the per-row query stays in queries/<engine>/logs.sql as the
+// reference.
+//
+// On SQLite the writer keeps one pooled connection for itself, the usual
+// SQLite pattern of a single writer connection, and talks to the driver on
+// it directly: its statements are prepared once on that connection, and a
+// batch's arguments go into one reused []driver.NamedValue instead of
+// through database/sql's per-call conversion (about a fifth of the cost
+// per row, measured by BenchmarkWriteRequestLogs).
 
 const logColumns = 8
 
 // logChunks are the statement sizes a batch is cut into, largest first.
 var logChunks = []int{128, 16, 1}
 
-type bulkStmts struct {
+// logConn is the SQLite request log writer's connection and what is
+// prepared on it. mu serialises batches.
+type logConn struct {
 	mu    sync.Mutex
-	stmts map[int]*sql.Stmt
+	conn  *sql.Conn
+	stmts map[int]driver.Stmt // the multi-row INSERT by rows per statement
+	stat  driver.Stmt         // AddKeyStat
+	args  []driver.NamedValue
 }
 
-func (s *Store) logStmt(ctx context.Context, n int) (*sql.Stmt, error) {
-	s.bulk.mu.Lock()
-	defer s.bulk.mu.Unlock()
-	if st, ok := s.bulk.stmts[n]; ok {
-		return st, nil
-	}
+// logInsertSQL is the SQLite INSERT of n rows.
+func logInsertSQL(n int) string {
 	var b strings.Builder
 	b.WriteString("INSERT INTO saas_api_request_logs (request_id, org_id, key_id, method, route, status, latency_us, created_at) VALUES ")
 	for r := 0; r < n; r++ {
@@ -47,23 +56,11 @@ func (s *Store) logStmt(ctx context.Context, n int) (*sql.Stmt, error) {
 			if c > 0 {
 				b.WriteByte(',')
 			}
-			if s.Engine == Postgres {
-				fmt.Fprintf(&b, "$%d", r*logColumns+c+1)
-			} else {
-				b.WriteByte('?')
-			}
+			b.WriteByte('?')
 		}
 		b.WriteByte(')')
 	}
-	st, err := s.DB.PrepareContext(ctx, b.String())
-	if err != nil {
-		return nil, err
-	}
-	if s.bulk.stmts == nil {
-		s.bulk.stmts = map[int]*sql.Stmt{}
-	}
-	s.bulk.stmts[n] = st
-	return st, nil
+	return b.String()
 }
 
 // WriteRequestLogs stores a batch of request logs and adds to the daily
@@ -72,50 +69,145 @@ func (s *Store) WriteRequestLogs(ctx context.Context, logs []sqlitedb.InsertRequ
 	if s.Engine == Postgres {
 		return s.copyRequestLogs(ctx, logs, stats)
 	}
-	// Cut the batch into statement sizes and prepare them before the
-	// transaction: preparing takes a pooled connection, which must not
-	// wait behind the one this transaction holds.
-	var chunks []*sql.Stmt
-	var sizes []int
-	for rest := len(logs); rest > 0; {
+	lc := &s.logs
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.conn == nil {
+		conn, err := s.DB.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		lc.conn = conn
+	}
+	err := lc.conn.Raw(func(dc any) error { return lc.write(ctx, dc, logs, stats) })
+	if err != nil {
+		// The connection may be broken, or hold a failed transaction: give
+		// it back and start again on a fresh one next time.
+		lc.closeLocked()
+	}
+	return err
+}
+
+// write runs one batch on the driver connection dc.
+func (lc *logConn) write(ctx context.Context, dc any, logs []sqlitedb.InsertRequestLogParams, stats []sqlitedb.AddKeyStatParams) error {
+	prep, ok := dc.(driver.ConnPrepareContext)
+	begin, ok2 := dc.(driver.ConnBeginTx)
+	if !ok || !ok2 {
+		return fmt.Errorf("sqlite driver connection %T cannot prepare or begin with a context", dc)
+	}
+	stmt := func(n int) (driver.Stmt, error) {
+		if st, ok := lc.stmts[n]; ok {
+			return st, nil
+		}
+		st, err := prep.PrepareContext(ctx, logInsertSQL(n))
+		if err != nil {
+			return nil, err
+		}
+		if lc.stmts == nil {
+			lc.stmts = map[int]driver.Stmt{}
+		}
+		lc.stmts[n] = st
+		return st, nil
+	}
+	if lc.stat == nil {
+		st, err := prep.PrepareContext(ctx, sqlitedb.AddKeyStatSQL)
+		if err != nil {
+			return err
+		}
+		lc.stat = st
+	}
+	if lc.args == nil {
+		lc.args = make([]driver.NamedValue, logChunks[0]*logColumns)
+		for i := range lc.args {
+			lc.args[i].Ordinal = i + 1
+		}
+	}
+	tx, err := begin.BeginTx(ctx, driver.TxOptions{}) // BEGIN IMMEDIATE, from the DSN
+	if err != nil {
+		return err
+	}
+	if err := lc.insert(ctx, stmt, logs, stats); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func (lc *logConn) insert(ctx context.Context, stmt func(int) (driver.Stmt, error), logs []sqlitedb.InsertRequestLogParams, stats []sqlitedb.AddKeyStatParams) error {
+	args := lc.args
+	var box repeats
+	for len(logs) > 0 {
 		n := logChunks[len(logChunks)-1]
 		for _, size := range logChunks {
-			if rest >= size {
+			if len(logs) >= size {
 				n = size
 				break
 			}
 		}
-		st, err := s.logStmt(ctx, n)
+		st, err := stmt(n)
 		if err != nil {
 			return err
 		}
-		chunks, sizes = append(chunks, st), append(sizes, n)
-		rest -= n
-	}
-	tx, err := s.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback() }()
-	args := make([]any, 0, logChunks[0]*logColumns)
-	for i, st := range chunks {
-		n := sizes[i]
-		args = args[:0]
-		for _, l := range logs[:n] {
-			args = append(args, l.RequestID, l.OrgID, l.KeyID, l.Method, l.Route, l.Status, l.LatencyUs, l.CreatedAt)
+		for i, l := range logs[:n] {
+			a := args[i*logColumns : (i+1)*logColumns : (i+1)*logColumns]
+			a[0].Value, a[1].Value, a[2].Value = l.RequestID, box.of(0, l.OrgID), box.of(1, l.KeyID)
+			a[3].Value, a[4].Value = box.of(2, l.Method), box.of(3, l.Route)
+			a[5].Value, a[6].Value, a[7].Value = l.Status, l.LatencyUs, l.CreatedAt
 		}
-		if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...); err != nil {
+		if _, err := st.(driver.StmtExecContext).ExecContext(ctx, args[:n*logColumns]); err != nil {
 			return err
 		}
 		logs = logs[n:]
 	}
-	q := newQuerier(s.Engine, tx)
+	defer func() { // no strings kept alive between batches
+		for i := range args {
+			args[i].Value = nil
+		}
+	}()
 	for _, st := range stats {
-		if err := q.AddKeyStat(ctx, st); err != nil {
+		a := args[:6:6]
+		a[0].Value, a[1].Value, a[2].Value = st.KeyID, st.OrgID, st.Day
+		a[3].Value, a[4].Value, a[5].Value = st.Route, st.Status, st.Count
+		if _, err := lc.stat.(driver.StmtExecContext).ExecContext(ctx, a); err != nil {
 			return err
 		}
 	}
-	return tx.Commit()
+	return nil
+}
+
+// repeats boxes the string columns that repeat from row to row (org, key,
+// method, route: a batch is mostly a few keys' calls) once per run of equal
+// values instead of once per row, which saves the allocations.
+type repeats struct {
+	last [4]string
+	box  [4]any
+}
+
+func (r *repeats) of(col int, v string) any {
+	if r.box[col] == nil || r.last[col] != v {
+		r.last[col], r.box[col] = v, v
+	}
+	return r.box[col]
+}
+
+// closeLocked finalises the statements on the writer's connection and gives
+// the connection back to the pool.
+func (lc *logConn) closeLocked() {
+	if lc.conn == nil {
+		return
+	}
+	_ = lc.conn.Raw(func(any) error {
+		for _, st := range lc.stmts {
+			_ = st.Close()
+		}
+		if lc.stat != nil {
+			_ = lc.stat.Close()
+		}
+		return nil
+	})
+	lc.stmts, lc.stat = nil, nil
+	_ = lc.conn.Close()
+	lc.conn = nil
 }
 
 // copyRequestLogs uses PostgreSQL's COPY, many times cheaper per row than

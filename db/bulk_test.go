@@ -21,23 +21,47 @@ func logRows(n int, org, key string) []sqlitedb.InsertRequestLogParams {
 	return rows
 }
 
-// With every pooled connection but one in use, a batch must still go
-// through: its statements may not wait for a connection behind its own
-// transaction.
-func TestWriteRequestLogsWithOneConnection(t *testing.T) {
+// The SQLite writer keeps one connection of its own: with every other
+// pooled connection in use a batch still goes through, the pool's other
+// users still get a connection once they are given back, a failed batch
+// stores nothing and the next one works, and Close finalises what the
+// writer prepared.
+func TestWriteRequestLogsOnItsOwnConnection(t *testing.T) {
 	for _, engine := range dbtest.Engines {
 		t.Run(engine, func(t *testing.T) {
 			s := dbtest.Open(t, engine)
-			s.DB.SetMaxOpenConns(1)
-			logs := logRows(147, "o", "k") // every statement size, none prepared yet
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			s.DB.SetMaxOpenConns(2)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := s.WriteRequestLogs(ctx, logs, nil); err != nil {
-				t.Fatalf("with one connection: %v", err)
+			busy, err := s.DB.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
 			}
+			stat := []sqlitedb.AddKeyStatParams{{KeyID: "k", OrgID: "o", Day: "2027-01-15", Route: "/api/v2/me", Status: 200, Count: 147}}
+			for i := 0; i < 2; i++ { // prepared, then reused
+				if err := s.WriteRequestLogs(ctx, logRows(147, "o", "k"), stat); err != nil { // every statement size
+					t.Fatalf("batch %d with the other connection busy: %v", i, err)
+				}
+			}
+			failed, stop := context.WithCancel(ctx)
+			stop()
+			if err := s.WriteRequestLogs(failed, logRows(20, "o", "k"), stat); err == nil {
+				t.Fatal("a batch with a cancelled context reported success")
+			}
+			if err := s.WriteRequestLogs(ctx, logRows(3, "o", "k"), nil); err != nil {
+				t.Fatalf("the batch after a failed one: %v", err)
+			}
+			_ = busy.Close()
 			got, err := s.Q().AdminListLogs(ctx, sqlitedb.AdminListLogsParams{OrgID: "o", Lim: 1000})
-			if err != nil || len(got) != 147 {
-				t.Fatalf("%d rows, %v", len(got), err)
+			if err != nil || len(got) != 2*147+3 {
+				t.Fatalf("%d rows, %v; want %d", len(got), err, 2*147+3)
+			}
+			days, err := s.Q().KeyStatsByDay(ctx, sqlitedb.KeyStatsByDayParams{OrgID: "o", KeyID: "k"})
+			if err != nil || len(days) != 1 || days[0].Count != 2*147 {
+				t.Fatalf("roll-up %+v, %v; want one day of %d", days, err, 2*147)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatalf("close: %v", err)
 			}
 		})
 	}

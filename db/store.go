@@ -38,7 +38,7 @@ type Store struct {
 	DB     *sql.DB
 	URL    string
 	q      Querier
-	bulk   bulkStmts
+	logs   logConn // the SQLite request log writer's connection
 }
 
 type pgQuerier struct{ q *pgdb.Queries }
@@ -81,11 +81,8 @@ func (s *Store) Tx(ctx context.Context, fn func(q Querier) error) (err error) {
 
 // Close closes the prepared statements and the underlying pool.
 func (s *Store) Close() error {
-	s.bulk.mu.Lock()
-	for _, st := range s.bulk.stmts {
-		_ = st.Close()
-	}
-	s.bulk.stmts = nil
-	s.bulk.mu.Unlock()
+	s.logs.mu.Lock()
+	s.logs.closeLocked()
+	s.logs.mu.Unlock()
 	return s.DB.Close()
 }
