@@ -119,6 +119,17 @@ func Hash(raw string) string {
 // Parse checks a key's shape and checksum. It does no lookup, so malformed
 // keys are refused before they cost a cache or database access.
 func Parse(raw string) (Parsed, bool) {
+	p, ok := parseShape(raw)
+	if !ok || !checksumValid(raw) {
+		return Parsed{}, false
+	}
+	return p, true
+}
+
+// parseShape is Parse without the checksum. Verify checks the checksum only
+// on a cache miss: the cache holds only digests that passed it, and a
+// digest match means the very same key.
+func parseShape(raw string) (Parsed, bool) {
 	if len(raw) > MaxKeyLen || len(raw) < 2+1+bodyLen {
 		return Parsed{}, false
 	}
@@ -135,11 +146,15 @@ func Parse(raw string) (Parsed, bool) {
 			return Parsed{}, false
 		}
 	}
-	if sum := checksumOf(raw[:len(raw)-checksumLen]); string(sum[:]) != body[randomLen:] {
-		return Parsed{}, false
-	}
 	var buf [MaxKeyLen]byte
 	return Parsed{Prefix: prefix, Digest: sha256.Sum256(buf[:copy(buf[:], raw)]), Last4: raw[len(raw)-4:]}, true
+}
+
+// checksumValid reports whether a key of valid shape carries the checksum
+// of the rest of it.
+func checksumValid(raw string) bool {
+	sum := checksumOf(raw[:len(raw)-checksumLen])
+	return string(sum[:]) == raw[len(raw)-checksumLen:]
 }
 
 // NewID returns a time-ordered identifier such as key_01JD2...: 10 base32

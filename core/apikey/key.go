@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/indigo-hq/indigo/db/sqlitedb"
@@ -83,6 +84,7 @@ type Record struct {
 	Scopes   []string
 	Superkey bool
 	digest   [32]byte
+	usage    atomic.Pointer[usage] // this key's last use, found once per record
 
 	// Memo lets a handler cache a rendering of this record (the /me body):
 	// it stays valid exactly as long as the record does.

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/indigo-hq/indigo/core/internal/striped"
 	"github.com/indigo-hq/indigo/core/ratelimit"
 	"github.com/indigo-hq/indigo/db"
 	"github.com/indigo-hq/indigo/db/sqlitedb"
@@ -34,16 +35,20 @@ type entry struct {
 	expires time.Time
 }
 
-// cache maps key hashes to records. A generation counter stops a lookup
-// that raced an invalidation from storing what it read before the change.
+// cache maps key hashes to records. Reads take no lock and write no shared
+// memory (a sync.Map load and an atomic load), so that verify does not make
+// the cores fight over one cache line; writers (a miss being filled, an
+// invalidation) serialise on mu. A generation counter stops a lookup that
+// raced an invalidation from storing what it read before the change.
 type cache struct {
-	mu       sync.RWMutex
-	byHash   map[[32]byte]entry
+	byHash sync.Map // [32]byte -> entry
+	gen    atomic.Uint64
+
+	mu       sync.Mutex
 	hashByID map[string][32]byte
 	negative int
-	gen      uint64
 
-	hits, misses atomic.Uint64
+	hits, misses striped.Counter
 }
 
 // entryTTL bounds how long a record is trusted without a change-feed event,
@@ -51,48 +56,54 @@ type cache struct {
 const entryTTL = 5 * time.Minute
 
 func newCache() *cache {
-	return &cache{byHash: map[[32]byte]entry{}, hashByID: map[string][32]byte{}}
+	return &cache{hashByID: map[string][32]byte{}}
 }
 
+// get returns the cached entry, and the generation to hand to put when it
+// is missing. The generation is read first: an invalidation after that
+// point makes the put a no-op.
 func (c *cache) get(hash [32]byte, now time.Time) (entry, bool, uint64) {
-	c.mu.RLock()
-	e, ok := c.byHash[hash]
-	gen := c.gen
-	c.mu.RUnlock()
-	if ok && now.After(e.expires) {
-		ok = false
+	gen := c.gen.Load()
+	v, ok := c.byHash.Load(hash)
+	if !ok {
+		return entry{}, false, gen
 	}
-	return e, ok, gen
+	e := v.(entry)
+	if now.After(e.expires) {
+		return entry{}, false, gen
+	}
+	return e, true, gen
 }
 
 func (c *cache) put(hash [32]byte, rec *Record, gen uint64, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if gen != c.gen {
+	if gen != c.gen.Load() {
 		return
 	}
 	if rec == nil {
 		if c.negative >= maxNegative {
-			for h, e := range c.byHash {
-				if e.rec == nil {
-					delete(c.byHash, h)
+			c.byHash.Range(func(h, v any) bool {
+				if v.(entry).rec == nil {
+					c.byHash.Delete(h)
 				}
-			}
+				return true
+			})
 			c.negative = 0
 		}
 		c.negative++
 	} else {
 		c.hashByID[rec.Row.ID] = hash
 	}
-	c.byHash[hash] = entry{rec: rec, expires: now.Add(entryTTL)}
+	c.byHash.Store(hash, entry{rec: rec, expires: now.Add(entryTTL)})
 }
 
 func (c *cache) invalidate(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.gen++
+	c.gen.Add(1)
 	if h, ok := c.hashByID[id]; ok {
-		delete(c.byHash, h)
+		c.byHash.Delete(h)
 		delete(c.hashByID, id)
 	}
 }
@@ -111,16 +122,24 @@ func (s *Service) Invalidate(id string) { s.cache.invalidate(id) }
 // then the database (a read, never a write). It returns the record and
 // CodeValid, or a nil record and why not.
 func (s *Service) Verify(ctx context.Context, raw string) (*Record, string, error) {
-	parsed, ok := Parse(raw)
+	return s.VerifyAt(ctx, raw, s.now())
+}
+
+// VerifyAt is Verify at a time the caller already read from Now, so that
+// one request reads the clock once.
+func (s *Service) VerifyAt(ctx context.Context, raw string, now time.Time) (*Record, string, error) {
+	parsed, ok := parseShape(raw)
 	if !ok {
 		return nil, CodeNotFound, nil
 	}
-	now := s.now()
 	e, ok, gen := s.cache.get(parsed.Digest, now)
 	if ok {
-		s.cache.hits.Add(1)
+		s.cache.hits.Inc()
 	} else {
-		s.cache.misses.Add(1)
+		if !checksumValid(raw) { // a typo or a made-up key: no lookup, nothing cached
+			return nil, CodeNotFound, nil
+		}
+		s.cache.misses.Inc()
 		row, err := s.store.Q().GetKeyByHash(ctx, parsed.Hash())
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
@@ -170,11 +189,13 @@ func (r *Record) Policy() ratelimit.Policy {
 
 // Admit applies the key's rate limit and quota to one call, and records the
 // use in memory (saved later by FlushUsage).
-func (s *Service) Admit(rec *Record) ratelimit.Decision {
-	now := s.now()
+func (s *Service) Admit(rec *Record) ratelimit.Decision { return s.AdmitAt(rec, s.now()) }
+
+// AdmitAt is Admit at a time the caller already read from Now.
+func (s *Service) AdmitAt(rec *Record, now time.Time) ratelimit.Decision {
 	d := s.limiter.Admit(rec.Row.ID, rec.Policy(), now)
 	if d.Code == ratelimit.OK {
-		s.touch(rec.Row.ID, now)
+		s.touch(rec, now)
 	}
 	return d
 }
@@ -184,12 +205,21 @@ type usage struct {
 	written int64        // ms last saved, guarded by flushMu
 }
 
-func (s *Service) touch(id string, now time.Time) {
-	v, ok := s.usage.Load(id)
-	if !ok {
-		v, _ = s.usage.LoadOrStore(id, &usage{})
+func (s *Service) touch(rec *Record, now time.Time) {
+	u := rec.usage.Load()
+	if u == nil {
+		v, ok := s.usage.Load(rec.Row.ID)
+		if !ok {
+			v, _ = s.usage.LoadOrStore(rec.Row.ID, &usage{})
+		}
+		u = v.(*usage)
+		rec.usage.Store(u)
 	}
-	v.(*usage).last.Store(ms(now))
+	// Only a later time is stored: most calls land in a millisecond already
+	// recorded, and a load does not take the cache line from other cores.
+	if n := ms(now); u.last.Load() < n {
+		u.last.Store(n)
+	}
 }
 
 // lastUsedEvery is how stale last_used_at may get in the database.

@@ -80,6 +80,12 @@ func (l *Limiter) get(id string) *state {
 
 // Admit decides one call for key id under policy p at time now.
 func (l *Limiter) Admit(id string, p Policy, now time.Time) Decision {
+	if (p.Limit <= 0 || p.Window <= 0) && p.Remaining == nil {
+		// Nothing to count: no state, no lock. State left from an earlier
+		// policy is reset when a limit or a quota comes back (see below),
+		// and a quota of an old epoch is never saved over a new one.
+		return Decision{Limit: p.Limit}
+	}
 	s := l.get(id)
 	s.mu.Lock()
 	defer s.mu.Unlock()

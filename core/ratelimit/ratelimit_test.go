@@ -121,3 +121,30 @@ func TestEpochResetsQuotaAndDirtyTracking(t *testing.T) {
 		t.Fatalf("new epoch: %+v %v", q, ok)
 	}
 }
+
+// A key without limit or quota is admitted without any state, and a limit
+// set later counts from zero.
+func TestUnlimitedKeyKeepsNoStateAndALaterLimitApplies(t *testing.T) {
+	l := New()
+	for i := 0; i < 100; i++ {
+		if d := l.Admit("k", Policy{Epoch: 1}, t0); d.Code != OK || d.Limit != 0 || d.QuotaRemaining != nil {
+			t.Fatalf("unlimited call %d: %+v", i, d)
+		}
+	}
+	l.mu.Lock()
+	n := len(l.keys)
+	l.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d keys of state for unlimited calls, want 0", n)
+	}
+	limited := Policy{Limit: 3, Window: time.Minute, Epoch: 1}
+	admitted := 0
+	for i := 0; i < 10; i++ {
+		if l.Admit("k", limited, t0.Add(time.Second)).Code == OK {
+			admitted++
+		}
+	}
+	if admitted != 3 {
+		t.Fatalf("admitted %d once a limit of 3 was set, want 3", admitted)
+	}
+}
