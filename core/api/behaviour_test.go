@@ -315,6 +315,37 @@ func TestUniformUnauthorized(t *testing.T) {
 	})
 }
 
+// A key with the right shape but a wrong checksum is refused before any
+// lookup: it is not a cache miss (no database read) and is not cached, while
+// an unknown key with a valid checksum is looked up once and then answered
+// from the negative cache.
+func TestBadChecksumCostsNoLookup(t *testing.T) {
+	e := coretest.New(t, db.SQLite)
+	good, _ := apikey.Generate("indigo_sk")
+	last := byte('a')
+	if good[len(good)-1] == 'a' {
+		last = 'b'
+	}
+	badSum := good[:len(good)-1] + string(last)
+	_, misses0 := e.Host.Keys.CacheStats()
+	for i := 0; i < 3; i++ {
+		if r := e.Do("GET", "/api/v2/me", bearer(badSum), nil); r.Status != 401 {
+			t.Fatalf("bad checksum: %d", r.Status)
+		}
+	}
+	if _, m := e.Host.Keys.CacheStats(); m != misses0 {
+		t.Fatalf("a bad checksum cost %d cache misses (lookups), want 0", m-misses0)
+	}
+	for i := 0; i < 3; i++ {
+		if r := e.Do("GET", "/api/v2/me", bearer(good), nil); r.Status != 401 {
+			t.Fatalf("unknown key: %d", r.Status)
+		}
+	}
+	if _, m := e.Host.Keys.CacheStats(); m != misses0+1 {
+		t.Fatalf("an unknown key cost %d lookups in 3 calls, want 1", m-misses0)
+	}
+}
+
 func ptrTime(t time.Time) *time.Time { return &t }
 
 // The plaintext key is nowhere: not in the database files, the logs, or

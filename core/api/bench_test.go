@@ -147,3 +147,11 @@ func BenchmarkBareParallel(b *testing.B) {
 	_, req, body, ctype := meFixture(b, true)
 	serveParallel(b, bareHandler(body, ctype), req, len(body))
 }
+
+// BenchmarkV2MeNoLogParallel is BenchmarkV2MeNoLog from GOMAXPROCS
+// goroutines: contention in the wrapper itself, without the log writer
+// taking a core.
+func BenchmarkV2MeNoLogParallel(b *testing.B) {
+	env, req, body, _ := meFixture(b, false)
+	v2(b, env, req, len(body), serveParallel)
+}

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -146,21 +147,29 @@ func (s *Server) HandleV2(rt Route, h http.Handler) {
 // Routes lists the mounted v2 routes.
 func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 
-// Request ids are a random per-process prefix and a counter: unique across
-// restarts and hosts, and cheap enough for every request.
+// Request ids are a random per-process prefix, a stripe and that stripe's
+// counter: unique across restarts and hosts, and cheap enough for every
+// request. The stripe is drawn at random per request, so that cores rarely
+// bump the same counter (one shared counter's cache line would move between
+// cores on every request).
 var (
 	requestIDPrefix = func() string {
 		var b [6]byte
 		_, _ = rand.Read(b[:])
 		return hex.EncodeToString(b[:])
 	}()
-	requestSeq atomic.Uint64
+	requestSeq [16]struct {
+		n atomic.Uint64
+		_ [56]byte // one counter per cache line
+	}
 )
 
 func newRequestID() string {
-	var buf [12 + 16]byte
+	var buf [12 + 1 + 16]byte
+	stripe := mrand.Uint32() % uint32(len(requestSeq))
 	n := copy(buf[:], requestIDPrefix)
-	out := strconv.AppendUint(buf[:n], requestSeq.Add(1), 16)
+	buf[n] = "0123456789abcdef"[stripe]
+	out := strconv.AppendUint(buf[:n+1], requestSeq[stripe].n.Add(1), 16)
 	return string(out)
 }
 
@@ -227,13 +236,14 @@ func (s *Server) withApiV2Route(rt Route, h http.Handler) http.Handler {
 	routeLabel := V2Prefix + rt.Path
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		now := s.Keys.Now() // the keys' clock (a test may move it), read once
 		st, r := requestState(r)
 		rid := newRequestID()
 		st.requestID[0] = rid
 		w.Header()["X-Request-Id"] = st.requestID[:]
 		sw := &st.sw
 		sw.ResponseWriter = w
-		caller := s.admit(sw, r, rt, rid, &st.caller)
+		caller := s.admit(sw, r, rt, rid, now, &st.caller)
 		if caller != nil && !caller.refused {
 			h.ServeHTTP(sw, r)
 		}
@@ -244,7 +254,7 @@ func (s *Server) withApiV2Route(rt Route, h http.Handler) http.Handler {
 		if caller != nil && s.Logs != nil {
 			s.Logs.Enqueue(requestlog.Entry{
 				RequestID: rid, OrgID: caller.OrgID, KeyID: caller.KeyID, Method: r.Method, Route: routeLabel,
-				Status: sw.status, Latency: time.Since(start), Time: s.Keys.Now(),
+				Status: sw.status, Latency: time.Since(start), Time: now,
 			})
 		}
 	})
@@ -255,18 +265,18 @@ func (s *Server) withApiV2Route(rt Route, h http.Handler) http.Handler {
 // refused (403, 429, 402) comes back marked refused, with the refusal
 // written, so that the call is still logged against its key.
 // The caller is filled into c, which lives in the request's state.
-func (s *Server) admit(w *statusWriter, r *http.Request, rt Route, rid string, c *Caller) *Caller {
+func (s *Server) admit(w *statusWriter, r *http.Request, rt Route, rid string, now time.Time, c *Caller) *Caller {
 	if !rt.hasPolicy() {
 		httpapi.WriteError(w, httpapi.Errorf(http.StatusForbidden, "no_policy", "this route has no access policy"))
 		return nil
 	}
-	auth := r.Header.Values("Authorization")
+	auth := r.Header["Authorization"] // canonical already: no key canonicalisation per request
 	switch {
 	case len(auth) == 1 && rt.Session && s.BearerIdentity && s.Identity != nil && isJWTBearer(auth[0]):
 		// A token from the identity provider, not an API key.
 		return s.admitSession(w, r, rid, c)
 	case len(auth) == 1:
-		return s.admitKey(w, r, rt, rid, auth[0], c)
+		return s.admitKey(w, r, rt, rid, auth[0], now, c)
 	case len(auth) == 0 && rt.Session && s.Identity != nil:
 		return s.admitSession(w, r, rid, c)
 	default:
@@ -276,14 +286,14 @@ func (s *Server) admit(w *statusWriter, r *http.Request, rt Route, rid string, c
 	}
 }
 
-func (s *Server) admitKey(w *statusWriter, r *http.Request, rt Route, rid, header string, c *Caller) *Caller {
+func (s *Server) admitKey(w *statusWriter, r *http.Request, rt Route, rid, header string, now time.Time, c *Caller) *Caller {
 	raw, ok := parseBearer(header)
 	if !ok {
 		s.Metrics.verify("malformed")
 		httpapi.WriteUnauthorized(w)
 		return nil
 	}
-	rec, code, err := s.Keys.Verify(r.Context(), raw)
+	rec, code, err := s.Keys.VerifyAt(r.Context(), raw, now)
 	if err != nil {
 		s.Log.Error("verify key", "err", err, "request_id", rid)
 		httpapi.WriteError(w, httpapi.ErrUnavailable)
@@ -303,7 +313,7 @@ func (s *Server) admitKey(w *statusWriter, r *http.Request, rt Route, rid, heade
 			"this key lacks the scope %s", strings.Join(rt.Scopes, ", ")))
 		return s.refused(c)
 	}
-	d := s.Keys.Admit(rec)
+	d := s.Keys.AdmitAt(rec, now)
 	writeLimitHeaders(w.Header(), d)
 	if d.Code != ratelimit.OK {
 		s.Metrics.rejected(string(d.Code))
