@@ -60,3 +60,29 @@ func TestWriteSource(t *testing.T) {
 		t.Fatalf("left over next to the tree: %v", entries)
 	}
 }
+
+// Every Go file a project build may need (core, sdk, db and the embedded
+// first-party module, tests and testdata aside) is in the embedded source:
+// a new package outside the embed patterns breaks every scaffolded project.
+func TestSourceHasEveryPackageFile(t *testing.T) {
+	for _, root := range []string{"core", "sdk", "db", "modules/subscriptions"} {
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() && (d.Name() == "testdata" || d.Name() == "node_modules") {
+				return filepath.SkipDir
+			}
+			if d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+				return nil
+			}
+			if _, err := fs.Stat(source, filepath.ToSlash(p)); err != nil {
+				t.Errorf("%s is not in the embedded source (see the go:embed lines in source.go)", p)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
