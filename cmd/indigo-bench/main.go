@@ -94,6 +94,7 @@ type roundStats struct {
 	allocsPerReq float64 // host process heap allocations per request
 	bytesPerReq  float64 // host process heap bytes allocated per request
 	gcs          uint32  // garbage collections during the round
+	idlePct      float64 // share of the machine's CPU time left idle during the round
 	moduleCPUus  float64 // module process CPU per request, µs (module rounds)
 }
 
@@ -378,8 +379,8 @@ func roundRatios(v2, bare []roundStats) string {
 }
 
 func printRound(i int, r roundStats) {
-	fmt.Printf("round %d %-5s: rps=%.0f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f host_cpu_us/req=%.2f loadgen_cpu_us/req=%.2f host_allocs/req=%.1f host_bytes/req=%.0f gcs=%d\n",
-		i, r.kind, r.res.RPS, r.res.P50Ms, r.res.P90Ms, r.res.P99Ms, r.res.MaxMs, r.serverCPUus, r.loadgenCPUus, r.allocsPerReq, r.bytesPerReq, r.gcs)
+	fmt.Printf("round %d %-5s: rps=%.0f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f host_cpu_us/req=%.2f loadgen_cpu_us/req=%.2f host_allocs/req=%.1f host_bytes/req=%.0f gcs=%d idle=%.1f%%\n",
+		i, r.kind, r.res.RPS, r.res.P50Ms, r.res.P90Ms, r.res.P99Ms, r.res.MaxMs, r.serverCPUus, r.loadgenCPUus, r.allocsPerReq, r.bytesPerReq, r.gcs, r.idlePct)
 }
 
 // profileRound writes this process's CPU profile of one round to path.
@@ -487,7 +488,9 @@ func runRound(ctx context.Context, exe string, o options, kind, addr, path, auth
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	cpu0 := selfCPU()
+	idle0, all0 := machineIdle()
 	err := cmd.Run()
+	idle1, all1 := machineIdle()
 	settle()
 	cpu1 := selfCPU()
 	runtime.ReadMemStats(&ms1)
@@ -507,6 +510,9 @@ func runRound(ctx context.Context, exe string, o options, kind, addr, path, auth
 	st.allocsPerReq = float64(ms1.Mallocs-ms0.Mallocs) / total
 	st.bytesPerReq = float64(ms1.TotalAlloc-ms0.TotalAlloc) / total
 	st.gcs = ms1.NumGC - ms0.NumGC
+	if all1 > all0 {
+		st.idlePct = 100 * float64(idle1-idle0) / float64(all1-all0)
+	}
 	if ps := cmd.ProcessState; ps != nil {
 		st.loadgenCPUus = float64(ps.UserTime()+ps.SystemTime()) / float64(time.Microsecond) / total
 	}
@@ -531,6 +537,28 @@ func moduleCPU(host *core.Host) time.Duration {
 		total += time.Duration(ut+st) * time.Second / 100 // clock ticks; USER_HZ is 100 on Linux
 	}
 	return total
+}
+
+// machineIdle reads the machine's idle and total CPU time (jiffies) from
+// /proc/stat (zeros where there is none).
+func machineIdle() (idle, total uint64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0
+	}
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseUint(v, 10, 64)
+		total += n
+		if i == 3 || i == 4 { // idle, iowait
+			idle += n
+		}
+	}
+	return idle, total
 }
 
 // selfCPU is this process's user+system CPU time.
