@@ -183,3 +183,14 @@ func requestState(r *http.Request) (*reqState, *http.Request) {
 	st := &reqState{Context: r.Context(), vars: mux.Vars(r)}
 	return st, r.WithContext(st)
 }
+
+// begin sets up a request of a wrapped route (v2 or v1): its state, a new
+// request id in the X-Request-Id header, and the status writer around w.
+func begin(w http.ResponseWriter, r *http.Request) (*reqState, *http.Request, string) {
+	st, r := requestState(r)
+	rid := newRequestID()
+	st.requestID[0] = rid
+	w.Header()["X-Request-Id"] = st.requestID[:]
+	st.sw.ResponseWriter = w
+	return st, r, rid
+}

@@ -41,12 +41,8 @@ func (s *Server) V1Routes() []V1Route { return append([]V1Route(nil), s.v1routes
 func (s *Server) withV1(rt V1Route, h http.Handler) http.Handler {
 	routeLabel := V1Prefix + rt.Path
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st, r := requestState(r)
-		rid := newRequestID()
-		st.requestID[0] = rid
-		w.Header()["X-Request-Id"] = st.requestID[:]
+		st, r, rid := begin(w, r)
 		sw := &st.sw
-		sw.ResponseWriter = w
 		defer func() {
 			if sw.status == 0 {
 				sw.status = http.StatusOK

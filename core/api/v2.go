@@ -10,12 +10,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
-	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -23,6 +21,7 @@ import (
 	"github.com/indigo-hq/indigo/core/apikey"
 	"github.com/indigo-hq/indigo/core/httpapi"
 	"github.com/indigo-hq/indigo/core/identity"
+	"github.com/indigo-hq/indigo/core/internal/striped"
 	"github.com/indigo-hq/indigo/core/metering"
 	"github.com/indigo-hq/indigo/core/ratelimit"
 	"github.com/indigo-hq/indigo/core/requestlog"
@@ -148,28 +147,24 @@ func (s *Server) HandleV2(rt Route, h http.Handler) {
 func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 
 // Request ids are a random per-process prefix, a stripe and that stripe's
-// counter: unique across restarts and hosts, and cheap enough for every
-// request. The stripe is drawn at random per request, so that cores rarely
-// bump the same counter (one shared counter's cache line would move between
-// cores on every request).
+// count: unique across restarts and hosts, and cheap enough for every
+// request. Striping keeps the cores from bumping one shared counter (whose
+// cache line would move between them on every request).
 var (
 	requestIDPrefix = func() string {
 		var b [6]byte
 		_, _ = rand.Read(b[:])
 		return hex.EncodeToString(b[:])
 	}()
-	requestSeq [16]struct {
-		n atomic.Uint64
-		_ [56]byte // one counter per cache line
-	}
+	requestSeq striped.Counter
 )
 
 func newRequestID() string {
 	var buf [12 + 1 + 16]byte
-	stripe := mrand.Uint32() % uint32(len(requestSeq))
+	slot, seq := requestSeq.Next()
 	n := copy(buf[:], requestIDPrefix)
-	buf[n] = "0123456789abcdef"[stripe]
-	out := strconv.AppendUint(buf[:n+1], requestSeq[stripe].n.Add(1), 16)
+	buf[n] = "0123456789abcdef"[slot] // fewer than 16 slots
+	out := strconv.AppendUint(buf[:n+1], seq, 16)
 	return string(out)
 }
 
@@ -237,12 +232,8 @@ func (s *Server) withApiV2Route(rt Route, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		now := s.Keys.Now() // the keys' clock (a test may move it), read once
-		st, r := requestState(r)
-		rid := newRequestID()
-		st.requestID[0] = rid
-		w.Header()["X-Request-Id"] = st.requestID[:]
+		st, r, rid := begin(w, r)
 		sw := &st.sw
-		sw.ResponseWriter = w
 		caller := s.admit(sw, r, rt, rid, now, &st.caller)
 		if caller != nil && !caller.refused {
 			h.ServeHTTP(sw, r)

@@ -26,6 +26,13 @@ func (c *Counter) Inc() { c.Add(1) }
 // Add adds n.
 func (c *Counter) Add(n uint64) { c.s[rand.Uint32()%slots].n.Add(n) }
 
+// Next adds one to a random slot and returns the slot and its new count:
+// the pairs it returns are unique, which makes it a sequence as well.
+func (c *Counter) Next() (slot int, n uint64) {
+	i := rand.Uint32() % slots
+	return int(i), c.s[i].n.Add(1)
+}
+
 // Load returns the sum of the slots.
 func (c *Counter) Load() uint64 {
 	var n uint64
