@@ -652,6 +652,7 @@ func loadgen(args []string) error {
 			return err
 		}
 	}
+	// wall clock: the load generator measures real time
 	start := time.Now()
 	mStart := start.Add(*warmup)
 	mEnd := mStart.Add(*duration)
@@ -672,6 +673,7 @@ func loadgen(args []string) error {
 			var n, total int64
 			var err error
 			for {
+				// wall clock: latency
 				t0 := time.Now()
 				if !t0.Before(mEnd) {
 					break
@@ -679,6 +681,7 @@ func loadgen(args []string) error {
 				if err = w.do(); err != nil {
 					break
 				}
+				// wall clock: latency
 				t1 := time.Now()
 				total++
 				if !t1.Before(mStart) && t1.Before(mEnd) {

@@ -122,6 +122,7 @@ func (a *app) installModule(ctx context.Context, s *steps, p *proj, in install) 
 	_ = f.Close()
 	defer os.Remove(tmp) // a no-op once it is in place
 
+	// wall clock: how long the build took, for the output
 	start := time.Now()
 	if err := in.build(ctx, tmp); err != nil {
 		return fmt.Errorf("build %s: %w", in.building, err)
@@ -129,6 +130,7 @@ func (a *app) installModule(ctx context.Context, s *steps, p *proj, in install) 
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return err
 	}
+	// wall clock: since the start above
 	s.done("build: %s (%.1fs)", in.building, time.Since(start).Seconds())
 
 	m, err := project.Describe(ctx, tmp, project.DescribeTimeout)

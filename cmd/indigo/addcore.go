@@ -27,6 +27,7 @@ import (
 // migrations are all checked before anything is written.
 func (a *app) addCoreAPI(ctx context.Context, p *proj, dev bool, token string) error {
 	s := a.steps(7)
+	// wall clock: a licence expires in real time
 	summary, err := license.CheckForAdd(token, p.dir, dev, time.Now())
 	if err != nil {
 		return fmt.Errorf("%w\nnothing was changed", err)

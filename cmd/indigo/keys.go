@@ -154,6 +154,7 @@ func (a *app) keysCmd() *cobra.Command {
 				if err != nil || d <= 0 {
 					return fmt.Errorf("--expires-in must be a positive duration such as 30d or 12h, got %q", expiresIn)
 				}
+				// wall clock: the CLI's key service runs on the real clock too
 				t := time.Now().Add(d)
 				in.ExpiresAt = &t
 			}

@@ -37,6 +37,7 @@ func (a *app) licenseCmd() *cobra.Command {
 			"Exits non-zero when there is no valid license.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// wall clock: a licence expires in real time
 			return a.showLicense(cmd.OutOrStdout(), token, asJSON, time.Now())
 		},
 	}

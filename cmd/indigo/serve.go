@@ -92,6 +92,7 @@ func (a *app) checkCoreAPI(cfg *config.Config) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("license: %w", err)
 	}
+	// wall clock: a licence expires in real time
 	l, err := license.Verify(token, license.PublicKeyFromEnv(), license.CoreAPI, time.Now())
 	if err != nil {
 		return "", fmt.Errorf("license (from %s): %w", source, err)

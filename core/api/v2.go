@@ -230,6 +230,7 @@ func isSafeMethod(m string) bool {
 func (s *Server) withApiV2Route(rt Route, h http.Handler) http.Handler {
 	routeLabel := V2Prefix + rt.Path
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// wall clock: the request's latency, not a moment a test moves
 		start := time.Now()
 		now := s.Keys.Now() // the keys' clock (a test may move it), read once
 		st, r, rid := begin(w, r)
@@ -245,6 +246,7 @@ func (s *Server) withApiV2Route(rt Route, h http.Handler) http.Handler {
 		if caller != nil && s.Logs != nil {
 			s.Logs.Enqueue(requestlog.Entry{
 				RequestID: rid, OrgID: caller.OrgID, KeyID: caller.KeyID, Method: r.Method, Route: routeLabel,
+				// wall clock: since the start above
 				Status: sw.status, Latency: time.Since(start), Time: now,
 			})
 		}

@@ -68,6 +68,7 @@ func (iss *Issuer) Token(org, role string, ttl time.Duration, more ...string) st
 	claims := map[string]any{
 		"iss": IssuerName, "aud": IssuerAudience, "sub": "user-" + role, "email": role + "@idp.test",
 		"org_id": org, "roles": append([]string{role}, more...),
+		// wall clock: hosts that take these tokens verify them on the real clock
 		"exp": time.Now().Add(ttl).Unix(), "iat": time.Now().Add(-time.Minute).Unix(),
 	}
 	payload, err := json.Marshal(claims)

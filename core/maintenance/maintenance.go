@@ -68,6 +68,7 @@ func (s *Scheduler) RunOnce(ctx context.Context, id string) bool {
 			return false
 		}
 		defer release()
+		// wall clock: how long the task took, for the log
 		start := time.Now()
 		n, err := t.Run(ctx)
 		if err != nil {
@@ -77,6 +78,7 @@ func (s *Scheduler) RunOnce(ctx context.Context, id string) bool {
 			return true
 		}
 		if n > 0 {
+			// wall clock: since the start above
 			s.log.Info("maintenance task", "task", t.ID, "changed", n, "took", time.Since(start).Round(time.Millisecond))
 		} else {
 			s.log.Debug("maintenance task", "task", t.ID, "changed", 0)

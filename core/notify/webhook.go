@@ -83,7 +83,7 @@ func (w *Webhook) Notify(ctx context.Context, ev Event) error {
 	if err != nil {
 		return err
 	}
-	// The wall clock, not the dispatcher's: receivers compare it with theirs.
+	// wall clock: not the dispatcher's; receivers compare it with theirs.
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "indigo-webhook/1")

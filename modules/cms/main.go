@@ -186,6 +186,7 @@ func (a *app) create(w http.ResponseWriter, r *http.Request) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	e := entry{ID: "ent_" + hex.EncodeToString(b[:]), OrgID: c.OrgID, Title: strings.TrimSpace(body.Title), Body: body.Body,
+		// wall clock: the module has no clock to inject; a creation time
 		Published: body.Published, CreatedAt: time.Now().UTC().Format(time.RFC3339Nano)}
 	pub := 0
 	if e.Published {

@@ -228,6 +228,7 @@ func (a *app) create(w http.ResponseWriter, r *http.Request) {
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
+	// wall clock: the module has no clock to inject; a creation time
 	p := project{ID: "prj_" + hex.EncodeToString(b[:]), OrgID: org, Name: body.Name, CreatedAt: time.Now().UTC().Format(time.RFC3339Nano)}
 	_, err := st.insert.ExecContext(r.Context(), p.ID, p.OrgID, p.Name, p.CreatedAt)
 	// Drop the org's cached list whether or not the insert reports success:

@@ -15,7 +15,8 @@ import (
 // (SQLite allows the running module and this process at once) and prints
 // the account as JSON. The plans come from the same config the host gives
 // the module, passed as JSON with --config (indigo subscriptions does).
-func admin(args []string, stdout, stderr io.Writer) int {
+// now is the clock the store reads, as in the module itself.
+func admin(now func() time.Time, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("subscriptions admin", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dir := fs.String("data-dir", "", "the module's data directory (<server.data_dir>/modules/subscriptions)")
@@ -43,7 +44,7 @@ func admin(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx := context.Background()
 	plans, def := c.plans()
-	st, err := openStore(ctx, *dir, plans, def, time.Now)
+	st, err := openStore(ctx, *dir, plans, def, now)
 	if err != nil {
 		fmt.Fprintf(stderr, "subscriptions: %v\n", err)
 		return 1

@@ -28,7 +28,7 @@ import (
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "admin" {
-		os.Exit(admin(os.Args[2:], os.Stdout, os.Stderr))
+		os.Exit(admin(time.Now, os.Args[2:], os.Stdout, os.Stderr))
 	}
 	sdk.Serve(newModule(time.Now))
 }

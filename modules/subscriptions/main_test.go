@@ -36,10 +36,10 @@ func deduct(t *testing.T, h *sdktest.Harness, org, req string, cost int64) error
 	return err
 }
 
-func admin1(t *testing.T, dir string, args ...string) (Account, string, int) {
+func admin1(t *testing.T, c *clock, dir string, args ...string) (Account, string, int) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := admin(append([]string{"--data-dir", dir}, args...), &out, &errb)
+	code := admin(c.now, append([]string{"--data-dir", dir}, args...), &out, &errb)
 	var a Account
 	if code == 0 {
 		if err := json.Unmarshal(out.Bytes(), &a); err != nil {
@@ -55,7 +55,7 @@ func TestConcurrentDeductionsNeverOverspend(t *testing.T) {
 	c := &clock{t: time.Date(2026, 11, 10, 12, 0, 0, 0, time.UTC)}
 	h := harness(t, c, nil)
 	dir := h.DataDir()
-	if a, stderr, code := admin1(t, dir, "set-balance", "org_a", "60"); code != 0 || a.Balance != 60 {
+	if a, stderr, code := admin1(t, c, dir, "set-balance", "org_a", "60"); code != 0 || a.Balance != 60 {
 		t.Fatalf("set-balance: %d %s %+v", code, stderr, a)
 	}
 	var wg sync.WaitGroup
@@ -94,19 +94,19 @@ func TestDeductionIsIdempotentByRequestID(t *testing.T) {
 	c := &clock{t: time.Date(2026, 11, 10, 12, 0, 0, 0, time.UTC)}
 	h := harness(t, c, nil)
 	dir := h.DataDir()
-	admin1(t, dir, "set-balance", "org_a", "10")
+	admin1(t, c, dir, "set-balance", "org_a", "10")
 	for range 3 {
 		if err := deduct(t, h, "org_a", "req-same", 4); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if a, _, _ := admin1(t, dir, "show", "org_a"); a.Balance != 6 {
+	if a, _, _ := admin1(t, c, dir, "show", "org_a"); a.Balance != 6 {
 		t.Fatalf("balance after three tries of one request: %d, want 6", a.Balance)
 	}
 	if err := deduct(t, h, "org_a", "req-big", 7); err == nil {
 		t.Fatal("a charge above the balance went through")
 	}
-	if a, _, _ := admin1(t, dir, "top-up", "org_a", "5"); a.Balance != 11 {
+	if a, _, _ := admin1(t, c, dir, "top-up", "org_a", "5"); a.Balance != 11 {
 		t.Fatalf("after top-up: %+v", a)
 	}
 	if err := deduct(t, h, "org_a", "req-big", 7); err != nil {
@@ -137,16 +137,16 @@ func TestMonthlyAllowanceRefills(t *testing.T) {
 	h := harness(t, c, map[string]any{"plans": map[string]any{"tiny": map[string]any{"monthly_tokens": 3, "max_keys": 2}}})
 	dir := h.DataDir()
 	cfg := `{"plans":{"tiny":{"monthly_tokens":3,"max_keys":2}}}`
-	if a, stderr, code := admin1(t, dir, "--config", cfg, "set-plan", "org_a", "tiny"); code != 0 || a.Monthly != 3 {
+	if a, stderr, code := admin1(t, c, dir, "--config", cfg, "set-plan", "org_a", "tiny"); code != 0 || a.Monthly != 3 {
 		t.Fatalf("set-plan: %d %s %+v", code, stderr, a)
 	}
-	admin1(t, dir, "--config", cfg, "top-up", "org_a", "2")
+	admin1(t, c, dir, "--config", cfg, "top-up", "org_a", "2")
 	for i := range 4 {
 		if err := deduct(t, h, "org_a", fmt.Sprint("n", i), 1); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if a, _, _ := admin1(t, dir, "--config", cfg, "show", "org_a"); a.Monthly != 0 || a.TopUp != 1 {
+	if a, _, _ := admin1(t, c, dir, "--config", cfg, "show", "org_a"); a.Monthly != 0 || a.TopUp != 1 {
 		t.Fatalf("allowance spent before the top-up: %+v", a)
 	}
 	c.set(time.Date(2026, 12, 1, 0, 0, 1, 0, time.UTC))
@@ -174,7 +174,7 @@ func TestPlanKeyLimits(t *testing.T) {
 	}
 	for plan, limit := range want {
 		org := "org_" + plan
-		if _, stderr, code := admin1(t, dir, "set-plan", org, plan); code != 0 {
+		if _, stderr, code := admin1(t, c, dir, "set-plan", org, plan); code != 0 {
 			t.Fatalf("set-plan %s: %s", plan, stderr)
 		}
 		out, err := h.Module().CallHook(context.Background(), sdk.HookKeyLimit, []byte(`{"org_id":"`+org+`"}`))
@@ -182,7 +182,7 @@ func TestPlanKeyLimits(t *testing.T) {
 			t.Errorf("%s: %s, %v; want %s", plan, out, err, limit)
 		}
 	}
-	if _, stderr, code := admin1(t, dir, "set-plan", "org_x", "platinum"); code == 0 || !strings.Contains(stderr, "unknown plan") || !strings.Contains(stderr, "starter") {
+	if _, stderr, code := admin1(t, c, dir, "set-plan", "org_x", "platinum"); code == 0 || !strings.Contains(stderr, "unknown plan") || !strings.Contains(stderr, "starter") {
 		t.Fatalf("unknown plan: %d %s", code, stderr)
 	}
 	// A new org starts on the default plan (trial).

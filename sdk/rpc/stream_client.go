@@ -116,6 +116,7 @@ func (c *moduleClient) handleOnStream(ctx context.Context, req Request) (Respons
 
 	var timeout int64
 	if dl, ok := ctx.Deadline(); ok {
+		// wall clock: context deadlines are on the real clock
 		timeout = max(1, time.Until(dl).Microseconds())
 	}
 	if err := cs.send(&pb.StreamRequest{Id: id, Request: toProtoRequest(req), TimeoutMicros: timeout}); err != nil {
@@ -129,6 +130,7 @@ func (c *moduleClient) handleOnStream(ctx context.Context, req Request) (Respons
 		// An answer that raced the deadline counts as late, as on a unary
 		// call. The deadline is read from the clock: the context's own
 		// timer may not have fired yet although the module's has.
+		// wall clock: context deadlines are on the real clock
 		if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
 			return Response{}, wrapCall(ctx, "handle", status.Error(codes.DeadlineExceeded, context.DeadlineExceeded.Error()))
 		}
