@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +43,9 @@ type Options struct {
 	// DescribeModules registers the configured modules' scopes from their
 	// describe output, for commands that do not start the modules.
 	DescribeModules bool
+	// ExistingDatabase refuses to create an embedded database that is not
+	// there yet: commands that read or change existing records use it.
+	ExistingDatabase bool
 	// NoMaintenance leaves the periodic tasks to the caller (Host.Maint.RunOnce).
 	// Tests on a fake clock use it, so that no task runs at a moment they did
 	// not choose.
@@ -63,6 +68,11 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Services, err
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
+	}
+	if opts.ExistingDatabase {
+		if err := DatabaseExists(cfg); err != nil {
+			return nil, err
+		}
 	}
 	store, err := db.Open(ctx, cfg.Database.Driver, cfg.Database.URL)
 	if err != nil {
@@ -88,6 +98,21 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Services, err
 		Keys:  apikey.New(store, reg, settings, opts.Now, log),
 		Local: identity.NewLocal(store, opts.Now, cfg.Identity.SessionTTL.Duration, cfg.Identity.LoginLinkTTL.Duration),
 	}, nil
+}
+
+// DatabaseExists reports an embedded (SQLite) database file that is not
+// there, saying where the path came from and how to create it. A server
+// database is always taken to exist: connecting says otherwise.
+func DatabaseExists(cfg *config.Config) error {
+	if cfg.Database.Driver != db.SQLite {
+		return nil
+	}
+	path, _, _ := strings.Cut(cfg.Database.URL, "?")
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("no database at %s (database.url from %s): start the host once with `indigo serve`, or run `indigo db migrate up`, to create it",
+			path, cfg.Source("database.url"))
+	}
+	return nil
 }
 
 // migrateOrCheck migrates the schema up, or, when migration is off,
@@ -409,26 +434,34 @@ func (h *Host) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// FirstSignIn is what the host prints at start in local sign-in mode: the
+// organization and a one-time link for its owner, valid until ExpiresAt.
+type FirstSignIn struct {
+	OrgID, OrgName, URL string
+	ExpiresAt           time.Time
+}
+
 // Bootstrap makes sure the default org and its owner exist (on a new
 // database) and returns a one-time sign-in link for that owner.
-func (h *Host) Bootstrap(ctx context.Context) (orgID, link string, err error) {
+func (h *Host) Bootstrap(ctx context.Context) (FirstSignIn, error) {
 	orgs, err := h.Local.ListOrgs(ctx)
 	if err != nil {
-		return "", "", err
+		return FirstSignIn{}, err
 	}
 	if len(orgs) == 0 {
 		o, err := h.Local.CreateOrg(ctx, h.Cfg.Identity.DefaultOrg)
 		if err != nil {
-			return "", "", err
+			return FirstSignIn{}, err
 		}
 		orgs = append(orgs, o)
 	}
-	orgID = orgs[0].ID
-	tok, err := h.Local.LoginLink(ctx, orgID, h.Cfg.Identity.DefaultOwner, identity.RoleOwner, true)
+	// Read before the link is made, so the link is valid at least this long.
+	expires := h.Keys.Now().Add(h.Cfg.Identity.LoginLinkTTL.Duration)
+	tok, err := h.Local.LoginLink(ctx, orgs[0].ID, h.Cfg.Identity.DefaultOwner, identity.RoleOwner, true)
 	if err != nil {
-		return "", "", err
+		return FirstSignIn{}, err
 	}
-	return orgID, LoginURL(h.URL(), tok), nil
+	return FirstSignIn{OrgID: orgs[0].ID, OrgName: orgs[0].Name, URL: LoginURL(h.URL(), tok), ExpiresAt: expires}, nil
 }
 
 // LoginURL is the sign-in link for a token.

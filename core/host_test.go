@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/indigo-hq/indigo/core"
 	"github.com/indigo-hq/indigo/core/config"
@@ -70,13 +71,17 @@ func TestBootstrapCreatesDefaultOrgOnce(t *testing.T) {
 	}
 	h := core.New(svc, core.Options{})
 	defer h.Shutdown(ctx)
-	org1, link1, err := h.Bootstrap(ctx)
-	if err != nil || !strings.HasPrefix(link1, "http://127.0.0.1:8080/auth/login?token=") {
-		t.Fatalf("bootstrap: %q %v", link1, err)
+	before := time.Now()
+	first, err := h.Bootstrap(ctx)
+	if err != nil || !strings.HasPrefix(first.URL, "http://127.0.0.1:8080/auth/login?token=") || first.OrgName != "Default" {
+		t.Fatalf("bootstrap: %+v %v", first, err)
 	}
-	org2, link2, err := h.Bootstrap(ctx)
-	if err != nil || org1 != org2 || link1 == link2 {
-		t.Fatalf("second bootstrap: org %s vs %s, same link %v, %v", org1, org2, link1 == link2, err)
+	if ttl := cfg.Identity.LoginLinkTTL.Duration; first.ExpiresAt.Before(before.Add(ttl)) || first.ExpiresAt.After(time.Now().Add(ttl)) {
+		t.Fatalf("the link expires at %v, want the start plus %v", first.ExpiresAt, ttl)
+	}
+	second, err := h.Bootstrap(ctx)
+	if err != nil || first.OrgID != second.OrgID || first.URL == second.URL {
+		t.Fatalf("second bootstrap: org %s vs %s, same link %v, %v", first.OrgID, second.OrgID, first.URL == second.URL, err)
 	}
 	orgs, _ := h.Local.ListOrgs(ctx)
 	if len(orgs) != 1 || orgs[0].Name != "Default" {

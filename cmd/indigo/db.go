@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/indigo-hq/indigo/core"
 	"github.com/indigo-hq/indigo/db"
 )
 
@@ -17,11 +18,17 @@ func (a *app) dbCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "db", Short: "Database migrations and generated queries"}
 	migrate := &cobra.Command{Use: "migrate", Short: "Apply, revert or inspect migrations",
 		Long: "Apply, revert or inspect migrations: those in db/migrations/<engine> next to\nthe config file when that folder holds any, else the ones built into indigo."}
+	// Only up may create the database; status, down and force need one.
 	run := func(fn func(m *db.Migrator, args []string) error) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, args []string) error {
 			cfg, err := a.loadConfig()
 			if err != nil {
 				return err
+			}
+			if cmd.Name() != "up" {
+				if err := core.DatabaseExists(cfg); err != nil {
+					return err
+				}
 			}
 			m, store, from, err := a.migrator(cmd.Context(), cfg)
 			if err != nil {

@@ -176,6 +176,7 @@ func TestServeAndCLI(t *testing.T) {
 				}
 			}()
 			var link string
+			var banner []string
 			timeout := time.After(20 * time.Second)
 			for link == "" {
 				select {
@@ -183,8 +184,15 @@ func TestServeAndCLI(t *testing.T) {
 					if !ok {
 						t.Fatalf("serve exited early: %s", stderr.String())
 					}
+					banner = append(banner, l)
 					if i := strings.Index(l, "http://"+addr+"/auth/login?token="); i >= 0 {
 						link = l[i:]
+						// The banner says which config is in use and when the link expires.
+						b := strings.Join(banner, "\n")
+						if !strings.Contains(b, "Using config "+cfgPath) || !strings.Contains(l, "valid for 15m0s, until ") ||
+							!strings.Contains(b, "Default organization: Default (org_") {
+							t.Errorf("banner:\n%s", b)
+						}
 					}
 				case <-timeout:
 					t.Fatalf("no sign-in link printed; stderr: %s", stderr.String())

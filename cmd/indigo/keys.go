@@ -28,7 +28,7 @@ func (a *app) orgsCmd() *cobra.Command {
 		Short: "Create an organization and print its id",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			svc, err := a.open(cmd.Context())
+			svc, err := a.openOrCreate(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -173,6 +173,9 @@ func (a *app) keysCmd() *cobra.Command {
 				return err
 			}
 			defer svc.Close()
+			if err := requireOrg(cmd.Context(), svc, org); err != nil {
+				return err
+			}
 			k, raw, err := svc.Keys.Create(cmd.Context(), org, cliActor, in)
 			if err != nil {
 				return err
@@ -202,6 +205,9 @@ func (a *app) keysCmd() *cobra.Command {
 				return err
 			}
 			defer svc.Close()
+			if err := requireOrg(cmd.Context(), svc, listOrg); err != nil {
+				return err
+			}
 			var all []apikey.Key
 			cursor := ""
 			for {

@@ -19,6 +19,9 @@ func (a *app) loginLinkCmd() *cobra.Command {
 				return err
 			}
 			defer svc.Close()
+			if err := requireOrg(cmd.Context(), svc, org); err != nil {
+				return err
+			}
 			tok, err := svc.Local.LoginLink(cmd.Context(), org, email, role, operator)
 			if err != nil {
 				return err

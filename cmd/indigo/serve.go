@@ -21,16 +21,18 @@ import (
 
 func (a *app) serveCmd() *cobra.Command {
 	var noMigrate, debug bool
+	var licenseToken string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the host",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			a.quietDefaults = true // the banner says which config is in use
 			cfg, err := a.loadConfig()
 			if err != nil {
 				return err
 			}
-			licensed, err := a.checkCoreAPI(cfg)
+			licensed, err := a.checkCoreAPI(cfg, licenseToken)
 			if err != nil {
 				return err
 			}
@@ -51,17 +53,20 @@ func (a *app) serveCmd() *cobra.Command {
 				return err
 			}
 			a.printf("Indigo is listening on %s (%s database)\n", host.URL(), cfg.Database.Driver)
+			a.printf("Using %s\n", configSummary(cfg))
 			a.printf("core-api: %s\n", licensed)
 			if cfg.Identity.Provider == "jwt" {
 				a.printf("Sign-in: tokens from %s (audience %s), keys from %s\n", cfg.Identity.JWT.Issuer, cfg.Identity.JWT.Audience, cfg.Identity.JWT.JWKSURL)
 			} else {
-				orgID, link, err := host.Bootstrap(ctx)
+				first, err := host.Bootstrap(ctx)
 				if err != nil {
 					_ = host.Shutdown(context.Background())
 					return err
 				}
-				a.printf("Default organization: %s\n", orgID)
-				a.printf("Sign in as %s (one-time link): %s\n", cfg.Identity.DefaultOwner, link)
+				a.printf("Default organization: %s (%s)\n", first.OrgName, first.OrgID)
+				a.printf("Sign in as %s (one-time link, valid for %s, until %s): %s\n", cfg.Identity.DefaultOwner,
+					cfg.Identity.LoginLinkTTL.Duration, first.ExpiresAt.Local().Format("15:04:05 MST"), first.URL)
+				a.printf("A new link: indigo login-link --org %s\n", first.OrgID)
 			}
 			<-ctx.Done()
 			a.printf("Shutting down...\n")
@@ -72,13 +77,14 @@ func (a *app) serveCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&noMigrate, "no-migrate", false, "do not migrate the database at start (refuse to start if it is behind)")
 	cmd.Flags().BoolVar(&debug, "debug", false, "log at debug level")
+	cmd.Flags().StringVar(&licenseToken, "license", "", "the core-api license token (else INDIGO_LICENSE, else indigo.license beside the config)")
 	return cmd
 }
 
 // checkCoreAPI refuses to serve unless core-api is enabled and either
 // licensed or in development mode on a loopback address. It says which,
 // for the start-up banner.
-func (a *app) checkCoreAPI(cfg *config.Config) (string, error) {
+func (a *app) checkCoreAPI(cfg *config.Config, token string) (string, error) {
 	if !cfg.API.Enabled {
 		return "", errors.New("core-api is not enabled in " + a.configPath + "; run `indigo add core-api` (or `indigo add core-api --dev` for local development)")
 	}
@@ -88,7 +94,7 @@ func (a *app) checkCoreAPI(cfg *config.Config) (string, error) {
 		}
 		return "development mode without a license: loopback only, not for production", nil
 	}
-	token, source, err := license.Load("", filepath.Dir(a.configPath))
+	token, source, err := license.Load(token, filepath.Dir(a.configPath))
 	if err != nil {
 		return "", fmt.Errorf("license: %w", err)
 	}

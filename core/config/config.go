@@ -7,6 +7,7 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -52,6 +53,22 @@ type Config struct {
 	// folder that relative paths resolve against.
 	File string `toml:"-"`
 	Dir  string `toml:"-"`
+
+	// fromEnv maps each dotted key set from the environment to its
+	// variable, so that an error in that value names the variable.
+	fromEnv map[string]string
+}
+
+// Source says where the value of a dotted key came from: the environment
+// variable that set it, else the file, else "built-in default".
+func (c *Config) Source(key string) string {
+	if v, ok := c.fromEnv[key]; ok {
+		return v
+	}
+	if c.File != "" {
+		return c.File
+	}
+	return "built-in default"
 }
 
 // Server holds the HTTP listener settings.
@@ -277,11 +294,7 @@ func Load(path string, mustExist bool, environ []string) (*Config, error) {
 	if err := applyEnv(&cfg, environ); err != nil {
 		return nil, err
 	}
-	src := cfg.File
-	if src == "" {
-		src = "config"
-	}
-	if err := cfg.validate(src); err != nil {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	cfg.resolvePaths()
@@ -295,12 +308,12 @@ var (
 	cookieRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 )
 
-func (c *Config) validate(src string) error {
+func (c *Config) validate() error {
 	bad := func(key, format string, a ...any) error {
-		return &Error{Source: src, Key: key, Reason: fmt.Sprintf(format, a...)}
+		return &Error{Source: c.Source(key), Key: key, Reason: fmt.Sprintf(format, a...)}
 	}
-	if c.Server.Addr == "" {
-		return bad("server.addr", "must not be empty")
+	if err := checkAddr(c.Server.Addr); err != nil {
+		return bad("server.addr", "%v", err)
 	}
 	switch c.Database.Driver {
 	case "sqlite", "postgres":
@@ -463,6 +476,22 @@ func (c *Config) resolvePaths() {
 	}
 }
 
+// checkAddr accepts a listen address: host:port with a port from 0 to
+// 65535 and an empty host, a name or an IP.
+func checkAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("must be host:port, such as 127.0.0.1:8080 or :8080, got %q", addr)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		return fmt.Errorf("the port must be a number from 0 to 65535, got %q in %q", port, addr)
+	}
+	if strings.ContainsAny(host, " /\\") {
+		return fmt.Errorf("%q is not a host name or IP address", host)
+	}
+	return nil
+}
+
 // ParseRateLimit reads "N/WINDOW" (e.g. "100/1m", "10/30s") into a limit and
 // a window. "0" or "" means no limit.
 func ParseRateLimit(s string) (int64, time.Duration, error) {
@@ -499,12 +528,13 @@ func applyEnv(cfg *Config, environ []string) error {
 	if len(env) == 0 {
 		return nil
 	}
-	return walk(reflect.ValueOf(cfg).Elem(), nil, env)
+	cfg.fromEnv = map[string]string{}
+	return walk(reflect.ValueOf(cfg).Elem(), nil, env, cfg.fromEnv)
 }
 
 var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 
-func walk(v reflect.Value, path []string, env map[string]string) error {
+func walk(v reflect.Value, path []string, env, set map[string]string) error {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -515,7 +545,7 @@ func walk(v reflect.Value, path []string, env map[string]string) error {
 		fv := v.Field(i)
 		p := append(append([]string{}, path...), tag)
 		if fv.Kind() == reflect.Struct && !reflect.PointerTo(f.Type).Implements(textUnmarshaler) {
-			if err := walk(fv, p, env); err != nil {
+			if err := walk(fv, p, env, set); err != nil {
 				return err
 			}
 			continue
@@ -528,6 +558,7 @@ func walk(v reflect.Value, path []string, env map[string]string) error {
 		if err := setFromString(fv, raw); err != nil {
 			return &Error{Source: name, Key: strings.Join(p, "."), Reason: err.Error()}
 		}
+		set[strings.Join(p, ".")] = name
 	}
 	return nil
 }

@@ -119,6 +119,18 @@ func (l *Local) EnsureOrg(ctx context.Context, id string) error {
 	})
 }
 
+// Org returns one organization; ok is false when there is none with id.
+func (l *Local) Org(ctx context.Context, id string) (o Org, ok bool, err error) {
+	r, err := l.store.Q().GetOrg(ctx, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Org{}, false, nil
+	}
+	if err != nil {
+		return Org{}, false, err
+	}
+	return Org{ID: r.ID, Name: r.Name, CreatedAt: apikey.Time{Time: time.UnixMilli(r.CreatedAt).UTC()}}, true, nil
+}
+
 // ListOrgs returns every organization, oldest first.
 func (l *Local) ListOrgs(ctx context.Context) ([]Org, error) {
 	rows, err := l.store.Q().ListOrgs(ctx)

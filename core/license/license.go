@@ -270,7 +270,8 @@ func Load(explicit string, projectDir string) (token string, source string, err 
 
 func noLicense(path, note string) error {
 	return fmt.Errorf("%w: %score-api needs a license: pass --license TOKEN, set %s, or save the token in %s; "+
-		"for loopback-only development without a license, use --dev", ErrNoLicense, note, EnvToken, path)
+		"for loopback-only development without a license, set dev = true under [api] in indigo.toml, "+
+		"set INDIGO_API_DEV=true, or run `indigo add core-api --dev`", ErrNoLicense, note, EnvToken, path)
 }
 
 // PublicKeyFromEnv returns PublicKey, unless $INDIGO_LICENSE_PUBLIC_KEY holds
