@@ -103,10 +103,13 @@ func (s *Server) adminKeys(w http.ResponseWriter, r *http.Request) {
 
 // LogEntry is one request log row.
 type LogEntry struct {
-	ID        int64       `json:"id"`
-	RequestID string      `json:"request_id"`
-	OrgID     string      `json:"org_id"`
-	KeyID     string      `json:"key_id"`
+	ID        int64  `json:"id"`
+	RequestID string `json:"request_id"`
+	OrgID     string `json:"org_id"`
+	KeyID     string `json:"key_id"`
+	// Caller is "key" for a call with an API key and "session" for one
+	// made by a signed-in person (the dashboard), which has no key id.
+	Caller    string      `json:"caller"`
 	Method    string      `json:"method"`
 	Route     string      `json:"route"`
 	Status    int64       `json:"status"`
@@ -139,6 +142,13 @@ func (s *Server) adminLogs(w http.ResponseWriter, r *http.Request) {
 		}
 		a.httpStatus = int64(n)
 	}
+	caller := r.URL.Query().Get("caller")
+	switch caller {
+	case "", "key", "session":
+	default:
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "bad_request", "caller must be key or session"))
+		return
+	}
 	cur, err := idCursor(a.cursor)
 	if err != nil {
 		httpapi.WriteError(w, err)
@@ -151,7 +161,7 @@ func (s *Server) adminLogs(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	rows, err := s.Keys.Store().Q().AdminListLogs(r.Context(), sqlitedb.AdminListLogsParams{
-		OrgID: a.orgID, KeyID: a.keyID, Route: a.route, Status: a.httpStatus,
+		OrgID: a.orgID, KeyID: a.keyID, Route: a.route, Caller: caller, Status: a.httpStatus,
 		Since: a.since, Until: a.until, Cursor: cur, Lim: int64(a.limit + 1),
 	})
 	if err != nil {
@@ -165,7 +175,11 @@ func (s *Server) adminLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]LogEntry, len(rows))
 	for i, l := range rows {
-		out[i] = LogEntry{ID: l.ID, RequestID: l.RequestID, OrgID: l.OrgID, KeyID: l.KeyID, Method: l.Method, Route: l.Route,
+		who := "key"
+		if l.KeyID == "" {
+			who = "session"
+		}
+		out[i] = LogEntry{ID: l.ID, RequestID: l.RequestID, OrgID: l.OrgID, KeyID: l.KeyID, Caller: who, Method: l.Method, Route: l.Route,
 			Status: l.Status, LatencyMS: float64(l.LatencyUs) / 1000, Time: apikey.Time{Time: time.UnixMilli(l.CreatedAt).UTC()}}
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"logs": out, "next_cursor": encodeCursor(next)})

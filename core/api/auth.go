@@ -2,10 +2,12 @@ package api
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"net/http"
 	"time"
 
+	"github.com/indigo-hq/indigo/core/apikey"
 	"github.com/indigo-hq/indigo/core/httpapi"
 	"github.com/indigo-hq/indigo/core/identity"
 	"github.com/indigo-hq/indigo/core/ui"
@@ -27,12 +29,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	tok := r.URL.Query().Get("token")
 	if tok == "" || len(tok) > 128 {
-		httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "bad_request", "token is required"))
+		ui.WriteInvalidLink(w, s.Local.LinkTTL())
 		return
 	}
 	session, err := s.Local.SignIn(r.Context(), tok)
 	if errors.Is(err, identity.ErrInvalidLink) {
-		httpapi.WriteError(w, httpapi.Errorf(http.StatusUnauthorized, "invalid_link", "%s", err.Error()))
+		// A person follows this link in a browser: answer with a page.
+		ui.WriteInvalidLink(w, s.Local.LinkTTL())
 		return
 	}
 	if err != nil {
@@ -65,14 +68,26 @@ func (s *Server) resolve(w http.ResponseWriter, r *http.Request) *identity.Ident
 	return id
 }
 
-// session tells a signed-in page who it is and its CSRF token.
+// session tells a signed-in page who it is, the name of its organization
+// and its CSRF token.
 func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 	id := s.resolve(w, r)
 	if id == nil {
 		return
 	}
+	name := id.OrgID
+	if org, err := s.Keys.Store().Q().GetOrg(r.Context(), id.OrgID); err == nil {
+		name = org.Name
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		s.fail(w, r, err)
+		return
+	}
 	w.Header().Set("Cache-Control", "no-store")
-	httpapi.WriteJSON(w, http.StatusOK, id)
+	httpapi.WriteJSON(w, http.StatusOK, struct {
+		*identity.Identity
+		OrgName          string            `json:"org_name"`
+		DefaultRateLimit *apikey.RateLimit `json:"default_rate_limit"`
+	}{id, name, s.Keys.DefaultRateLimit()})
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {

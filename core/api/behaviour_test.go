@@ -533,3 +533,61 @@ func TestShutdownFlushesRequestLogs(t *testing.T) {
 		t.Fatalf("%d log rows after shutdown (%v), want 25", n, err)
 	}
 }
+
+// A used, expired or malformed sign-in link answers a page for the person
+// who followed it, saying what happened and how to get a new link; the
+// session tells the dashboard its organization's name and the default
+// rate limit of new keys.
+func TestSignInLinkPageAndSession(t *testing.T) {
+	coretest.Engines(t, func(t *testing.T, engine string) {
+		e := coretest.New(t, engine, func(c *config.Config, _ *core.Options) { c.API.DefaultRateLimit = "600/1m" })
+		org := e.Org("Acme Widgets")
+		tok, err := e.Host.Local.LoginLink(context.Background(), org, "owner@example.com", "owner", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		get := func(url string) (*http.Response, string) {
+			t.Helper()
+			resp, err := noFollow.Get(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var b bytes.Buffer
+			_, _ = b.ReadFrom(resp.Body)
+			return resp, b.String()
+		}
+		link := e.Server.URL + "/auth/login?token=" + tok
+		if resp, _ := get(link); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("first use: %d", resp.StatusCode)
+		}
+		for name, url := range map[string]string{
+			"used":     link,
+			"unknown":  e.Server.URL + "/auth/login?token=" + strings.Repeat("ab", 32),
+			"no token": e.Server.URL + "/auth/login",
+			"too long": e.Server.URL + "/auth/login?token=" + strings.Repeat("x", 200),
+		} {
+			resp, body := get(url)
+			if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+				t.Errorf("%s link: %d %s", name, resp.StatusCode, resp.Header.Get("Content-Type"))
+			}
+			for _, want := range []string{"can no longer be used", "already used, has expired", "15 minutes", "indigo login-link --org"} {
+				if !strings.Contains(body, want) {
+					t.Errorf("%s link page lacks %q:\n%s", name, want, body)
+				}
+			}
+			if strings.Contains(body, `{"error"`) || resp.Header.Get("Content-Security-Policy") == "" {
+				t.Errorf("%s link: a JSON body or no CSP", name)
+			}
+		}
+
+		cookie, _ := e.Session(org, "admin@example.com", "admin", false)
+		r := e.Do("GET", "/api/session", "", nil, "Cookie", cookie)
+		s := r.JSON(t)
+		rl, _ := s["default_rate_limit"].(map[string]any)
+		if r.Status != 200 || s["org_name"] != "Acme Widgets" || s["org_id"] != org || rl["limit"] != 600.0 || rl["window_seconds"] != 60.0 {
+			t.Fatalf("session: %d %s", r.Status, r.Body)
+		}
+	})
+}

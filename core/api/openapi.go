@@ -129,8 +129,10 @@ func schemas() map[string]any {
 				map[string]any{"limit": integer, "remaining": integer, "reset": integer})}},
 		}),
 		"AdminKeyList": page("Key", "keys"),
-		"LogEntry": obj([]string{"id", "request_id", "org_id", "key_id", "method", "route", "status", "latency_ms", "time"}, map[string]any{
-			"id": integer, "request_id": str, "org_id": str, "key_id": str, "method": str, "route": str, "status": integer,
+		"LogEntry": obj([]string{"id", "request_id", "org_id", "key_id", "caller", "method", "route", "status", "latency_ms", "time"}, map[string]any{
+			"id": integer, "request_id": str, "org_id": str, "key_id": str,
+			"caller": map[string]any{"type": "string", "enum": []string{"key", "session"}, "description": "key: an API key; session: a signed-in person (key_id is empty)"},
+			"method": str, "route": str, "status": integer,
 			"latency_ms": map[string]any{"type": "number"}, "time": timeStr}),
 		"LogList": page("LogEntry", "logs"),
 		"AuditEntry": obj([]string{"id", "org_id", "actor", "key_id", "action", "source_ip", "details", "time"}, map[string]any{
@@ -139,7 +141,8 @@ func schemas() map[string]any {
 		"AuditList":      page("AuditEntry", "audit"),
 		"ModuleResponse": map[string]any{"description": "Whatever the module answers (JSON)"},
 		"Session": obj([]string{"user_id", "email", "org_id", "role", "operator"}, map[string]any{
-			"user_id": str, "email": str, "org_id": str, "role": str, "operator": boolean, "csrf_token": str}),
+			"user_id": str, "email": str, "org_id": str, "org_name": str, "role": str, "operator": boolean, "csrf_token": str,
+			"default_rate_limit": nullableRef("RateLimit")}),
 	}
 }
 
@@ -230,7 +233,8 @@ func (s *Server) OpenAPI() map[string]any {
 	add("/api/admin/keys", "GET", operation(Doc{"adminListKeys", "Keys across organizations (operators)", "", 200, "AdminKeyList"},
 		slices.Concat(adminParams, []any{queryParam("status", "active, expiring, expired or revoked", str)}), op, []int{400, 401, 403}))
 	add("/api/admin/logs", "GET", operation(Doc{"adminGetLogs", "Request logs across organizations (operators)", "", 200, "LogList"},
-		slices.Concat(adminParams, []any{queryParam("route", "route template, e.g. /api/v2/me", str), queryParam("status", "HTTP status", integer)}), op, []int{400, 401, 403}))
+		slices.Concat(adminParams, []any{queryParam("route", "route template, e.g. /api/v2/me", str), queryParam("status", "HTTP status", integer),
+			queryParam("caller", "key: calls with an API key; session: calls by signed-in people", map[string]any{"type": "string", "enum": []string{"key", "session"}})}), op, []int{400, 401, 403}))
 	add("/api/admin/audit", "GET", operation(Doc{"adminGetAudit", "The audit log across organizations (operators)", "", 200, "AuditList"},
 		slices.Concat(adminParams, []any{queryParam("action", "e.g. key.revoke", str)}), op, []int{400, 401, 403}))
 	add("/api/session", "GET", operation(Doc{"getSession", "The signed-in member and the CSRF token", "", 200, "Session"}, nil, op, []int{401}))

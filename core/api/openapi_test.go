@@ -313,7 +313,7 @@ func oaCheckDocument(t *testing.T, env *coretest.Env, d *oaDoc) {
 	// The admin views, with their filters.
 	admin := map[string][]string{
 		"/api/admin/keys":  {"org_id", "key_id", "status", "since", "until", "limit", "cursor"},
-		"/api/admin/logs":  {"org_id", "key_id", "route", "status", "since", "until", "limit", "cursor"},
+		"/api/admin/logs":  {"org_id", "key_id", "route", "status", "caller", "since", "until", "limit", "cursor"},
 		"/api/admin/audit": {"org_id", "key_id", "action", "since", "until", "limit", "cursor"},
 	}
 	for path, want := range admin {

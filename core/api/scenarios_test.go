@@ -892,6 +892,10 @@ func TestAdminScenarios(t *testing.T) {
 		exp := f.env.Clock.Now().Add(time.Second)
 		lapsed, _ := f.env.Key(f.org["B"], apikey.CreateInput{Name: "lapsed", Scopes: []string{}, ExpiresAt: &exp})
 		f.env.Clock.Advance(2 * time.Second)
+		// A call the dashboard makes: a signed-in owner, no key.
+		if r := f.env.Do("GET", "/api/v2/keys", "", nil, "Cookie", f.sess["B:owner"].cookie); r.Status != 200 {
+			t.Fatalf("a session call: %d %s", r.Status, r.Body)
+		}
 		f.env.FlushLogs()
 
 		op := []string{"Cookie", opCookie}
@@ -1037,6 +1041,22 @@ func TestAdminScenarios(t *testing.T) {
 			adminScenario{Name: "logs until the past", Path: "/api/admin/logs?until=" + past, Header: op, ExpectedStatus: 200, Field: "logs", Check: none},
 			adminScenario{Name: "logs between", Path: "/api/admin/logs?since=" + past + "&until=" + future, Header: op, ExpectedStatus: 200, Field: "logs", Check: some},
 			adminScenario{Name: "logs bad status", Path: "/api/admin/logs?status=abc", Header: op, ExpectedStatus: 400, ExpectedCode: "bad_request"},
+			// The dashboard's own calls are signed-in sessions, without a key.
+			adminScenario{Name: "logs of API keys only", Path: "/api/admin/logs?caller=key&limit=200", Header: op, ExpectedStatus: 200, Field: "logs",
+				Check: func(t *testing.T, items []map[string]any, next any) {
+					all("caller", "key")(t, items, next)
+					for _, it := range items {
+						if it["key_id"] == "" {
+							t.Errorf("caller=key listed %v without a key", it["id"])
+						}
+					}
+				}},
+			adminScenario{Name: "logs of sessions only", Path: "/api/admin/logs?caller=session&limit=200", Header: op, ExpectedStatus: 200, Field: "logs",
+				Check: func(t *testing.T, items []map[string]any, next any) {
+					all("caller", "session")(t, items, next)
+					all("key_id", "")(t, items, next)
+				}},
+			adminScenario{Name: "logs bad caller", Path: "/api/admin/logs?caller=robot", Header: op, ExpectedStatus: 400, ExpectedCode: "bad_request"},
 			// audit
 			adminScenario{Name: "audit action filter", Path: "/api/admin/audit?action=key.revoke", Header: op, ExpectedStatus: 200, Field: "audit",
 				Check: func(t *testing.T, items []map[string]any, next any) {
@@ -1068,7 +1088,7 @@ func TestAdminScenarios(t *testing.T) {
 			adminScenario{Name: "admin views are read-only", Path: "/api/admin/keys", Header: op, ExpectedStatus: 405, ExpectedCode: "method_not_allowed"},
 		)
 		fields := map[string][]string{
-			"logs":  {"id", "request_id", "org_id", "key_id", "method", "route", "status", "latency_ms", "time"},
+			"logs":  {"id", "request_id", "org_id", "key_id", "caller", "method", "route", "status", "latency_ms", "time"},
 			"audit": {"id", "org_id", "actor", "key_id", "action", "source_ip", "details", "time"},
 		}
 		for _, sc := range scenarios {

@@ -57,6 +57,9 @@ type Service struct {
 	notifyWake func() // called after a change with key events commits
 }
 
+// DefaultRateLimit is the limit a key created without one gets; nil for none.
+func (s *Service) DefaultRateLimit() *RateLimit { return s.settings.DefaultRateLimit }
+
 // New returns a service. now is the clock (time.Now in production).
 func New(store *db.Store, scopes *scope.Registry, settings Settings, now func() time.Time, log *slog.Logger) *Service {
 	if now == nil {

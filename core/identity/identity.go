@@ -119,6 +119,9 @@ func (l *Local) EnsureOrg(ctx context.Context, id string) error {
 	})
 }
 
+// LinkTTL is how long a sign-in link stays valid.
+func (l *Local) LinkTTL() time.Duration { return l.linkTTL }
+
 // Org returns one organization; ok is false when there is none with id.
 func (l *Local) Org(ctx context.Context, id string) (o Org, ok bool, err error) {
 	r, err := l.store.Q().GetOrg(ctx, id)

@@ -57,6 +57,15 @@ func Mount(r *mux.Router) {
 	for _, p := range Pages {
 		r.Handle(p, page).Methods("GET", "HEAD")
 	}
+	icon, err := fs.ReadFile(static, "favicon.ico")
+	if err != nil {
+		panic(err)
+	}
+	r.Handle("/favicon.ico", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "image/x-icon")
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		_, _ = w.Write(icon)
+	})).Methods("GET", "HEAD")
 	assets := http.StripPrefix("/ui/", http.FileServer(http.FS(static)))
 	r.PathPrefix("/ui/").Handler(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		SecurityHeaders(w.Header())

@@ -104,18 +104,22 @@ SELECT id, request_id, org_id, key_id, method, route, status, latency_us, create
 WHERE (CAST(?1 AS TEXT) = '' OR org_id = CAST(?1 AS TEXT))
   AND (CAST(?2 AS TEXT) = '' OR key_id = CAST(?2 AS TEXT))
   AND (CAST(?3 AS TEXT) = '' OR route = CAST(?3 AS TEXT))
-  AND (CAST(?4 AS BIGINT) = 0 OR status = CAST(?4 AS BIGINT))
-  AND (CAST(?5 AS BIGINT) = 0 OR created_at >= CAST(?5 AS BIGINT))
-  AND (CAST(?6 AS BIGINT) = 0 OR created_at < CAST(?6 AS BIGINT))
-  AND (CAST(?7 AS BIGINT) = 0 OR id < CAST(?7 AS BIGINT))
+  AND (CAST(?4 AS TEXT) = ''
+       OR (CAST(?4 AS TEXT) = 'key' AND key_id <> '')
+       OR (CAST(?4 AS TEXT) = 'session' AND key_id = ''))
+  AND (CAST(?5 AS BIGINT) = 0 OR status = CAST(?5 AS BIGINT))
+  AND (CAST(?6 AS BIGINT) = 0 OR created_at >= CAST(?6 AS BIGINT))
+  AND (CAST(?7 AS BIGINT) = 0 OR created_at < CAST(?7 AS BIGINT))
+  AND (CAST(?8 AS BIGINT) = 0 OR id < CAST(?8 AS BIGINT))
 ORDER BY id DESC
-LIMIT CAST(?8 AS BIGINT)
+LIMIT CAST(?9 AS BIGINT)
 `
 
 type AdminListLogsParams struct {
 	OrgID  string
 	KeyID  string
 	Route  string
+	Caller string
 	Status int64
 	Since  int64
 	Until  int64
@@ -128,6 +132,7 @@ func (q *Queries) AdminListLogs(ctx context.Context, arg AdminListLogsParams) ([
 		arg.OrgID,
 		arg.KeyID,
 		arg.Route,
+		arg.Caller,
 		arg.Status,
 		arg.Since,
 		arg.Until,

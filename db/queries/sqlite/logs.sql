@@ -22,6 +22,9 @@ SELECT * FROM saas_api_request_logs
 WHERE (CAST(sqlc.arg(org_id) AS TEXT) = '' OR org_id = CAST(sqlc.arg(org_id) AS TEXT))
   AND (CAST(sqlc.arg(key_id) AS TEXT) = '' OR key_id = CAST(sqlc.arg(key_id) AS TEXT))
   AND (CAST(sqlc.arg(route) AS TEXT) = '' OR route = CAST(sqlc.arg(route) AS TEXT))
+  AND (CAST(sqlc.arg(caller) AS TEXT) = ''
+       OR (CAST(sqlc.arg(caller) AS TEXT) = 'key' AND key_id <> '')
+       OR (CAST(sqlc.arg(caller) AS TEXT) = 'session' AND key_id = ''))
   AND (CAST(sqlc.arg(status) AS BIGINT) = 0 OR status = CAST(sqlc.arg(status) AS BIGINT))
   AND (CAST(sqlc.arg(since) AS BIGINT) = 0 OR created_at >= CAST(sqlc.arg(since) AS BIGINT))
   AND (CAST(sqlc.arg(until) AS BIGINT) = 0 OR created_at < CAST(sqlc.arg(until) AS BIGINT))
