@@ -42,8 +42,12 @@ func TestBrowser(t *testing.T) {
 		t.Skipf("browser tests need %s", strings.Join(missing, ", "))
 	}
 
-	// The browser reads real time, so the host does too.
-	e := coretest.New(t, "sqlite", func(_ *config.Config, o *core.Options) { o.Now = time.Now })
+	// The browser reads real time, so the host does too. Keys created
+	// without a rate limit get the host's default, as with indigo.toml.
+	e := coretest.New(t, "sqlite", func(c *config.Config, o *core.Options) {
+		o.Now = time.Now
+		c.API.DefaultRateLimit = "600/1m"
+	})
 	ctx := context.Background()
 	orgA, orgB := e.Org("Acme"), e.Org("Bolt")
 	link := func(org, email, role string, operator bool) string {
@@ -109,7 +113,8 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("the browser suite failed: %v (screenshots in %s)", err, artifacts)
 	}
 	shots, _ := filepath.Glob(filepath.Join(artifacts, "*.png"))
-	if len(shots) < 6 {
-		t.Errorf("%d screenshots in %s, want one per page", len(shots), artifacts)
+	narrow, _ := filepath.Glob(filepath.Join(artifacts, "*-390.png"))
+	if len(shots) < 12 || len(narrow) < 7 {
+		t.Errorf("%d screenshots (%d at 390 px) in %s, want every page at both widths", len(shots), len(narrow), artifacts)
 	}
 }

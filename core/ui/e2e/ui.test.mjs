@@ -62,6 +62,54 @@ async function shot(page, name) {
   await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
 }
 
+const WIDE = { width: 1280, height: 900 };
+const NARROW = { width: 390, height: 844 };
+
+// overflowing lists the elements that reach past the viewport's sides
+// (visually hidden ones aside), and the page's own horizontal overflow.
+async function overflowing(page) {
+  return page.evaluate(() => {
+    const w = document.documentElement.clientWidth;
+    const out = [];
+    if (document.documentElement.scrollWidth > w + 1) out.push(`the page scrolls sideways: ${document.documentElement.scrollWidth} > ${w}`);
+    for (const el of document.body.querySelectorAll('*')) {
+      if (el.closest('.ikm-sr') || el.closest('[hidden]')) continue;
+      const r = el.getBoundingClientRect();
+      if (r.width === 0 && r.height === 0) continue;
+      if (r.right > w + 1 || r.left < -1) out.push(`${el.tagName.toLowerCase()}.${el.className} [${Math.round(r.left)}, ${Math.round(r.right)}]`);
+    }
+    return out.slice(0, 10);
+  });
+}
+
+// brokenInTheMiddle lists names, masks, ids, chips and times drawn on more
+// than one line.
+async function brokenInTheMiddle(page) {
+  return page.evaluate(() => [...document.querySelectorAll('.ikm-keyname, .ikm-mask, .ikm-chip, .ikm-time, .ikm-id, .ikm-badge')]
+    .filter((el) => {
+      const r = el.getBoundingClientRect();
+      if (r.height === 0) return false;
+      const fs = parseFloat(getComputedStyle(el).fontSize);
+      return el.getClientRects().length > 1 || r.height > fs * 2;
+    })
+    .map((el) => el.textContent));
+}
+
+// shotBoth saves the page at 1280 px (name.png) and at 390 px
+// (name-390.png), and fails when anything runs outside the narrow viewport
+// or a name, key mask or scope chip breaks in the middle at either width.
+async function shotBoth(page, name) {
+  await page.setViewportSize(WIDE);
+  await shot(page, name);
+  assert.deepEqual(await brokenInTheMiddle(page), [], `${name} at 1280 px: nothing breaks in the middle`);
+  await page.setViewportSize(NARROW);
+  await page.waitForTimeout(50);
+  await shot(page, `${name}-390`);
+  assert.deepEqual(await overflowing(page), [], `${name} at 390 px: nothing is wider than the viewport`);
+  assert.deepEqual(await brokenInTheMiddle(page), [], `${name} at 390 px: nothing breaks in the middle`);
+  await page.setViewportSize(WIDE);
+}
+
 // me calls /api/v2/me with a key from outside the browser.
 async function me(key) {
   const res = await fetch(`${BASE}/api/v2/me`, { headers: { Authorization: `Bearer ${key}` } });
@@ -99,7 +147,12 @@ test('sign in, create a key, copy it, and the reveal is gone after dismissal', a
 
   await page.getByRole('heading', { name: 'API keys', exact: true }).waitFor();
   await page.locator('tr[data-key-id]').first().waitFor(); // the key the Go test seeded
-  await shot(page, 'settings-api-keys');
+  const org = page.getByTestId('org-name');
+  assert.equal(await org.textContent(), 'Acme', 'the header names the organization');
+  assert.equal(await org.getAttribute('title'), `Organization id: ${ORG_A}`);
+  const icon = await page.request.get('/favicon.ico');
+  assert.equal(icon.status(), 200, '/favicon.ico is served');
+  assert.equal(icon.headers()['content-type'], 'image/x-icon');
 
   await page.getByRole('button', { name: 'Create key' }).click();
   const form = page.getByRole('form', { name: 'Create an API key' });
@@ -211,6 +264,12 @@ test('rename, change scopes, disable, roll and revoke from the list', async () =
   assert.match(await usage.textContent(), /\d+ calls in all/);
   assert.ok((await usage.getByTestId('top-routes').textContent()).includes('/api/v2/me'), 'top routes list /api/v2/me');
   assert.ok(await usage.locator('rect.ikm-bar-client').count() >= 1, 'the 404 shows as a client error');
+  // All the calls are from today: one day is drawn in the middle, with its
+  // date once.
+  const bars = await usage.locator('svg.ikm-chart rect').evaluateAll((rs) => rs.map((r) => Number(r.getAttribute('x')) + Number(r.getAttribute('width')) / 2));
+  assert.ok(bars.length >= 1 && bars.every((x) => Math.abs(x - 320) < 30), `one day's bars sit in the middle (${bars})`);
+  const dates = await usage.locator('svg.ikm-chart text.ikm-tick').evaluateAll((ts) => ts.map((t) => t.textContent).filter((t) => /^\d{4}-\d{2}-\d{2}$/.test(t)));
+  assert.equal(dates.length, 1, `one day has one date label, not ${dates}`);
   await shot(page, 'key-usage');
 });
 
@@ -242,6 +301,67 @@ test('API errors are shown next to the field that caused them', async () => {
   assert.ok(!keys.includes('backfill'));
 });
 
+test('a validation error goes away once its field is fixed', async () => {
+  const { page } = owner;
+  await page.getByRole('button', { name: 'Create key' }).click();
+  const form = page.getByRole('form', { name: 'Create an API key' });
+  await form.getByRole('button', { name: 'Create key' }).click();
+  const nameErr = form.locator('[data-error-for="name"]');
+  await nameErr.getByText('Give the key a name').waitFor();
+  await form.getByLabel('Name').fill('b');
+  assert.equal(await nameErr.textContent(), '', 'typing a name clears the error before the next submit');
+  await form.getByRole('button', { name: 'Cancel' }).click();
+});
+
+test('the form and the list show the real rate limit, and long names stay whole', async () => {
+  const { page } = owner;
+  await page.getByRole('button', { name: 'Create key' }).click();
+  let form = page.getByRole('form', { name: 'Create an API key' });
+  assert.equal(await form.getByTestId('rate-hint').textContent(), "Empty: this host's default, 600 / min.");
+  assert.equal(await form.getByLabel('Rate limit (requests, optional)').getAttribute('placeholder'), '600');
+  await form.getByLabel('Name').fill('billing-server');
+  await form.getByLabel('api-keys:read').check();
+  await form.getByRole('button', { name: 'Create key' }).click();
+  const withDefault = await revealedKey(page);
+  await dismissReveal(page, withDefault);
+
+  await page.getByRole('button', { name: 'Create key' }).click();
+  form = page.getByRole('form', { name: 'Create an API key' });
+  await form.getByLabel('Name').fill('unlimited-worker');
+  await form.getByLabel('No rate limit').check();
+  assert.ok(await form.getByLabel('Rate limit (requests, optional)').isDisabled());
+  await form.getByRole('button', { name: 'Create key' }).click();
+  const unlimited = await revealedKey(page);
+  await dismissReveal(page, unlimited);
+
+  const byName = async (name) => (await page.evaluate(async () => (await (await fetch('/api/v2/keys')).json()).keys)).find((k) => k.name === name);
+  const a = await byName('billing-server');
+  const b = await byName('unlimited-worker');
+  assert.deepEqual(a.rate_limit, { limit: 600, window_seconds: 60 }, 'no limit chosen: the host default');
+  assert.equal(b.rate_limit, null, 'No rate limit: none');
+  assert.equal(await row(page, a.id).locator('[data-rate-limit]').textContent(), '600 / min');
+  assert.equal(await row(page, b.id).locator('[data-rate-limit]').textContent(), 'No limit');
+  const fits = await page.locator('.ikm-scroll').evaluate((el) => el.scrollWidth <= el.clientWidth + 1);
+  assert.ok(fits, 'the keys table fits its card at 1280 px');
+  await shotBoth(page, 'settings-api-keys');
+});
+
+test('a used sign-in link explains itself, and the embed example works with the session', async () => {
+  const { page } = owner;
+  const again = await page.context().newPage();
+  const res = await again.goto(env('INDIGO_LOGIN_OWNER'));
+  assert.equal(res.status(), 401);
+  await again.getByRole('heading', { name: 'This sign-in link can no longer be used' }).waitFor();
+  await again.getByText('indigo login-link --org').waitFor();
+  await shotBoth(again, 'sign-in-link-used');
+
+  await again.goto('/ui/embed.html');
+  await again.locator('indigo-api-key-manager tr[data-key-id]').first().waitFor();
+  await again.getByText('Without a token, it uses your Indigo session').waitFor();
+  await shotBoth(again, 'embed-with-session');
+  await again.close();
+});
+
 test('state-changing requests from the cookie session need the CSRF token', async () => {
   const { page } = owner;
   const [without, withToken] = await page.evaluate(async () => {
@@ -266,7 +386,7 @@ test('the Account → API page uses the same manager component', async () => {
   assert.equal(await page.getByRole('link', { name: 'Admin → Request logs' }).isVisible(), false, 'no admin pages without the operator flag');
   const status = await page.evaluate(async () => (await fetch('/api/admin/logs')).status);
   assert.equal(status, 403);
-  await shot(page, 'account-api');
+  await shotBoth(page, 'account-api');
   assert.deepEqual(owner.problems, [], 'no page or console errors (a CSP violation would be one)');
 });
 
@@ -278,8 +398,26 @@ test('an operator filters keys and request logs across organizations', async () 
   await page.locator('tr[data-log-id]').first().waitFor();
   const orgs = async () => new Set(await page.locator('tr[data-log-id]').evaluateAll((rs) => rs.map((r) => r.dataset.orgId)));
   assert.ok((await orgs()).has(ORG_A), 'unfiltered, the newest calls (org A) show');
+  // At 1280 px the table fits its card and every time stays on one line.
+  const fits = await page.locator('.ikm-scroll').evaluate((s) => s.scrollWidth <= s.clientWidth + 1);
+  assert.ok(fits, 'the request log fits its card at 1280 px');
+  await shotBoth(page, 'admin-logs');
 
   const form = page.getByRole('form', { name: 'Filter request logs' });
+  // The dashboard's own calls (signed-in sessions, no key) can be told apart.
+  await form.getByLabel('Caller').selectOption({ label: 'Signed-in sessions (the dashboard)' });
+  await form.getByRole('button', { name: 'Apply filters' }).click();
+  await page.waitForFunction(() => {
+    const rs = [...document.querySelectorAll('tr[data-log-id]')];
+    return rs.length > 0 && rs.every((r) => r.dataset.caller === 'session' && r.textContent.includes('session'));
+  });
+  await form.getByLabel('Caller').selectOption({ label: 'API keys' });
+  await form.getByRole('button', { name: 'Apply filters' }).click();
+  await page.waitForFunction(() => {
+    const rs = [...document.querySelectorAll('tr[data-log-id]')];
+    return rs.length > 0 && rs.every((r) => r.dataset.caller === 'key');
+  });
+
   await form.getByLabel('Organization id').fill(ORG_B);
   await form.getByRole('button', { name: 'Apply filters' }).click();
   await page.waitForFunction((b) => {
@@ -323,7 +461,7 @@ test('an operator filters keys and request logs across organizations', async () 
     const rs = [...document.querySelectorAll('tr[data-key-id]')];
     return rs.length > 0 && rs.every((r) => r.dataset.orgId === b);
   }, ORG_B);
-  await shot(page, 'admin-api-keys');
+  await shotBoth(page, 'admin-api-keys');
   assert.deepEqual(op.problems, []);
   await op.ctx.close();
 });
@@ -334,7 +472,7 @@ test('a member without manage rights sees no manage controls and gets 403', asyn
   await page.getByTestId('no-manage').waitFor();
   assert.equal(await page.getByRole('button', { name: 'Create key' }).count(), 0);
   assert.equal(await page.locator('tr[data-key-id]').count(), 0);
-  await shot(page, 'member-view');
+  await shotBoth(page, 'member-view');
   const res = await page.evaluate(async () => {
     const { csrf_token } = await (await fetch('/api/session')).json();
     const post = await fetch('/api/v2/keys', { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf_token }, body: '{"name":"m","scopes":[]}' });
@@ -371,7 +509,7 @@ test('a host page embeds the manager and hands it a token from its identity prov
   assert.equal((await res.json()).org_id, 'org-from-idp', 'the key belongs to the org in the token');
   assert.ok(sent.length >= 3 && sent.every((a) => a.startsWith('Bearer ey')), 'every API call carried the handed-over token');
   assert.deepEqual(await ctx.cookies(), [], 'no cookie was needed');
-  await shot(page, 'embedded-with-token');
+  await shotBoth(page, 'embedded-with-token');
   await dismissReveal(page, raw);
   assert.deepEqual(problems, []);
   await ctx.close();

@@ -3,7 +3,7 @@
 // signed-in user holding the operator flag; filters go into the query
 // string, and pages follow the API's next_cursor.
 
-import { ApiError, Client, fmtTime, h, uid } from './api.js';
+import { ApiError, Client, h, idText, timeCell, uid } from './api.js';
 
 class AdminTable extends HTMLElement {
   connectedCallback() {
@@ -77,11 +77,14 @@ class AdminTable extends HTMLElement {
       h('button', { type: 'button', disabled: !this.next, onclick: () => this.load(this.page + 1) }, 'Next page'));
   }
 
+  // table lays out rows of cells under cols; each cell carries its column
+  // name for the stacked layout on narrow screens.
   table(caption, cols, rows) {
     if (rows.length === 0) return h('p', { class: 'ikm-empty' }, 'Nothing matches these filters.');
-    return h('table', { class: 'ikm-table' }, h('caption', { class: 'ikm-sr' }, caption),
+    for (const r of rows) [...r.children].forEach((c, i) => c.setAttribute('data-label', cols[i]));
+    return h('div', { class: 'ikm-scroll' }, h('table', { class: 'ikm-table ikm-cards' }, h('caption', { class: 'ikm-sr' }, caption),
       h('thead', {}, h('tr', {}, cols.map((c) => h('th', { scope: 'col' }, c)))),
-      h('tbody', {}, rows));
+      h('tbody', {}, rows)));
   }
 }
 
@@ -105,10 +108,13 @@ class AdminKeys extends AdminTable {
 
   render(res) {
     const rows = (res.keys || []).map((k) => h('tr', { 'data-key-id': k.id, 'data-org-id': k.org_id },
-      h('td', {}, k.name), h('td', {}, h('code', {}, k.org_id)), h('td', {}, h('code', {}, `${k.prefix}…${k.last4}`)),
+      h('td', {}, h('span', { class: 'ikm-keyname', title: k.name }, k.name)), h('td', {}, idText(k.org_id)),
+      h('td', {}, h('code', { class: 'ikm-mask' }, `${k.prefix}…${k.last4}`)),
       h('td', {}, h('span', { class: `ikm-badge ikm-badge-${k.status}` }, k.status)),
-      h('td', {}, k.scopes === null ? 'Full access' : k.scopes.join(', ') || 'No scopes'),
-      h('td', {}, fmtTime(k.created_at)), h('td', {}, k.last_used_at ? fmtTime(k.last_used_at) : 'Never')));
+      h('td', {}, k.scopes === null ? h('span', { class: 'ikm-chip ikm-chip-full' }, 'Full access')
+        : k.scopes.length ? h('span', { class: 'ikm-chips' }, k.scopes.map((sc) => h('span', { class: 'ikm-chip' }, sc)))
+          : h('span', { class: 'ikm-chip ikm-chip-none' }, 'No scopes')),
+      h('td', {}, timeCell(k.created_at)), h('td', {}, k.last_used_at ? timeCell(k.last_used_at) : 'Never')));
     this.out.replaceChildren(this.table('Keys', ['Name', 'Organization', 'Key', 'Status', 'Scopes', 'Created', 'Last used'], rows), this.pager());
   }
 }
@@ -128,17 +134,21 @@ class AdminLogs extends AdminTable {
       this.field('Key id', h('input', { name: 'key_id', autocomplete: 'off' })),
       this.field('Route', h('input', { name: 'route', autocomplete: 'off', placeholder: '/api/v2/me' })),
       this.field('HTTP status', h('input', { name: 'status', type: 'number', min: '100', max: '599' })),
+      this.field('Caller', h('select', { name: 'caller' },
+        [['', 'Any caller'], ['key', 'API keys'], ['session', 'Signed-in sessions (the dashboard)']].map(([v, l]) => h('option', { value: v }, l)))),
       this.field('From', h('input', { name: 'since', type: 'datetime-local' })),
       this.field('Until', h('input', { name: 'until', type: 'datetime-local' })),
       h('button', { type: 'submit', class: 'ikm-primary' }, 'Apply filters'));
   }
 
   render(res) {
-    const rows = (res.logs || []).map((l) => h('tr', { 'data-log-id': l.id, 'data-org-id': l.org_id, 'data-status': l.status },
-      h('td', {}, fmtTime(l.time)), h('td', {}, h('code', {}, l.org_id)), h('td', {}, h('code', {}, l.key_id)),
-      h('td', {}, l.method), h('td', {}, h('code', {}, l.route)), h('td', {}, String(l.status)),
-      h('td', {}, `${l.latency_ms.toFixed(1)} ms`), h('td', {}, h('code', {}, l.request_id))));
-    this.out.replaceChildren(this.table('Requests', ['Time', 'Organization', 'Key', 'Method', 'Route', 'Status', 'Latency', 'Request id'], rows), this.pager());
+    // A call without a key came from a signed-in person (the dashboard).
+    const rows = (res.logs || []).map((l) => h('tr', { 'data-log-id': l.id, 'data-org-id': l.org_id, 'data-status': l.status, 'data-caller': l.caller },
+      h('td', {}, timeCell(l.time)), h('td', {}, idText(l.org_id)),
+      h('td', {}, l.caller === 'session' ? h('span', { class: 'ikm-badge ikm-badge-session' }, 'session') : idText(l.key_id)),
+      h('td', { class: 'ikm-nowrap' }, `${l.method} `, h('code', {}, l.route)), h('td', {}, String(l.status)),
+      h('td', { class: 'ikm-nowrap' }, `${l.latency_ms.toFixed(1)} ms`), h('td', {}, idText(l.request_id))));
+    this.out.replaceChildren(this.table('Requests', ['Time', 'Organization', 'Caller', 'Request', 'Status', 'Latency', 'Request id'], rows), this.pager());
   }
 }
 

@@ -21,7 +21,7 @@
 // A plaintext key lives only in the reveal panel: dismissing the panel
 // removes it from the DOM and drops the last reference to it.
 
-import { ApiError, Client, canManage, fmtLeft, fmtTime, h, uid } from './api.js';
+import { ApiError, Client, canManage, fmtLeft, fmtRate, fmtTime, h, timeCell, uid } from './api.js';
 
 const GRACE = [
   ['0', 'End the old key now'],
@@ -37,6 +37,7 @@ const EXPIRY = [
   ['31536000', 'In 1 year'],
   ['date', 'On a date…'],
 ];
+const COLUMNS = ['Name', 'Key', 'Scopes', 'Rate limit', 'Status', 'Last used', 'Expires', 'Actions'];
 const WINDOWS = [
   ['1', 'per second'],
   ['60', 'per minute'],
@@ -181,10 +182,9 @@ export class ApiKeyManager extends HTMLElement {
       this.body.replaceChildren(h('p', { class: 'ikm-empty' }, 'No API keys yet. Create one to call the API.'));
       return;
     }
-    const table = h('table', { class: 'ikm-table' },
+    const table = h('table', { class: 'ikm-table ikm-cards' },
       h('caption', { class: 'ikm-sr' }, 'API keys of your organization'),
-      h('thead', {}, h('tr', {},
-        ['Name', 'Key', 'Scopes', 'Status', 'Created', 'Last used', 'Expires', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))));
+      h('thead', {}, h('tr', {}, COLUMNS.map((c) => h('th', { scope: 'col' }, c)))));
     const tbody = h('tbody');
     for (const k of this.keys) {
       tbody.append(this.row(k));
@@ -195,7 +195,7 @@ export class ApiKeyManager extends HTMLElement {
       h('button', { type: 'button', disabled: this.page === 0, onclick: () => this.load(this.page - 1) }, 'Previous page'),
       h('span', {}, `Page ${this.page + 1}`),
       h('button', { type: 'button', disabled: !this.next, onclick: () => this.load(this.page + 1) }, 'Next page'));
-    this.body.replaceChildren(table, pager);
+    this.body.replaceChildren(h('div', { class: 'ikm-scroll' }, table), pager);
   }
 
   row(k) {
@@ -204,7 +204,7 @@ export class ApiKeyManager extends HTMLElement {
     if (this.open && this.open.id === k.id && this.open.kind === 'rename') {
       nameCell.append(this.renameForm(k));
     } else {
-      nameCell.append(h('span', {}, k.name));
+      nameCell.append(h('span', { class: 'ikm-keyname', title: k.name }, k.name));
     }
     const actions = h('div', { class: 'ikm-actions' });
     const act = (label, kind, extra = {}) =>
@@ -219,15 +219,20 @@ export class ApiKeyManager extends HTMLElement {
         act('Revoke', 'revoke', { class: 'ikm-danger' }));
     }
     actions.append(h('button', { type: 'button', 'aria-label': `Usage of ${k.name}`, onclick: () => this.showUsage(k) }, 'Usage'));
-    return h('tr', { 'data-key-id': k.id, 'data-status': k.status },
+    const cells = [
       nameCell,
       h('td', {}, h('code', { class: 'ikm-mask' }, `${k.prefix}…${k.last4}`)),
       h('td', {}, scopeChips(k.scopes)),
+      h('td', { 'data-rate-limit': true, class: 'ikm-nowrap' }, fmtRate(k.rate_limit)),
       h('td', {}, statusBadges(k)),
-      h('td', {}, fmtTime(k.created_at)),
-      h('td', {}, k.last_used_at ? fmtTime(k.last_used_at) : 'Never'),
-      h('td', {}, k.expires_at ? fmtTime(k.expires_at) : 'Never'),
-      h('td', {}, actions));
+      h('td', {}, h('div', {}, k.last_used_at ? timeCell(k.last_used_at) : 'Never'),
+        h('div', { class: 'ikm-hint' }, 'created ', timeCell(k.created_at))),
+      h('td', {}, k.expires_at ? timeCell(k.expires_at) : 'Never'),
+      h('td', {}, actions),
+    ];
+    // The column name goes with each cell, for the stacked layout on narrow screens.
+    cells.forEach((c, i) => c.setAttribute('data-label', COLUMNS[i]));
+    return h('tr', { 'data-key-id': k.id, 'data-status': k.status }, ...cells);
   }
 
   toggle(k, kind) {
@@ -243,7 +248,7 @@ export class ApiKeyManager extends HTMLElement {
   }
 
   panelRow(k) {
-    const cell = h('td', { colspan: 8, class: 'ikm-panel' });
+    const cell = h('td', { colspan: COLUMNS.length, class: 'ikm-panel' });
     const err = h('p', { class: 'ikm-error', role: 'alert' });
     switch (this.open.kind) {
       case 'scopes':
@@ -430,8 +435,18 @@ export class ApiKeyManager extends HTMLElement {
     const date = h('input', { id: ids.date, type: 'date', name: 'expires_on' });
     const dateWrap = h('div', { hidden: true }, h('label', { for: ids.date }, 'Expiry date'), date);
     expiry.addEventListener('change', () => (dateWrap.hidden = expiry.value !== 'date'));
-    const rate = h('input', { id: ids.rate, type: 'number', min: '1', step: '1', name: 'rate_limit', placeholder: 'No limit' });
-    const win = h('select', { id: ids.window, name: 'window', 'aria-label': 'Rate limit window' }, WINDOWS.map(([v, l]) => h('option', { value: v, selected: v === '60' }, l)));
+    // An empty rate limit gives the host's default, which the session names.
+    const def = this.identity && this.identity.default_rate_limit;
+    const rate = h('input', { id: ids.rate, type: 'number', min: '1', step: '1', name: 'rate_limit', placeholder: def ? String(def.limit) : 'No limit' });
+    const win = h('select', { id: ids.window, name: 'window', 'aria-label': 'Rate limit window' },
+      WINDOWS.map(([v, l]) => h('option', { value: v, selected: v === String(def ? def.window_seconds : 60) }, l)));
+    const noLimitId = uid('ikm-nolimit');
+    const noLimit = h('input', { type: 'checkbox', id: noLimitId, name: 'no_rate_limit' });
+    noLimit.addEventListener('change', () => {
+      rate.disabled = win.disabled = noLimit.checked;
+    });
+    const rateHint = h('p', { class: 'ikm-hint', 'data-testid': 'rate-hint' },
+      def ? `Empty: this host's default, ${fmtRate(def)}.` : 'Empty: no limit.');
     const formErr = errFor('form');
     const nameErr = errFor('name');
     nameErr.id = ids.name + '-e';
@@ -441,7 +456,8 @@ export class ApiKeyManager extends HTMLElement {
       h('div', { class: 'ikm-field' }, h('span', { class: 'ikm-label' }, 'Access'), picker.el, errFor('scopes')),
       h('div', { class: 'ikm-field' }, h('label', { for: ids.expiry }, 'Expires'), expiry, dateWrap, errFor('expiry')),
       h('div', { class: 'ikm-field' }, h('label', { for: ids.rate }, 'Rate limit (requests, optional)'),
-        h('div', { class: 'ikm-inline' }, rate, win), errFor('rate')),
+        h('div', { class: 'ikm-inline' }, rate, win), rateHint,
+        def ? h('div', { class: 'ikm-check' }, noLimit, h('label', { for: noLimitId }, 'No rate limit')) : null, errFor('rate')),
       formErr,
       h('div', { class: 'ikm-buttons' },
         h('button', { type: 'submit', class: 'ikm-primary' }, 'Create key'),
@@ -449,6 +465,13 @@ export class ApiKeyManager extends HTMLElement {
     form.addEventListener('keydown', (ev) => {
       if (ev.key === 'Escape') form.remove();
     });
+    // An error goes away as soon as its field is changed.
+    const clearOn = (field, ...inputs) => inputs.forEach((i) => ['input', 'change'].forEach((t) =>
+      i.addEventListener(t, () => { errs[field].textContent = ''; errs.form.textContent = ''; })));
+    clearOn('name', name);
+    clearOn('scopes', picker.el);
+    clearOn('expiry', expiry, date);
+    clearOn('rate', rate, win, noLimit);
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       Object.values(errs).forEach((e) => (e.textContent = ''));
@@ -467,7 +490,8 @@ export class ApiKeyManager extends HTMLElement {
       } else if (expiry.value) {
         body.expires_in_seconds = parseInt(expiry.value, 10);
       }
-      if (rate.value !== '') body.rate_limit = { limit: Number(rate.value), window_seconds: parseInt(win.value, 10) };
+      if (noLimit.checked) body.rate_limit = null;
+      else if (rate.value !== '') body.rate_limit = { limit: Number(rate.value), window_seconds: parseInt(win.value, 10) };
       const controls = form.querySelectorAll('button, input, select');
       controls.forEach((c) => (c.disabled = true));
       form.setAttribute('aria-busy', 'true');
@@ -589,6 +613,8 @@ function chart(days) {
   const W = 640, H = 180, pad = 24;
   const max = Math.max(1, ...shown.map((d) => d.count));
   const bw = Math.min(48, (W - pad * 2) / shown.length);
+  // Few days are drawn in the middle, not against the left edge.
+  const x0 = pad + (W - pad * 2 - bw * shown.length) / 2;
   const g = svg('g', {});
   shown.forEach((d, i) => {
     let y = H - pad;
@@ -596,16 +622,21 @@ function chart(days) {
       if (!n) continue;
       const bh = ((H - pad * 2) * n) / max;
       y -= bh;
-      g.append(svg('rect', { x: pad + i * bw + 2, y, width: Math.max(1, bw - 4), height: bh, class: `ikm-bar-${cls}` },
+      g.append(svg('rect', { x: x0 + i * bw + 2, y, width: Math.max(1, bw - 4), height: bh, class: `ikm-bar-${cls}` },
         svg('title', {}, `${d.day}: ${n} ${cls === 'success' ? 'successful' : cls === 'client' ? 'client error (4xx)' : 'server error (5xx)'}`)));
     }
   });
   const first = shown[0].day, last = shown[shown.length - 1].day;
-  const label = `Calls per day from ${first} to ${last}; at most ${max} on one day.`;
+  const one = first === last;
+  const label = one ? `Calls on ${first}: ${max}.` : `Calls per day from ${first} to ${last}; at most ${max} on one day.`;
+  // One day gets one label under its bar; a range gets its two ends.
+  const ticks = one
+    ? [svg('text', { x: W / 2, y: H - 6, class: 'ikm-tick', 'text-anchor': 'middle' }, first)]
+    : [svg('text', { x: x0, y: H - 6, class: 'ikm-tick' }, first),
+      svg('text', { x: x0 + bw * shown.length, y: H - 6, class: 'ikm-tick', 'text-anchor': 'end' }, last)];
   const pic = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': label, class: 'ikm-chart' },
     svg('line', { x1: pad, y1: H - pad, x2: W - pad, y2: H - pad, class: 'ikm-axis' }),
-    svg('text', { x: pad, y: H - 6, class: 'ikm-tick' }, first),
-    svg('text', { x: W - pad, y: H - 6, class: 'ikm-tick', 'text-anchor': 'end' }, last),
+    ...ticks,
     svg('text', { x: pad, y: 14, class: 'ikm-tick' }, `max ${max}/day`), g);
   const legend = h('p', { class: 'ikm-legend' },
     h('span', { class: 'ikm-key ikm-key-success' }, 'success'),

@@ -90,10 +90,33 @@ function append(el, children) {
   }
 }
 
+// fmtTime writes a time compactly (the year only when it is not this
+// year's); timeCell puts it in a <time> element with the full time as a
+// tooltip, for tables.
 export function fmtTime(t) {
   if (!t) return '—';
   const d = new Date(t);
-  return d.toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+  const opts = { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' };
+  if (d.getFullYear() !== new Date().getFullYear()) opts.year = 'numeric';
+  return d.toLocaleString(undefined, opts);
+}
+
+export function timeCell(t) {
+  if (!t) return h('span', { class: 'ikm-time' }, '—');
+  return h('time', { class: 'ikm-time', datetime: t, title: new Date(t).toString() }, fmtTime(t));
+}
+
+// fmtRate writes a rate limit as "600 / min", or "No limit" for null.
+export function fmtRate(rl) {
+  if (!rl) return 'No limit';
+  const unit = { 1: 's', 60: 'min', 3600: 'h', 86400: 'day' }[rl.window_seconds] || `${rl.window_seconds} s`;
+  return `${rl.limit.toLocaleString()} / ${unit}`;
+}
+
+// idText shows a long id shortened on screen; the whole id stays in the
+// text (copying it copies all of it) and in the tooltip.
+export function idText(id) {
+  return h('code', { class: 'ikm-id', title: id }, id);
 }
 
 // fmtLeft says how long until t, in the largest whole unit.

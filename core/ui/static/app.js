@@ -51,6 +51,10 @@ async function main() {
     if (a.hasAttribute('data-operator')) a.hidden = !id.operator;
     if (a.getAttribute('href') === path) a.setAttribute('aria-current', 'page');
   }
+  const org = document.querySelector('.app-org');
+  org.textContent = id.org_name || id.org_id;
+  org.title = `Organization id: ${id.org_id}`;
+  org.hidden = false;
   document.querySelector('.app-who').textContent = `${id.email || id.user_id} · ${id.role}${id.operator ? ' · operator' : ''}`;
   const out = document.querySelector('.app-signout');
   out.hidden = false;
