@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -255,10 +257,41 @@ func (a *app) installModule(ctx context.Context, s *steps, p *proj, in install) 
 	}
 	if !binChanged && !cfgChanged {
 		s.done("record: %s: unchanged", name)
+		return nil
+	}
+	s.done("record: %s", strings.Join(what, "; "))
+	// A host loads its modules when it starts; say so, and say it louder
+	// when one is running here now.
+	if url, up := hostRunning(ctx, cfg.Server.Addr); up {
+		s.note("restart needed: the host running at %s loaded its modules at start; until you restart it, %s's routes answer 404", url, name)
 	} else {
-		s.done("record: %s", strings.Join(what, "; "))
+		s.note("the host loads %s when it starts (indigo serve); a host that is already running needs a restart", name)
 	}
 	return nil
+}
+
+// hostRunning reports whether an Indigo host answers /healthz at addr.
+func hostRunning(ctx context.Context, addr string) (string, bool) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", false
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	url := "http://" + net.JoinHostPort(host, port)
+	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/healthz", nil)
+	if err != nil {
+		return "", false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", false
+	}
+	resp.Body.Close()
+	return url, resp.StatusCode == http.StatusOK
 }
 
 func moduleListed(cfg *config.Config, name string) bool {

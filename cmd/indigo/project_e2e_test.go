@@ -171,7 +171,8 @@ func TestProjectWorkflow(t *testing.T) {
 	}
 
 	out = p.run("add", "./modules/reports")
-	if !strings.Contains(out, "installed plugins/reports") || !strings.Contains(out, "added [[modules]] reports") {
+	if !strings.Contains(out, "installed plugins/reports") || !strings.Contains(out, "added [[modules]] reports") ||
+		!strings.Contains(out, "a host that is already running needs a restart") {
 		t.Fatalf("add ./modules/reports:\n%s", out)
 	}
 	cfg = p.read("indigo.toml")
@@ -272,6 +273,16 @@ func TestProjectWorkflow(t *testing.T) {
 	}
 	if code := get(t, url, without); code != 403 {
 		t.Fatalf("GET /api/v2/reports without reports:read: %d", code)
+	}
+
+	// A module added while the host runs is not served until a restart,
+	// and add says so.
+	p.run("module", "new", "notes", "--scope", "notes:read")
+	add := p.cmd("add", "./modules/notes")
+	add.Env = append(add.Env, "INDIGO_SERVER_ADDR="+addr)
+	added, err := add.CombinedOutput()
+	if err != nil || !strings.Contains(string(added), "restart needed: the host running at http://"+addr) {
+		t.Fatalf("add while the host runs: %v\n%s", err, added)
 	}
 }
 
