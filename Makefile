@@ -39,6 +39,7 @@ ui-deps:
 
 lint:
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 	@for f in core/ui/static/*.js core/ui/e2e/*.mjs; do node --check $$f || exit 1; done
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 
