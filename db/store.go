@@ -5,10 +5,12 @@
 // The sqlitedb types are the canonical row types: the PostgreSQL store is
 // adapted to the same sqlitedb.Querier interface by generated conversions
 // (pgadapter_gen.go), so the rest of Indigo sees one store for both engines.
+// Packages outside db use those types through their aliases here
+// (types_gen.go) and never import sqlitedb or pgdb.
 package db
 
 //go:generate go tool sqlc generate -f sqlc.yaml
-//go:generate go run ./internal/genadapter pgadapter_gen.go
+//go:generate go run ./internal/genadapter pgadapter_gen.go types_gen.go
 
 import (
 	"context"

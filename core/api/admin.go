@@ -10,7 +10,7 @@ import (
 	"github.com/indigo-hq/indigo/core/apikey"
 	"github.com/indigo-hq/indigo/core/httpapi"
 	"github.com/indigo-hq/indigo/core/identity"
-	"github.com/indigo-hq/indigo/db/sqlitedb"
+	"github.com/indigo-hq/indigo/db"
 )
 
 func asAPIError(err error, target **httpapi.Error) bool { return errors.As(err, target) }
@@ -160,7 +160,7 @@ func (s *Server) adminLogs(w http.ResponseWriter, r *http.Request) {
 			a.orgID = k.OrgID
 		}
 	}
-	rows, err := s.Keys.Store().Q().AdminListLogs(r.Context(), sqlitedb.AdminListLogsParams{
+	rows, err := s.Keys.Store().Q().AdminListLogs(r.Context(), db.AdminListLogsParams{
 		OrgID: a.orgID, KeyID: a.keyID, Route: a.route, Caller: caller, Status: a.httpStatus,
 		Since: a.since, Until: a.until, Cursor: cur, Lim: int64(a.limit + 1),
 	})
@@ -208,7 +208,7 @@ func (s *Server) adminAudit(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, err)
 		return
 	}
-	rows, err := s.Keys.Store().Q().AdminListAudit(r.Context(), sqlitedb.AdminListAuditParams{
+	rows, err := s.Keys.Store().Q().AdminListAudit(r.Context(), db.AdminListAuditParams{
 		OrgID: a.orgID, KeyID: a.keyID, Action: a.action, Since: a.since, Until: a.until, Cursor: cur, Lim: int64(a.limit + 1),
 	})
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/indigo-hq/indigo/db/sqlitedb"
+	"github.com/indigo-hq/indigo/db"
 )
 
 // Statuses. Transitions only move forward: active → expiring → expired, and
@@ -80,7 +80,7 @@ type Key struct {
 // Record is a stored key as the verify path needs it. It is immutable once
 // built; a change replaces it.
 type Record struct {
-	Row      sqlitedb.SaasApiKey
+	Row      db.SaasApiKey
 	Scopes   []string
 	Superkey bool
 	digest   [32]byte
@@ -126,7 +126,7 @@ func nullTime(t *time.Time) sql.NullInt64 {
 
 // newRecord decodes a row. A stored scope list that does not parse is
 // treated as granting nothing rather than everything.
-func newRecord(row sqlitedb.SaasApiKey) *Record {
+func newRecord(row db.SaasApiKey) *Record {
 	r := &Record{Row: row}
 	_, _ = hex.Decode(r.digest[:], []byte(row.KeyHash))
 	if !row.Scopes.Valid {

@@ -18,7 +18,6 @@ import (
 	"github.com/indigo-hq/indigo/core/ratelimit"
 	"github.com/indigo-hq/indigo/core/scope"
 	"github.com/indigo-hq/indigo/db"
-	"github.com/indigo-hq/indigo/db/sqlitedb"
 )
 
 // MaxMetadata is the largest metadata object a key may carry.
@@ -226,7 +225,7 @@ func (s *Service) Create(ctx context.Context, orgID string, actor Actor, in Crea
 	}
 
 	raw, parsed := Generate(prefix)
-	p := sqlitedb.InsertKeyParams{
+	p := db.InsertKeyParams{
 		ID: NewID("key", ms(now)), OrgID: orgID, KeyHash: parsed.Hash(), Name: name,
 		Prefix: prefix, Last4: parsed.Last4, Scopes: scopesColumn(scopes, in.Superkey), Metadata: meta,
 		Remaining: nullInt(remaining), ExpiresAt: nullTime(in.ExpiresAt), CreatedBy: actor.ID, CreatedAt: ms(now),
@@ -244,7 +243,7 @@ func (s *Service) Create(ctx context.Context, orgID string, actor Actor, in Crea
 	if err != nil {
 		return Key{}, "", err
 	}
-	var row sqlitedb.SaasApiKey
+	var row db.SaasApiKey
 	err = s.store.Tx(ctx, func(q db.Querier) error {
 		if _, err := q.LockOrg(ctx, orgID); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -264,7 +263,7 @@ func (s *Service) Create(ctx context.Context, orgID string, actor Actor, in Crea
 		if err := q.InsertKey(ctx, p); err != nil {
 			return err
 		}
-		if row, err = q.GetOrgKey(ctx, sqlitedb.GetOrgKeyParams{OrgID: orgID, ID: p.ID}); err != nil {
+		if row, err = q.GetOrgKey(ctx, db.GetOrgKeyParams{OrgID: orgID, ID: p.ID}); err != nil {
 			return err
 		}
 		if err := s.recordChange(ctx, q, row, actor, "key.create", map[string]any{"name": name, "scopes": keyScopesForAudit(scopes, in.Superkey)}); err != nil {
@@ -309,7 +308,7 @@ func (s *Service) wakeNotify() {
 
 // event writes a key event in the caller's transaction (the outbox), so it
 // exists exactly when the change it reports commits.
-func (s *Service) event(ctx context.Context, q db.Querier, typ string, row sqlitedb.SaasApiKey, actor string, successor *sqlitedb.SaasApiKey) error {
+func (s *Service) event(ctx context.Context, q db.Querier, typ string, row db.SaasApiKey, actor string, successor *db.SaasApiKey) error {
 	ev := notify.NewEvent(typ, s.now(), row.OrgID, notify.KeyOf(row), actor)
 	if successor != nil {
 		k := notify.KeyOf(*successor)
@@ -342,9 +341,9 @@ func keyScopesForAudit(scopes []string, superkey bool) any {
 
 // recordChange writes the change-feed row that other processes follow, and
 // the audit row, in the caller's transaction.
-func (s *Service) recordChange(ctx context.Context, q db.Querier, row sqlitedb.SaasApiKey, actor Actor, action string, details map[string]any) error {
+func (s *Service) recordChange(ctx context.Context, q db.Querier, row db.SaasApiKey, actor Actor, action string, details map[string]any) error {
 	now := ms(s.now())
-	if err := q.InsertKeyChange(ctx, sqlitedb.InsertKeyChangeParams{KeyID: row.ID, OrgID: row.OrgID, CreatedAt: now}); err != nil {
+	if err := q.InsertKeyChange(ctx, db.InsertKeyChangeParams{KeyID: row.ID, OrgID: row.OrgID, CreatedAt: now}); err != nil {
 		return err
 	}
 	return Audit(ctx, q, row.OrgID, actor, row.ID, action, details, now)
@@ -356,7 +355,7 @@ func Audit(ctx context.Context, q db.Querier, orgID string, actor Actor, keyID, 
 		details = map[string]any{}
 	}
 	b, _ := json.Marshal(details)
-	return q.InsertAudit(ctx, sqlitedb.InsertAuditParams{
+	return q.InsertAudit(ctx, db.InsertAuditParams{
 		OrgID: orgID, Actor: actor.ID, KeyID: sql.NullString{String: keyID, Valid: keyID != ""},
 		Action: action, SourceIp: actor.IP, Details: string(b), CreatedAt: at,
 	})
@@ -381,7 +380,7 @@ func (s *Service) public(r *Record) Key {
 
 // Get returns one key of the org; another org's key is not found.
 func (s *Service) Get(ctx context.Context, orgID, id string) (Key, error) {
-	row, err := s.store.Q().GetOrgKey(ctx, sqlitedb.GetOrgKeyParams{OrgID: orgID, ID: id})
+	row, err := s.store.Q().GetOrgKey(ctx, db.GetOrgKeyParams{OrgID: orgID, ID: id})
 	if errors.Is(err, sql.ErrNoRows) {
 		return Key{}, notFound("key")
 	}
@@ -393,14 +392,14 @@ func (s *Service) Get(ctx context.Context, orgID, id string) (Key, error) {
 
 // List returns a page of the org's keys, newest first.
 func (s *Service) List(ctx context.Context, orgID, cursor string, limit int) ([]Key, string, error) {
-	rows, err := s.store.Q().ListOrgKeys(ctx, sqlitedb.ListOrgKeysParams{OrgID: orgID, Cursor: cursor, Lim: int64(limit + 1)})
+	rows, err := s.store.Q().ListOrgKeys(ctx, db.ListOrgKeysParams{OrgID: orgID, Cursor: cursor, Lim: int64(limit + 1)})
 	if err != nil {
 		return nil, "", err
 	}
 	return s.page(rows, limit)
 }
 
-func (s *Service) page(rows []sqlitedb.SaasApiKey, limit int) ([]Key, string, error) {
+func (s *Service) page(rows []db.SaasApiKey, limit int) ([]Key, string, error) {
 	next := ""
 	if len(rows) > limit {
 		rows = rows[:limit]
@@ -422,7 +421,7 @@ type AdminFilter struct {
 
 // AdminList lists keys across organizations.
 func (s *Service) AdminList(ctx context.Context, f AdminFilter) ([]Key, string, error) {
-	rows, err := s.store.Q().AdminListKeys(ctx, sqlitedb.AdminListKeysParams{
+	rows, err := s.store.Q().AdminListKeys(ctx, db.AdminListKeysParams{
 		OrgID: f.OrgID, Status: f.Status, Now: ms(s.now()), KeyID: f.KeyID, Since: f.Since, Until: f.Until,
 		Cursor: f.Cursor, Lim: int64(f.Limit + 1),
 	})
@@ -462,11 +461,11 @@ type UpdateInput struct {
 
 // mutate runs fn on the locked row of a key that is not revoked or expired,
 // writes the change feed and audit rows, and drops the cached record.
-func (s *Service) mutate(ctx context.Context, orgID, id string, actor Actor, action string, fn func(q db.Querier, row *sqlitedb.SaasApiKey, details map[string]any) error) (sqlitedb.SaasApiKey, error) {
-	var row sqlitedb.SaasApiKey
+func (s *Service) mutate(ctx context.Context, orgID, id string, actor Actor, action string, fn func(q db.Querier, row *db.SaasApiKey, details map[string]any) error) (db.SaasApiKey, error) {
+	var row db.SaasApiKey
 	err := s.store.Tx(ctx, func(q db.Querier) error {
 		var err error
-		row, err = q.GetOrgKeyForUpdate(ctx, sqlitedb.GetOrgKeyForUpdateParams{OrgID: orgID, ID: id})
+		row, err = q.GetOrgKeyForUpdate(ctx, db.GetOrgKeyForUpdateParams{OrgID: orgID, ID: id})
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("key")
 		}
@@ -484,7 +483,7 @@ func (s *Service) mutate(ctx context.Context, orgID, id string, actor Actor, act
 		if err := fn(q, &row, details); err != nil {
 			return err
 		}
-		row, err = q.GetOrgKey(ctx, sqlitedb.GetOrgKeyParams{OrgID: orgID, ID: id})
+		row, err = q.GetOrgKey(ctx, db.GetOrgKeyParams{OrgID: orgID, ID: id})
 		if err != nil {
 			return err
 		}
@@ -517,9 +516,9 @@ func (s *Service) Update(ctx context.Context, orgID, id string, actor Actor, in 
 	if (in.Name.Set && in.Name.Null) || (in.Enabled.Set && in.Enabled.Null) {
 		return Key{}, httpapi.Errorf(http.StatusBadRequest, "bad_request", "name and enabled cannot be null")
 	}
-	row, err := s.mutate(ctx, orgID, id, actor, "key.update", func(q db.Querier, row *sqlitedb.SaasApiKey, details map[string]any) error {
+	row, err := s.mutate(ctx, orgID, id, actor, "key.update", func(q db.Querier, row *db.SaasApiKey, details map[string]any) error {
 		now := s.now()
-		p := sqlitedb.UpdateKeyParams{
+		p := db.UpdateKeyParams{
 			OrgID: orgID, ID: id, Name: row.Name, Enabled: row.Enabled, Metadata: row.Metadata,
 			RateLimit: row.RateLimit, RateWindowSeconds: row.RateWindowSeconds, Remaining: row.Remaining,
 			RefillAmount: row.RefillAmount, RefillIntervalSeconds: row.RefillIntervalSeconds,
@@ -611,9 +610,9 @@ func (s *Service) SetScopes(ctx context.Context, orgID, id string, actor Actor, 
 			return Key{}, err
 		}
 	}
-	row, err := s.mutate(ctx, orgID, id, actor, "key.update_scopes", func(q db.Querier, row *sqlitedb.SaasApiKey, details map[string]any) error {
+	row, err := s.mutate(ctx, orgID, id, actor, "key.update_scopes", func(q db.Querier, row *db.SaasApiKey, details map[string]any) error {
 		details["scopes"] = keyScopesForAudit(scopes, superkey)
-		_, err := q.UpdateKeyScopes(ctx, sqlitedb.UpdateKeyScopesParams{
+		_, err := q.UpdateKeyScopes(ctx, db.UpdateKeyScopesParams{
 			OrgID: orgID, ID: id, Scopes: scopesColumn(scopes, superkey), UpdatedAt: ms(s.now()),
 		})
 		return err
@@ -647,9 +646,9 @@ func (s *Service) Roll(ctx context.Context, orgID, id string, actor Actor, grace
 	}
 	var (
 		raw    string
-		newRow sqlitedb.SaasApiKey
+		newRow db.SaasApiKey
 	)
-	oldRow, err := s.mutate(ctx, orgID, id, actor, "key.roll", func(q db.Querier, row *sqlitedb.SaasApiKey, details map[string]any) error {
+	oldRow, err := s.mutate(ctx, orgID, id, actor, "key.roll", func(q db.Querier, row *db.SaasApiKey, details map[string]any) error {
 		if row.Status != StatusActive {
 			return conflict("invalid_state", "only an active key can be rolled (this one is %s)", row.Status)
 		}
@@ -660,7 +659,7 @@ func (s *Service) Roll(ctx context.Context, orgID, id string, actor Actor, grace
 		if live, ok := s.limiter.Current(id, row.QuotaEpoch); ok {
 			remaining = sql.NullInt64{Int64: live.Remaining, Valid: true}
 		}
-		p := sqlitedb.InsertKeyParams{
+		p := db.InsertKeyParams{
 			ID: NewID("key", ms(now)), OrgID: orgID, KeyHash: parsed.Hash(), Name: row.Name, Prefix: row.Prefix,
 			Last4: parsed.Last4, Scopes: row.Scopes, Metadata: row.Metadata, RateLimit: row.RateLimit,
 			RateWindowSeconds: row.RateWindowSeconds, Remaining: remaining, RefillAmount: row.RefillAmount,
@@ -670,14 +669,14 @@ func (s *Service) Roll(ctx context.Context, orgID, id string, actor Actor, grace
 		if err := q.InsertKey(ctx, p); err != nil {
 			return err
 		}
-		if _, err := q.MarkKeyExpiring(ctx, sqlitedb.MarkKeyExpiringParams{
+		if _, err := q.MarkKeyExpiring(ctx, db.MarkKeyExpiringParams{
 			OrgID: orgID, ID: id, ExpiresAt: sql.NullInt64{Int64: ms(now.Add(g)), Valid: true},
 			RolledTo: sql.NullString{String: p.ID, Valid: true}, UpdatedAt: ms(now),
 		}); err != nil {
 			return err
 		}
 		var err error
-		if newRow, err = q.GetOrgKey(ctx, sqlitedb.GetOrgKeyParams{OrgID: orgID, ID: p.ID}); err != nil {
+		if newRow, err = q.GetOrgKey(ctx, db.GetOrgKeyParams{OrgID: orgID, ID: p.ID}); err != nil {
 			return err
 		}
 		details["successor"] = p.ID
@@ -687,7 +686,7 @@ func (s *Service) Roll(ctx context.Context, orgID, id string, actor Actor, grace
 		}
 		// One event for the roll, about the old key (now expiring at the
 		// end of the grace) and naming its successor.
-		old, err := q.GetOrgKey(ctx, sqlitedb.GetOrgKeyParams{OrgID: orgID, ID: id})
+		old, err := q.GetOrgKey(ctx, db.GetOrgKeyParams{OrgID: orgID, ID: id})
 		if err != nil {
 			return err
 		}
@@ -707,14 +706,14 @@ func (s *Service) Revoke(ctx context.Context, orgID, id string, actor Actor) err
 		return conflict("self_action", "a key cannot revoke itself")
 	}
 	err := s.store.Tx(ctx, func(q db.Querier) error {
-		row, err := q.GetOrgKeyForUpdate(ctx, sqlitedb.GetOrgKeyForUpdateParams{OrgID: orgID, ID: id})
+		row, err := q.GetOrgKeyForUpdate(ctx, db.GetOrgKeyForUpdateParams{OrgID: orgID, ID: id})
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("key")
 		}
 		if err != nil {
 			return err
 		}
-		n, err := q.RevokeKey(ctx, sqlitedb.RevokeKeyParams{OrgID: orgID, ID: id, RevokedAt: sql.NullInt64{Int64: ms(s.now()), Valid: true}})
+		n, err := q.RevokeKey(ctx, db.RevokeKeyParams{OrgID: orgID, ID: id, RevokedAt: sql.NullInt64{Int64: ms(s.now()), Valid: true}})
 		if err != nil || n == 0 {
 			return err
 		}
@@ -767,7 +766,7 @@ func (s *Service) Stats(ctx context.Context, orgID, id string) (Stats, error) {
 		return Stats{}, err
 	}
 	st := Stats{KeyID: id, LastUsedAt: k.LastUsedAt, ByDay: []DayCount{}, ByRoute: []RouteCount{}}
-	days, err := s.store.Q().KeyStatsByDay(ctx, sqlitedb.KeyStatsByDayParams{OrgID: orgID, KeyID: id})
+	days, err := s.store.Q().KeyStatsByDay(ctx, db.KeyStatsByDayParams{OrgID: orgID, KeyID: id})
 	if err != nil {
 		return Stats{}, err
 	}
@@ -775,7 +774,7 @@ func (s *Service) Stats(ctx context.Context, orgID, id string) (Stats, error) {
 		st.ByDay = append(st.ByDay, DayCount{Day: d.Day, Count: d.Count, Success: d.Success, ClientError: d.ClientError, ServerError: d.ServerError})
 		st.Total += d.Count
 	}
-	routes, err := s.store.Q().KeyStatsByRoute(ctx, sqlitedb.KeyStatsByRouteParams{OrgID: orgID, KeyID: id})
+	routes, err := s.store.Q().KeyStatsByRoute(ctx, db.KeyStatsByRouteParams{OrgID: orgID, KeyID: id})
 	if err != nil {
 		return Stats{}, err
 	}
@@ -788,7 +787,7 @@ func (s *Service) Stats(ctx context.Context, orgID, id string) (Stats, error) {
 // ExpireDue moves keys past expires_at to expired; the maintenance task
 // calls it. Verification never waits for it.
 func (s *Service) ExpireDue(ctx context.Context) (int, error) {
-	var rows []sqlitedb.ExpireDueKeysRow
+	var rows []db.ExpireDueKeysRow
 	err := s.store.Tx(ctx, func(q db.Querier) error {
 		var err error
 		now := ms(s.now())
@@ -796,7 +795,7 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 			return err
 		}
 		for _, r := range rows {
-			if err := q.InsertKeyChange(ctx, sqlitedb.InsertKeyChangeParams{KeyID: r.ID, OrgID: r.OrgID, CreatedAt: now}); err != nil {
+			if err := q.InsertKeyChange(ctx, db.InsertKeyChangeParams{KeyID: r.ID, OrgID: r.OrgID, CreatedAt: now}); err != nil {
 				return err
 			}
 			if err := Audit(ctx, q, r.OrgID, Actor{ID: "system"}, r.ID, "key.expire", nil, now); err != nil {

@@ -12,7 +12,6 @@ import (
 	"github.com/indigo-hq/indigo/core/internal/striped"
 	"github.com/indigo-hq/indigo/core/ratelimit"
 	"github.com/indigo-hq/indigo/db"
-	"github.com/indigo-hq/indigo/db/sqlitedb"
 )
 
 // Verification codes, as the verify endpoint reports them.
@@ -237,7 +236,7 @@ func (s *Service) FlushUsage(ctx context.Context, all bool) error {
 		if last <= u.written || (!all && u.written != 0 && last-u.written < lastUsedEvery.Milliseconds()) {
 			return true
 		}
-		if err := s.store.Q().TouchKeyLastUsed(ctx, sqlitedb.TouchKeyLastUsedParams{ID: k.(string), LastUsedAt: sql.NullInt64{Int64: last, Valid: true}}); err != nil {
+		if err := s.store.Q().TouchKeyLastUsed(ctx, db.TouchKeyLastUsedParams{ID: k.(string), LastUsedAt: sql.NullInt64{Int64: last, Valid: true}}); err != nil {
 			errs = append(errs, err)
 			return true
 		}
@@ -245,7 +244,7 @@ func (s *Service) FlushUsage(ctx context.Context, all bool) error {
 		return true
 	})
 	for _, q := range s.limiter.TakeDirty() {
-		_, err := s.store.Q().SaveKeyQuota(ctx, sqlitedb.SaveKeyQuotaParams{
+		_, err := s.store.Q().SaveKeyQuota(ctx, db.SaveKeyQuotaParams{
 			ID: q.KeyID, QuotaEpoch: q.Epoch, Remaining: sql.NullInt64{Int64: q.Remaining, Valid: true},
 			LastRefillAt: sql.NullInt64{Int64: ms(q.LastRefill), Valid: !q.LastRefill.IsZero()},
 		})
@@ -278,7 +277,7 @@ func (s *Service) FollowChanges(ctx context.Context, last int64, interval time.D
 		case <-wake:
 		}
 		for {
-			rows, err := s.store.Q().ListKeyChangesAfter(ctx, sqlitedb.ListKeyChangesAfterParams{AfterID: last, Lim: 500})
+			rows, err := s.store.Q().ListKeyChangesAfter(ctx, db.ListKeyChangesAfterParams{AfterID: last, Lim: 500})
 			if err != nil {
 				if ctx.Err() == nil {
 					s.log.Warn("change feed: poll", "err", err)

@@ -518,6 +518,7 @@ func ParseRateLimit(s string) (int64, time.Duration, error) {
 
 // applyEnv walks the config struct and sets every leaf from
 // INDIGO_<SECTION>_<KEY> when that variable is present.
+// Hand-written, not koanf: its env provider reads only os.Environ, needs a key table anyway (INDIGO_API_DEFAULT_RATE_LIMIT is api.default_rate_limit), and its errors name the key, not the variable.
 func applyEnv(cfg *Config, environ []string) error {
 	env := map[string]string{}
 	for _, kv := range environ {

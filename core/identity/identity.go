@@ -20,7 +20,6 @@ import (
 
 	"github.com/indigo-hq/indigo/core/apikey"
 	"github.com/indigo-hq/indigo/db"
-	"github.com/indigo-hq/indigo/db/sqlitedb"
 )
 
 // Roles of an org member. Owners and admins manage keys.
@@ -97,7 +96,7 @@ func (l *Local) CreateOrg(ctx context.Context, name string) (Org, error) {
 	now := l.now()
 	o := Org{ID: apikey.NewID("org", now.UnixMilli()), Name: name, CreatedAt: apikey.Time{Time: now.UTC()}}
 	err := l.store.Tx(ctx, func(q db.Querier) error {
-		if err := q.InsertOrg(ctx, sqlitedb.InsertOrgParams{ID: o.ID, Name: name, CreatedAt: now.UnixMilli()}); err != nil {
+		if err := q.InsertOrg(ctx, db.InsertOrgParams{ID: o.ID, Name: name, CreatedAt: now.UnixMilli()}); err != nil {
 			return err
 		}
 		return apikey.Audit(ctx, q, o.ID, apikey.Actor{ID: "cli"}, "", "org.create", map[string]any{"name": name}, now.UnixMilli())
@@ -111,7 +110,7 @@ func (l *Local) CreateOrg(ctx context.Context, name string) (Org, error) {
 func (l *Local) EnsureOrg(ctx context.Context, id string) error {
 	now := l.now().UnixMilli()
 	return l.store.Tx(ctx, func(q db.Querier) error {
-		n, err := q.EnsureOrg(ctx, sqlitedb.EnsureOrgParams{ID: id, Name: id, CreatedAt: now})
+		n, err := q.EnsureOrg(ctx, db.EnsureOrgParams{ID: id, Name: id, CreatedAt: now})
 		if err != nil || n == 0 {
 			return err
 		}
@@ -174,18 +173,18 @@ func (l *Local) LoginLink(ctx context.Context, orgID, email, role string, operat
 		}
 		u, err := q.GetUserByEmail(ctx, email)
 		if errors.Is(err, sql.ErrNoRows) {
-			u = sqlitedb.SaasUser{ID: apikey.NewID("usr", now.UnixMilli()), Email: email, Operator: operator}
-			err = q.InsertUser(ctx, sqlitedb.InsertUserParams{ID: u.ID, Email: email, Operator: operator, CreatedAt: now.UnixMilli()})
+			u = db.SaasUser{ID: apikey.NewID("usr", now.UnixMilli()), Email: email, Operator: operator}
+			err = q.InsertUser(ctx, db.InsertUserParams{ID: u.ID, Email: email, Operator: operator, CreatedAt: now.UnixMilli()})
 		} else if err == nil && operator && !u.Operator {
-			err = q.SetUserOperator(ctx, sqlitedb.SetUserOperatorParams{ID: u.ID, Operator: true})
+			err = q.SetUserOperator(ctx, db.SetUserOperatorParams{ID: u.ID, Operator: true})
 		}
 		if err != nil {
 			return err
 		}
-		if err := q.UpsertMember(ctx, sqlitedb.UpsertMemberParams{OrgID: orgID, UserID: u.ID, Role: role, CreatedAt: now.UnixMilli()}); err != nil {
+		if err := q.UpsertMember(ctx, db.UpsertMemberParams{OrgID: orgID, UserID: u.ID, Role: role, CreatedAt: now.UnixMilli()}); err != nil {
 			return err
 		}
-		if err := q.InsertLoginToken(ctx, sqlitedb.InsertLoginTokenParams{
+		if err := q.InsertLoginToken(ctx, db.InsertLoginTokenParams{
 			TokenHash: hashToken(token), OrgID: orgID, UserID: u.ID,
 			ExpiresAt: now.Add(l.linkTTL).UnixMilli(), CreatedAt: now.UnixMilli(),
 		}); err != nil {
@@ -209,14 +208,14 @@ func (l *Local) SignIn(ctx context.Context, token string) (string, error) {
 	session := apikey.RandomToken(32)
 	now := l.now()
 	err := l.store.Tx(ctx, func(q db.Querier) error {
-		row, err := q.ConsumeLoginToken(ctx, sqlitedb.ConsumeLoginTokenParams{Now: sql.NullInt64{Int64: now.UnixMilli(), Valid: true}, TokenHash: hashToken(token)})
+		row, err := q.ConsumeLoginToken(ctx, db.ConsumeLoginTokenParams{Now: sql.NullInt64{Int64: now.UnixMilli(), Valid: true}, TokenHash: hashToken(token)})
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrInvalidLink
 		}
 		if err != nil {
 			return err
 		}
-		return q.InsertSession(ctx, sqlitedb.InsertSessionParams{
+		return q.InsertSession(ctx, db.InsertSessionParams{
 			TokenHash: hashToken(session), OrgID: row.OrgID, UserID: row.UserID,
 			CsrfToken: apikey.RandomToken(24), ExpiresAt: now.Add(l.sessionTTL).UnixMilli(), CreatedAt: now.UnixMilli(),
 		})
@@ -233,7 +232,7 @@ func (l *Local) Resolve(r *http.Request) (*Identity, error) {
 	if err != nil || c.Value == "" || len(c.Value) > 128 {
 		return nil, nil
 	}
-	row, err := l.store.Q().GetSession(r.Context(), sqlitedb.GetSessionParams{TokenHash: hashToken(c.Value), Now: l.now().UnixMilli()})
+	row, err := l.store.Q().GetSession(r.Context(), db.GetSessionParams{TokenHash: hashToken(c.Value), Now: l.now().UnixMilli()})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

@@ -329,6 +329,7 @@ func stringClaim(raw map[string]any, name string, required bool) (string, error)
 
 // key finds the verification key for a token header. An unknown kid makes
 // one refetch of the key set (rate limited) so that rotation is picked up.
+// Hand-written, not go-oidc: its RemoteKeySet refetches on every miss (no minimum interval, no clock), has no size cap and hides its cache (TestJWTUnknownKidRefetchesOncePerInterval, TestJWTKeySetFailures).
 func (j *JWT) key(ctx context.Context, kid string, alg jose.SignatureAlgorithm) (*jose.JSONWebKey, error) {
 	keys, err := j.loadKeys(ctx)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/indigo-hq/indigo/db"
-	"github.com/indigo-hq/indigo/db/sqlitedb"
 )
 
 // Backlog keeps the calls let through while the metering provider was
@@ -61,7 +60,7 @@ func (b *Backlog) Run(ctx context.Context) {
 }
 
 func (b *Backlog) save(ctx context.Context, c Call) {
-	_, err := b.store.Q().InsertUnmeteredCall(ctx, sqlitedb.InsertUnmeteredCallParams{
+	_, err := b.store.Q().InsertUnmeteredCall(ctx, db.InsertUnmeteredCallParams{
 		OrgID: c.OrgID, KeyID: c.KeyID, Route: c.Route, Cost: c.Cost, RequestID: c.RequestID, CreatedAt: b.now().UnixMilli(),
 	})
 	if err != nil {
@@ -93,7 +92,7 @@ func Reconcile(ctx context.Context, store *db.Store, m Meter, now func() time.Ti
 		default:
 			return n, err
 		}
-		if _, err := store.Q().MarkCallReconciled(ctx, sqlitedb.MarkCallReconciledParams{At: now().UnixMilli(), ID: c.ID}); err != nil {
+		if _, err := store.Q().MarkCallReconciled(ctx, db.MarkCallReconciledParams{At: now().UnixMilli(), ID: c.ID}); err != nil {
 			return n, err
 		}
 		n++

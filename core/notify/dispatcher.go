@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/indigo-hq/indigo/db"
-	"github.com/indigo-hq/indigo/db/sqlitedb"
 )
 
 // Delivery statuses.
@@ -186,7 +185,7 @@ func (d *Dispatcher) pass(ctx context.Context) error {
 	now := d.now()
 	var errs []error
 	for _, n := range ns {
-		if _, err := d.store.Q().FanOutKeyEvents(ctx, sqlitedb.FanOutKeyEventsParams{
+		if _, err := d.store.Q().FanOutKeyEvents(ctx, db.FanOutKeyEventsParams{
 			Notifier: n.Name(), Now: now.UnixMilli(), Since: now.Add(-d.FanOutWindow).UnixMilli(),
 		}); err != nil {
 			errs = append(errs, fmt.Errorf("fan out to %s: %w", n.Name(), err))
@@ -214,7 +213,7 @@ func (d *Dispatcher) deliverDue(ctx context.Context, n Notifier) error {
 			return nil
 		}
 		now := d.now()
-		rows, err := d.store.Q().ClaimDeliveries(ctx, sqlitedb.ClaimDeliveriesParams{
+		rows, err := d.store.Q().ClaimDeliveries(ctx, db.ClaimDeliveriesParams{
 			Notifier: n.Name(), Now: now.UnixMilli(), LeaseUntil: now.Add(lease).UnixMilli(), Lim: int64(batch),
 		})
 		if err != nil {
@@ -260,7 +259,7 @@ func outcomeCtx() (context.Context, context.CancelFunc) {
 
 // deliver makes one attempt at a claimed row and records its outcome. It
 // returns an error only when the outcome could not be recorded.
-func (d *Dispatcher) deliver(ctx context.Context, n Notifier, r sqlitedb.ClaimDeliveriesRow, timeout time.Duration) error {
+func (d *Dispatcher) deliver(ctx context.Context, n Notifier, r db.ClaimDeliveriesRow, timeout time.Duration) error {
 	row, err := d.store.Q().GetKeyEvent(ctx, r.EventID)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
@@ -283,7 +282,7 @@ func (d *Dispatcher) deliver(ctx context.Context, n Notifier, r sqlitedb.ClaimDe
 	if err == nil {
 		octx, ocancel := outcomeCtx()
 		defer ocancel()
-		if _, err := d.store.Q().MarkDeliveryDelivered(octx, sqlitedb.MarkDeliveryDeliveredParams{
+		if _, err := d.store.Q().MarkDeliveryDelivered(octx, db.MarkDeliveryDeliveredParams{
 			EventID: r.EventID, Notifier: r.Notifier, DeliveredAt: d.now().UnixMilli(),
 			LastStatusCode: sql.NullInt64{Int64: code.Load(), Valid: code.Load() > 0},
 		}); err != nil {
@@ -311,7 +310,7 @@ func safeNotify(ctx context.Context, n Notifier, ev Event) (err error) {
 
 // fail records a failed attempt: pending with the next attempt's time, or
 // failed when the attempts are used up (or at once when final).
-func (d *Dispatcher) fail(n Notifier, r sqlitedb.ClaimDeliveriesRow, cause error, code int64, final bool) error {
+func (d *Dispatcher) fail(n Notifier, r db.ClaimDeliveriesRow, cause error, code int64, final bool) error {
 	now := d.now()
 	maxAttempts := max(d.MaxAttempts, 1)
 	status, next := StatusPending, now.Add(d.Backoff(int(r.Attempts)))
@@ -324,7 +323,7 @@ func (d *Dispatcher) fail(n Notifier, r sqlitedb.ClaimDeliveriesRow, cause error
 	}
 	octx, cancel := outcomeCtx()
 	defer cancel()
-	if _, err := d.store.Q().MarkDeliveryFailedAttempt(octx, sqlitedb.MarkDeliveryFailedAttemptParams{
+	if _, err := d.store.Q().MarkDeliveryFailedAttempt(octx, db.MarkDeliveryFailedAttemptParams{
 		EventID: r.EventID, Notifier: r.Notifier, Attempts: r.Attempts, Status: status, NextAttemptAt: next.UnixMilli(),
 		LastError: sql.NullString{String: msg, Valid: true}, LastStatusCode: sql.NullInt64{Int64: code, Valid: code > 0},
 	}); err != nil {
@@ -341,10 +340,10 @@ func (d *Dispatcher) fail(n Notifier, r sqlitedb.ClaimDeliveriesRow, cause error
 
 // release gives a claim back uncounted and due at once. Should it fail, the
 // row comes due again when its lease runs out.
-func (d *Dispatcher) release(r sqlitedb.ClaimDeliveriesRow) {
+func (d *Dispatcher) release(r db.ClaimDeliveriesRow) {
 	ctx, cancel := outcomeCtx()
 	defer cancel()
-	if _, err := d.store.Q().ReleaseDelivery(ctx, sqlitedb.ReleaseDeliveryParams{
+	if _, err := d.store.Q().ReleaseDelivery(ctx, db.ReleaseDeliveryParams{
 		EventID: r.EventID, Notifier: r.Notifier, Attempts: r.Attempts, Now: d.now().UnixMilli(),
 	}); err != nil {
 		d.log.Warn("key notifications: release delivery", "event_id", r.EventID, "notifier", r.Notifier, "err", err)

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/indigo-hq/indigo/db"
-	"github.com/indigo-hq/indigo/db/sqlitedb"
 )
 
 // Event types.
@@ -70,7 +69,7 @@ type Notifier interface {
 }
 
 // KeyOf is the event view of a key row.
-func KeyOf(row sqlitedb.SaasApiKey) Key {
+func KeyOf(row db.SaasApiKey) Key {
 	return Key{ID: row.ID, Name: row.Name, Prefix: row.Prefix, Last4: row.Last4, ExpiresAt: msTime(row.ExpiresAt)}
 }
 
@@ -118,7 +117,7 @@ func Record(ctx context.Context, q db.Querier, ev Event, dedupeKey string) (bool
 	if err != nil {
 		return false, err
 	}
-	n, err := q.InsertKeyEvent(ctx, sqlitedb.InsertKeyEventParams{
+	n, err := q.InsertKeyEvent(ctx, db.InsertKeyEventParams{
 		ID: ev.ID, OrgID: ev.OrgID, KeyID: ev.Key.ID, Type: ev.Type, Payload: string(payload),
 		DedupeKey: sql.NullString{String: dedupeKey, Valid: dedupeKey != ""}, CreatedAt: ev.Time.UnixMilli(),
 	})
@@ -150,7 +149,7 @@ func ExpiringSoon(ctx context.Context, store *db.Store, now time.Time, window ti
 	for {
 		var wrote, seen int
 		err := store.Tx(ctx, func(q db.Querier) error {
-			rows, err := q.ListExpiringSoonKeys(ctx, sqlitedb.ListExpiringSoonKeysParams{
+			rows, err := q.ListExpiringSoonKeys(ctx, db.ListExpiringSoonKeysParams{
 				Now: now.UnixMilli(), Until: now.Add(window).UnixMilli(), Lim: expiringBatch,
 			})
 			if err != nil {

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/indigo-hq/indigo/db"
-	"github.com/indigo-hq/indigo/db/sqlitedb"
 )
 
 // Entry is one call.
@@ -51,9 +50,9 @@ type Writer struct {
 
 	// Reused by write, which only the writer goroutine runs.
 	spare    []Entry
-	rows     []sqlitedb.InsertRequestLogParams
+	rows     []db.InsertRequestLogParams
 	stats    map[statKey]int64
-	adds     []sqlitedb.AddKeyStatParams
+	adds     []db.AddKeyStatParams
 	days     map[int64]string
 	done     chan struct{}
 	stopOnce sync.Once
@@ -192,7 +191,7 @@ func (w *Writer) write(buf []Entry) {
 	w.rows = rows
 	for i, e := range buf {
 		at := e.Time.UnixMilli()
-		rows[i] = sqlitedb.InsertRequestLogParams{
+		rows[i] = db.InsertRequestLogParams{
 			RequestID: e.RequestID, OrgID: e.OrgID, KeyID: e.KeyID, Method: e.Method, Route: e.Route,
 			Status: int64(e.Status), LatencyUs: e.Latency.Microseconds(), CreatedAt: at,
 		}
@@ -210,7 +209,7 @@ func (w *Writer) write(buf []Entry) {
 			}
 			w.days[k.day] = day
 		}
-		adds = append(adds, sqlitedb.AddKeyStatParams{
+		adds = append(adds, db.AddKeyStatParams{
 			KeyID: k.keyID, OrgID: k.orgID, Day: day, Route: k.route, Status: int64(k.status), Count: n,
 		})
 	}

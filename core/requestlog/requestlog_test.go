@@ -10,7 +10,6 @@ import (
 	"github.com/indigo-hq/indigo/core/requestlog"
 	"github.com/indigo-hq/indigo/db"
 	"github.com/indigo-hq/indigo/db/dbtest"
-	"github.com/indigo-hq/indigo/db/sqlitedb"
 )
 
 func TestFullQueueDropsAndCounts(t *testing.T) {
@@ -47,7 +46,7 @@ func TestBatchesAndDailyRollup(t *testing.T) {
 				w.Enqueue(requestlog.Entry{RequestID: "r", OrgID: "o1", KeyID: "k1", Method: "GET", Route: "/api/v2/me", Status: 200, Latency: time.Millisecond, Time: at})
 			}
 			w.Flush(context.Background())
-			days, err := s.Q().KeyStatsByDay(context.Background(), sqlitedb.KeyStatsByDayParams{OrgID: "o1", KeyID: "k1"})
+			days, err := s.Q().KeyStatsByDay(context.Background(), db.KeyStatsByDayParams{OrgID: "o1", KeyID: "k1"})
 			if err != nil || len(days) != 2 || days[0].Count != 15 || days[1].Count != 5 || days[1].Day != "2026-05-02" {
 				t.Fatalf("days = %+v, %v", days, err)
 			}

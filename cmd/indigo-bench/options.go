@@ -1,0 +1,104 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+)
+
+// options are the parent process's flags.
+type options struct {
+	rounds        int
+	duration      time.Duration
+	warmup        time.Duration
+	conns         int
+	client        string
+	cpuprofile    string
+	modProfile    string
+	requestLog    bool
+	module        bool
+	profileModule bool
+	profileBare   bool
+}
+
+func parseOptions(args []string) (options, error) {
+	fs := flag.NewFlagSet("indigo-bench", flag.ContinueOnError)
+	var o options
+	fs.IntVar(&o.rounds, "rounds", 5, "rounds; each measures bare and v2 back to back, in alternating order")
+	fs.DurationVar(&o.duration, "duration", 2*time.Second, "measured time per target and round")
+	fs.BoolVar(&o.profileModule, "cpuprofile-module", false, "profile a v2_module round instead of a v2_me one")
+	fs.BoolVar(&o.profileBare, "cpuprofile-bare", false, "profile a bare round instead of a v2_me one (to compare the two profiles)")
+	fs.BoolVar(&o.module, "module", true, "also measure a route of the projects module (built from ./modules/projects)")
+	fs.DurationVar(&o.warmup, "warmup", time.Second, "warm-up before each round's measurement")
+	fs.IntVar(&o.conns, "conns", 32, "concurrent keep-alive connections")
+	fs.StringVar(&o.client, "client", "raw", "load generator client: raw (HTTP/1.1 over TCP) or nethttp (net/http Transport)")
+	fs.StringVar(&o.modProfile, "module-cpuprofile", "", "write the projects module process's own CPU profile here, covering every round (it is written when the host shuts the module down)")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "after the measured rounds, run one extra v2 round and write the host's CPU profile of it here")
+	fs.BoolVar(&o.requestLog, "request-log", true, "queue v2 request logs as the host does (false: diagnosis only, shows the wrapper without the log writer)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	return o, o.validate()
+}
+
+func (o options) validate() error {
+	switch {
+	case o.rounds < 1:
+		return errors.New("-rounds must be at least 1")
+	case o.duration <= 0 || o.duration > 10*time.Minute:
+		return errors.New("-duration must be in (0, 10m]")
+	case o.warmup < 0 || o.warmup > time.Minute:
+		return errors.New("-warmup must be in [0, 1m]")
+	case o.conns < 1 || o.conns > 1024:
+		return errors.New("-conns must be in [1, 1024]")
+	case o.client != "raw" && o.client != "nethttp":
+		return errors.New("-client must be raw or nethttp")
+	}
+	return nil
+}
+
+// loadgenOptions are the load generator process's flags, which the parent
+// passes with args.
+type loadgenOptions struct {
+	addr     string // host:port on loopback
+	path     string
+	conns    int
+	duration time.Duration
+	warmup   time.Duration
+	client   string // raw or nethttp
+}
+
+func (lo loadgenOptions) args() []string {
+	return []string{
+		"-addr", lo.addr, "-path", lo.path, "-conns", strconv.Itoa(lo.conns),
+		"-duration", lo.duration.String(), "-warmup", lo.warmup.String(), "-client", lo.client,
+	}
+}
+
+func parseLoadgenOptions(args []string) (loadgenOptions, error) {
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	var lo loadgenOptions
+	fs.StringVar(&lo.addr, "addr", "", "host:port on loopback")
+	fs.StringVar(&lo.path, "path", mePath, "request path")
+	fs.IntVar(&lo.conns, "conns", 32, "concurrent keep-alive connections")
+	fs.DurationVar(&lo.duration, "duration", 3*time.Second, "measured time")
+	fs.DurationVar(&lo.warmup, "warmup", time.Second, "warm-up before measuring")
+	fs.StringVar(&lo.client, "client", "raw", "raw or nethttp")
+	if err := fs.Parse(args); err != nil {
+		return lo, err
+	}
+	host, _, err := net.SplitHostPort(lo.addr)
+	if err != nil {
+		return lo, fmt.Errorf("-addr: %w", err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return lo, fmt.Errorf("-addr %q is not a loopback address; refusing to generate load", lo.addr)
+	}
+	if lo.conns < 1 || lo.conns > 1024 || lo.duration <= 0 || lo.duration > 10*time.Minute || lo.warmup < 0 || lo.warmup > time.Minute {
+		return lo, errors.New("conns, duration or warmup out of bounds")
+	}
+	return lo, nil
+}

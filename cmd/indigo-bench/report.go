@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/indigo-hq/indigo/core"
+)
+
+// The `name: value` lines that printSummary prints are a contract: scripts
+// parse them.
+
+func printHeader(o options, s *servers) {
+	fmt.Printf("indigo-bench: %s %s/%s GOMAXPROCS=%d NumCPU=%d client=%s conns=%d warmup=%s duration=%s rounds=%d request_log=%t\n",
+		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.NumCPU(),
+		o.client, o.conns, o.warmup, o.duration, o.rounds, o.requestLog)
+	fmt.Printf("indigo-bench: host http://%s%s, bare http://%s%s, body %d bytes, Content-Type %q\n",
+		s.host.Addr(), mePath, s.bareAddr, mePath, len(s.me.body), s.ctype)
+}
+
+func printRound(i int, r roundStats) {
+	fmt.Printf("round %d %-5s: rps=%.0f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f host_cpu_us/req=%.2f loadgen_cpu_us/req=%.2f host_allocs/req=%.1f host_bytes/req=%.0f gcs=%d idle=%.1f%%\n",
+		i, r.kind, r.res.RPS, r.res.P50Ms, r.res.P90Ms, r.res.P99Ms, r.res.MaxMs, r.serverCPUus, r.loadgenCPUus, r.allocsPerReq, r.bytesPerReq, r.gcs, r.idlePct)
+}
+
+func printProfiled(r roundStats, path string) {
+	fmt.Printf("profiled   %-5s: rps=%.0f p99_ms=%.3f (not counted) -> %s\n", r.kind, r.res.RPS, r.res.P99Ms, path)
+}
+
+func printHostStats(host *core.Host) {
+	hits, misses := host.Keys.CacheStats()
+	fmt.Printf("host: request_log written=%d dropped=%d queue_depth=%d, key cache hits=%d misses=%d\n",
+		host.Logs.Written(), host.Logs.Dropped(), host.Logs.Depth(), hits, misses)
+}
+
+// printSummary prints the medians over the rounds.
+func printSummary(r runs, module bool) {
+	fmt.Printf("median host CPU per request: bare %.2f µs, v2_me %.2f µs (+%.2f µs); heap allocs per request: bare %.1f, v2_me %.1f\n",
+		medianOf(r.bare, cpuOf), medianOf(r.v2, cpuOf), medianOf(r.v2, cpuOf)-medianOf(r.bare, cpuOf), medianOf(r.bare, allocsOf), medianOf(r.v2, allocsOf))
+
+	bareRPS, v2RPS := medianOf(r.bare, rpsOf), medianOf(r.v2, rpsOf)
+	bareP99, v2P99 := medianOf(r.bare, p99Of), medianOf(r.v2, p99Of)
+	fmt.Printf("round ratios v2_me/bare: %s\n", roundRatios(r.v2, r.bare))
+	fmt.Printf("bare_rps: %.0f\n", bareRPS)
+	fmt.Printf("v2_me_rps: %.0f\n", v2RPS)
+	fmt.Printf("v2_vs_bare_ratio: %.3f\n", pairedRatio(r.v2, r.bare))
+	fmt.Printf("v2_me_p99_ms: %.3f\n", v2P99)
+	fmt.Printf("bare_p99_ms: %.3f\n", bareP99)
+	fmt.Printf("v2_p99_overhead_ms: %.3f\n", v2P99-bareP99)
+	if module {
+		printModuleSummary(r)
+	}
+}
+
+// printModuleSummary prints the medians of the module route's rounds. Its
+// bare twin serves the module's own bytes.
+func printModuleSummary(r runs) {
+	bm, mr := medianOf(r.bareMod, rpsOf), medianOf(r.v2Mod, rpsOf)
+	fmt.Printf("round ratios v2_module/bare_module: %s\n", roundRatios(r.v2Mod, r.bareMod))
+	fmt.Printf("v2_module_rps: %.0f\n", mr)
+	fmt.Printf("v2_module_vs_bare_ratio: %.3f\n", pairedRatio(r.v2Mod, r.bareMod))
+	fmt.Printf("v2_module_p99_ms: %.3f\n", medianOf(r.v2Mod, p99Of))
+	fmt.Printf("bare_module_rps: %.0f\n", bm)
+	fmt.Printf("median CPU per request: bare_module %.2f µs; v2_module host %.2f µs + module process %.2f µs\n",
+		medianOf(r.bareMod, cpuOf), medianOf(r.v2Mod, cpuOf), medianOf(r.v2Mod, moduleCPUOf))
+}
+
+func rpsOf(r roundStats) float64       { return r.res.RPS }
+func p99Of(r roundStats) float64       { return r.res.P99Ms }
+func cpuOf(r roundStats) float64       { return r.serverCPUus }
+func allocsOf(r roundStats) float64    { return r.allocsPerReq }
+func moduleCPUOf(r roundStats) float64 { return r.moduleCPUus }
+
+// medianOf is the median of f over the runs.
+func medianOf(runs []roundStats, f func(roundStats) float64) float64 {
+	v := make([]float64, len(runs))
+	for i, r := range runs {
+		v[i] = f(r)
+	}
+	return median(v)
+}
+
+// pairedRatio is the median of each round's v2/bare throughput ratio.
+func pairedRatio(v2, bare []roundStats) float64 {
+	r := make([]float64, len(v2))
+	for i := range v2 {
+		r[i] = v2[i].res.RPS / bare[i].res.RPS
+	}
+	return median(r)
+}
+
+func roundRatios(v2, bare []roundStats) string {
+	parts := make([]string, len(v2))
+	for i := range v2 {
+		parts[i] = strconv.FormatFloat(v2[i].res.RPS/bare[i].res.RPS, 'f', 3, 64)
+	}
+	return strings.Join(parts, " ")
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}

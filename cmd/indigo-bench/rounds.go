@@ -1,0 +1,270 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/indigo-hq/indigo/core"
+)
+
+// roundStats is one load-generator run as the parent saw it.
+type roundStats struct {
+	kind         string
+	res          result
+	serverCPUus  float64 // host process CPU (user+sys) per request, µs
+	loadgenCPUus float64 // load generator CPU per request, µs
+	allocsPerReq float64 // host process heap allocations per request
+	bytesPerReq  float64 // host process heap bytes allocated per request
+	gcs          uint32  // garbage collections during the round
+	idlePct      float64 // share of the machine's CPU time left idle during the round
+	moduleCPUus  float64 // module process CPU per request, µs (module rounds)
+}
+
+// runs are the measured rounds of each kind, in round order.
+type runs struct {
+	bare, v2       []roundStats // GET /api/v2/me
+	bareMod, v2Mod []roundStats // the module route, with -module
+}
+
+// bench drives the load generator against the servers.
+type bench struct {
+	ctx context.Context
+	exe string // this binary, re-executed as the load generator
+	o   options
+	s   *servers
+}
+
+// pairSpec is one route measured on both servers, under the two kinds'
+// names.
+type pairSpec struct {
+	bareKind, v2Kind string
+	route            route
+	moduleCPU        bool // also measure the module process's CPU in the v2 run
+}
+
+// rounds measures o.rounds rounds of pairs: GET /api/v2/me, and with
+// -module the module route.
+func (b *bench) rounds() (runs, error) {
+	me := pairSpec{bareKind: "bare", v2Kind: "v2_me", route: b.s.me}
+	mod := pairSpec{bareKind: "bare_module", v2Kind: "v2_module", route: b.s.mod, moduleCPU: true}
+	var r runs
+	for i := 1; i <= b.o.rounds; i++ {
+		bare, v2, err := b.pair(i, me)
+		if err != nil {
+			return r, err
+		}
+		r.bare, r.v2 = append(r.bare, bare), append(r.v2, v2)
+		if !b.o.module {
+			continue
+		}
+		if bare, v2, err = b.pair(i, mod); err != nil {
+			return r, err
+		}
+		r.bareMod, r.v2Mod = append(r.bareMod, bare), append(r.v2Mod, v2)
+	}
+	return r, nil
+}
+
+// pair measures one pair, bare and v2, back to back and prints both.
+// The order alternates from round to round (bare first in odd rounds, v2
+// first in even ones), so that a machine getting slower or faster during
+// the run weighs on both sides alike. The ratio is the median of the
+// rounds' own ratios.
+func (b *bench) pair(i int, p pairSpec) (bare, v2 roundStats, err error) {
+	runBare := func() (err error) { bare, err = b.round(p.bareKind, b.s.bareAddr, p.route); return err }
+	runV2 := func() (err error) { v2, err = b.v2Round(p); return err }
+	first, second := runBare, runV2
+	if i%2 == 0 {
+		first, second = runV2, runBare
+	}
+	if err = first(); err != nil {
+		return bare, v2, err
+	}
+	if err = second(); err != nil {
+		return bare, v2, err
+	}
+	printRound(i, bare)
+	printRound(i, v2)
+	return bare, v2, nil
+}
+
+// v2Round measures the host, and the module process's CPU if p asks.
+func (b *bench) v2Round(p pairSpec) (roundStats, error) {
+	if !p.moduleCPU {
+		return b.round(p.v2Kind, b.s.host.Addr(), p.route)
+	}
+	modCPU0 := moduleCPU(b.s.host)
+	v, err := b.round(p.v2Kind, b.s.host.Addr(), p.route)
+	if err == nil {
+		v.moduleCPUus = float64(moduleCPU(b.s.host)-modCPU0) / float64(time.Microsecond) / float64(v.res.Total)
+	}
+	return v, err
+}
+
+// profiledRound is the extra round that -cpuprofile profiles: v2_me, or
+// v2_module with -cpuprofile-module, or bare with -cpuprofile-bare. It is
+// printed but not counted.
+func (b *bench) profiledRound() error {
+	kind, addr, rt := "v2_me", b.s.host.Addr(), b.s.me
+	switch {
+	case b.o.profileModule:
+		kind, rt = "v2_module", b.s.mod
+	case b.o.profileBare:
+		kind, addr = "bare", b.s.bareAddr
+	}
+	v, err := b.round(kind, addr, rt)
+	if err == nil {
+		printProfiled(v, b.o.cpuprofile)
+	}
+	return err
+}
+
+// profileRound writes this process's CPU profile of one round to path.
+func profileRound(path string, round func() error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return err
+	}
+	err = round()
+	pprof.StopCPUProfile()
+	return err
+}
+
+// settle writes the request logs queued so far, so that a round's CPU
+// and allocations include the logging of its own requests and none of
+// the previous round's.
+func (b *bench) settle() {
+	fctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	b.s.host.Logs.Flush(fctx)
+}
+
+// round runs the load generator once against addr and measures this
+// process's CPU and allocations while it runs and until settle returns.
+func (b *bench) round(kind, addr string, rt route) (roundStats, error) {
+	b.settle()
+	runtime.GC()
+	cmd := b.loadgenCommand(addr, rt)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = os.Stderr
+
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	cpu0 := selfCPU()
+	idle0, all0 := machineIdle()
+	err := cmd.Run()
+	idle1, all1 := machineIdle()
+	b.settle()
+	cpu1 := selfCPU()
+	runtime.ReadMemStats(&ms1)
+	if err != nil {
+		return roundStats{}, fmt.Errorf("load generator against %s (%s): %w", kind, addr, err)
+	}
+	res, err := decodeResult(kind, out.Bytes())
+	if err != nil {
+		return roundStats{}, err
+	}
+
+	st := roundStats{kind: kind, res: res}
+	total := float64(res.Total) // the host served warm-up requests too
+	st.serverCPUus = float64(cpu1-cpu0) / float64(time.Microsecond) / total
+	st.allocsPerReq = float64(ms1.Mallocs-ms0.Mallocs) / total
+	st.bytesPerReq = float64(ms1.TotalAlloc-ms0.TotalAlloc) / total
+	st.gcs = ms1.NumGC - ms0.NumGC
+	if all1 > all0 {
+		st.idlePct = 100 * float64(idle1-idle0) / float64(all1-all0)
+	}
+	if ps := cmd.ProcessState; ps != nil {
+		st.loadgenCPUus = float64(ps.UserTime()+ps.SystemTime()) / float64(time.Microsecond) / total
+	}
+	return st, nil
+}
+
+// loadgenCommand is this binary re-executed as the load generator against
+// rt on addr. The Authorization header and the expected body go in its
+// environment.
+func (b *bench) loadgenCommand(addr string, rt route) *exec.Cmd {
+	lo := loadgenOptions{addr: addr, path: rt.path, conns: b.o.conns, duration: b.o.duration, warmup: b.o.warmup, client: b.o.client}
+	cmd := exec.CommandContext(b.ctx, b.exe, append([]string{"loadgen"}, lo.args()...)...)
+	cmd.Env = append(os.Environ(), envAuth+"="+b.s.auth, envBody+"="+base64.StdEncoding.EncodeToString(rt.body))
+	return cmd
+}
+
+// decodeResult reads the load generator's output.
+func decodeResult(kind string, out []byte) (result, error) {
+	var res result
+	if err := json.Unmarshal(out, &res); err != nil {
+		return res, fmt.Errorf("load generator output: %w: %q", err, out)
+	}
+	if res.Requests == 0 || res.Total == 0 {
+		return res, fmt.Errorf("load generator against %s completed no requests", kind)
+	}
+	return res, nil
+}
+
+// moduleCPU is the module processes' user+system CPU time, read from
+// /proc (0 where there is none).
+func moduleCPU(host *core.Host) time.Duration {
+	var total time.Duration
+	for _, m := range host.Modules.Modules() {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", m.PID()))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		total += time.Duration(ut+st) * time.Second / 100 // clock ticks; USER_HZ is 100 on Linux
+	}
+	return total
+}
+
+// machineIdle reads the machine's idle and total CPU time (jiffies) from
+// /proc/stat (zeros where there is none).
+func machineIdle() (idle, total uint64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0
+	}
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseUint(v, 10, 64)
+		total += n
+		if i == 3 || i == 4 { // idle, iowait
+			idle += n
+		}
+	}
+	return idle, total
+}
+
+// selfCPU is this process's user+system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/indigo-hq/indigo/core"
+	"github.com/indigo-hq/indigo/core/apikey"
+	"github.com/indigo-hq/indigo/core/config"
+	"github.com/indigo-hq/indigo/sdk/rpc"
+)
+
+// route is one measured path and the body both servers answer it with.
+type route struct {
+	path string
+	body []byte
+}
+
+// servers are the servers under test: the real host, and the bare
+// net/http server beside it that replays the host's answers (the v2_me
+// route and the module route's bare twin).
+type servers struct {
+	host     *core.Host
+	bare     *http.Server
+	bareAddr string
+	auth     string // the superkey's Authorization header
+	ctype    string // Content-Type of the host's GET /api/v2/me answer
+	me       route
+	mod      route    // its body is recorded with -module only
+	closers  []func() // what close undoes, in the order it was done
+}
+
+// startServers starts the host and the bare server. On error it undoes
+// what it had done.
+func startServers(ctx context.Context, o options) (*servers, error) {
+	s := &servers{}
+	fail := func(err error) (*servers, error) {
+		s.close()
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "indigo-bench-")
+	if err != nil {
+		return nil, err
+	}
+	s.onClose(func() { os.RemoveAll(tmp) })
+
+	cfg, modProfile, err := hostConfig(tmp, o)
+	if err != nil {
+		return fail(err)
+	}
+	if modProfile != "" {
+		// Printed after the host shut the module down, which writes it.
+		s.onClose(func() { fmt.Printf("module process CPU profile (all rounds) -> %s\n", modProfile) })
+	}
+	if s.host, err = startHost(ctx, &cfg); err != nil {
+		return fail(err)
+	}
+	s.onClose(func() { shutdownHost(s.host, cfg.Server.ShutdownTimeout.Duration) })
+
+	if s.auth, err = createSuperkey(ctx, s.host); err != nil {
+		return fail(err)
+	}
+	if !o.requestLog {
+		s.host.API.Logs = nil // diagnosis: withApiV2Route then enqueues nothing
+	}
+	if err := s.recordAnswers(ctx, o.module); err != nil {
+		return fail(err)
+	}
+
+	routes := map[string][]byte{s.me.path: s.me.body}
+	if o.module {
+		routes[s.mod.path] = s.mod.body
+	}
+	if s.bare, s.bareAddr, err = startBare(routes, s.ctype); err != nil {
+		return fail(err)
+	}
+	s.onClose(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.bare.Shutdown(sctx)
+	})
+	return s, nil
+}
+
+func (s *servers) onClose(f func()) { s.closers = append(s.closers, f) }
+
+// close stops the servers and removes the temporary folder, in the reverse
+// order of their start.
+func (s *servers) close() {
+	for _, f := range slices.Backward(s.closers) {
+		f()
+	}
+	s.closers = nil
+}
+
+// hostConfig is the host's configuration in the temporary folder tmp. With
+// -module it builds the projects module there, and with -module-cpuprofile
+// it also returns the absolute path of the module's profile.
+func hostConfig(tmp string, o options) (cfg config.Config, modProfile string, err error) {
+	cfg = config.Default()
+	cfg.Server.Addr = "127.0.0.1:0"
+	cfg.Server.DataDir = tmp
+	cfg.Database.Driver = "sqlite"
+	cfg.Database.URL = filepath.Join(tmp, "indigo.db")
+	cfg.Dir = tmp
+	cfg.API.DefaultRateLimit = "" // the load must not be refused
+	if !o.module {
+		return cfg, "", nil
+	}
+	bin := filepath.Join(tmp, "projects")
+	if out, err := exec.Command("go", "build", "-o", bin, "./modules/projects").CombinedOutput(); err != nil {
+		return cfg, "", fmt.Errorf("build the projects module (run from the repository root): %v\n%s", err, out)
+	}
+	cfg.Modules = []config.Module{{Name: "projects", Path: bin}}
+	if o.modProfile == "" {
+		return cfg, "", nil
+	}
+	// The module inherits the host's environment and runs in its data
+	// directory, hence an absolute path.
+	abs, err := filepath.Abs(o.modProfile)
+	if err != nil {
+		return cfg, "", err
+	}
+	if err := os.Setenv(rpc.CPUProfileEnv, abs); err != nil {
+		return cfg, "", err
+	}
+	return cfg, abs, nil
+}
+
+func startHost(ctx context.Context, cfg *config.Config) (*core.Host, error) {
+	logger := core.NewLogger(os.Stderr, slog.LevelWarn)
+	svc, err := core.Open(ctx, cfg, core.Options{Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	host := core.New(svc, core.Options{Logger: logger})
+	if err := host.Start(ctx); err != nil {
+		_ = svc.Close()
+		return nil, err
+	}
+	return host, nil
+}
+
+func shutdownHost(host *core.Host, timeout time.Duration) {
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := host.Shutdown(sctx); err != nil {
+		fmt.Fprintln(os.Stderr, "indigo-bench: host shutdown:", err)
+	}
+}
+
+// createSuperkey creates an org and a superkey for it, and returns the
+// key's Authorization header.
+func createSuperkey(ctx context.Context, host *core.Host) (string, error) {
+	org, err := host.Local.CreateOrg(ctx, "bench")
+	if err != nil {
+		return "", err
+	}
+	_, rawKey, err := host.Keys.Create(ctx, org.ID, apikey.Actor{ID: "bench"}, apikey.CreateInput{Name: "bench", Superkey: true})
+	if err != nil {
+		return "", err
+	}
+	return "Bearer " + rawKey, nil
+}
+
+// recordAnswers records the host's answers that the bare server replays:
+// GET /api/v2/me, and with the module GET /api/v2/projects, once two
+// projects exist.
+func (s *servers) recordAnswers(ctx context.Context, module bool) error {
+	addr := s.host.Addr()
+	body, ctype, err := fetch(ctx, addr, mePath, s.auth)
+	if err != nil {
+		return err
+	}
+	s.me, s.ctype = route{mePath, body}, ctype
+	s.mod = route{path: modPath}
+	if !module {
+		return nil
+	}
+	for _, name := range []string{"Apollo", "Gemini"} {
+		if err := post(ctx, addr, modPath, s.auth, `{"name":"`+name+`"}`); err != nil {
+			return err
+		}
+	}
+	if s.mod.body, _, err = fetch(ctx, addr, modPath, s.auth); err != nil {
+		return err
+	}
+	return nil
+}
+
+// post sends one real POST with a JSON body and wants 201 Created.
+func post(ctx context.Context, addr, path, auth, body string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+path, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", auth)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("POST %s answered %d: %s", path, resp.StatusCode, b)
+	}
+	return nil
+}
+
+// fetch returns one real GET answer's body and Content-Type.
+func fetch(ctx context.Context, addr, path, auth string) ([]byte, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	req.Header.Set("Authorization", auth)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, "", fmt.Errorf("GET %s answered %d: %s", path, resp.StatusCode, b)
+	}
+	http.DefaultClient.CloseIdleConnections()
+	return b, resp.Header.Get("Content-Type"), nil
+}
+
+// startBare serves body with the Content-Type on another loopback port,
+// with the same http.Server settings as the host, so that the two differ
+// only by Indigo's router and wrapper.
+func startBare(routes map[string][]byte, ctype string) (*http.Server, string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	mux := http.NewServeMux()
+	for path, body := range routes {
+		mux.HandleFunc("GET "+path, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", ctype)
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(body)
+		})
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintln(os.Stderr, "indigo-bench: bare server:", err)
+		}
+	}()
+	return srv, ln.Addr().String(), nil
+}
