@@ -11,9 +11,6 @@ import (
 	"github.com/indigo-hq/indigo/core"
 )
 
-// The `name: value` lines that printSummary prints are a contract: scripts
-// parse them.
-
 func printHeader(o options, s *servers) {
 	fmt.Printf("indigo-bench: %s %s/%s GOMAXPROCS=%d NumCPU=%d client=%s conns=%d warmup=%s duration=%s rounds=%d request_log=%t\n",
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.NumCPU(),
@@ -37,7 +34,8 @@ func printHostStats(host *core.Host) {
 		host.Logs.Written(), host.Logs.Dropped(), host.Logs.Depth(), hits, misses)
 }
 
-// printSummary prints the medians over the rounds.
+// printSummary prints the medians over the rounds. Scripts parse its
+// `name: value` lines: keep their names, units and order.
 func printSummary(r runs, module bool) {
 	fmt.Printf("median host CPU per request: bare %.2f µs, v2_me %.2f µs (+%.2f µs); heap allocs per request: bare %.1f, v2_me %.1f\n",
 		medianOf(r.bare, cpuOf), medianOf(r.v2, cpuOf), medianOf(r.v2, cpuOf)-medianOf(r.bare, cpuOf), medianOf(r.bare, allocsOf), medianOf(r.v2, allocsOf))

@@ -242,7 +242,7 @@ func fetch(ctx context.Context, addr, path, auth string) ([]byte, string, error)
 	return b, resp.Header.Get("Content-Type"), nil
 }
 
-// startBare serves body with the Content-Type on another loopback port,
+// startBare serves each route's body with the Content-Type on another loopback port,
 // with the same http.Server settings as the host, so that the two differ
 // only by Indigo's router and wrapper.
 func startBare(routes map[string][]byte, ctype string) (*http.Server, string, error) {
