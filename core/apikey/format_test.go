@@ -92,13 +92,6 @@ func TestParseRejects(t *testing.T) {
 	}
 }
 
-func TestNewIDSortsByTime(t *testing.T) {
-	a, b := NewID("key", 1_700_000_000_000), NewID("key", 1_700_000_000_001)
-	if !(a < b) || !strings.HasPrefix(a, "key_") || len(a) != 30 {
-		t.Fatalf("ids %q and %q do not sort by time", a, b)
-	}
-}
-
 // The verify path's checksum is CRC-32 (IEEE) in base62, computed without
 // a copy of the key: it must equal the standard library's CRC and allocate
 // nothing.

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/indigo-hq/indigo/core/jsontime"
 	"github.com/indigo-hq/indigo/db"
 )
 
@@ -20,29 +21,8 @@ const (
 	StatusRevoked  = "revoked"
 )
 
-// Time is a timestamp written as RFC 3339 in UTC with milliseconds.
-type Time struct{ time.Time }
-
-const timeLayout = "2006-01-02T15:04:05.000Z07:00"
-
-// MarshalJSON writes RFC 3339 with milliseconds.
-func (t Time) MarshalJSON() ([]byte, error) {
-	return []byte(`"` + t.UTC().Format(timeLayout) + `"`), nil
-}
-
-// UnmarshalJSON reads RFC 3339.
-func (t *Time) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	v, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return err
-	}
-	t.Time = v
-	return nil
-}
+// Time is the JSON timestamp of keys (and every other answer).
+type Time = jsontime.Time
 
 // RateLimit is a request limit per window.
 type RateLimit struct {
@@ -99,7 +79,7 @@ func optTime(v sql.NullInt64) *Time {
 	if !v.Valid {
 		return nil
 	}
-	return &Time{fromMS(v.Int64)}
+	return &Time{Time: fromMS(v.Int64)}
 }
 
 func optInt(v sql.NullInt64) *int64 {
@@ -156,7 +136,7 @@ func (r *Record) Public(now time.Time) Key {
 		ID: row.ID, OrgID: row.OrgID, Name: row.Name, Prefix: row.Prefix, Last4: row.Last4,
 		Status: r.EffectiveStatus(now), Enabled: row.Enabled, Metadata: json.RawMessage(row.Metadata),
 		Remaining: optInt(row.Remaining), ExpiresAt: optTime(row.ExpiresAt), LastUsedAt: optTime(row.LastUsedAt),
-		CreatedAt: Time{fromMS(row.CreatedAt)}, CreatedBy: row.CreatedBy, RevokedAt: optTime(row.RevokedAt),
+		CreatedAt: Time{Time: fromMS(row.CreatedAt)}, CreatedBy: row.CreatedBy, RevokedAt: optTime(row.RevokedAt),
 	}
 	if !r.Superkey {
 		k.Scopes = append([]string{}, r.Scopes...)

@@ -13,7 +13,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/indigo-hq/indigo/core/audit"
 	"github.com/indigo-hq/indigo/core/httpapi"
+	"github.com/indigo-hq/indigo/core/ids"
 	"github.com/indigo-hq/indigo/core/notify"
 	"github.com/indigo-hq/indigo/core/ratelimit"
 	"github.com/indigo-hq/indigo/core/scope"
@@ -32,11 +34,7 @@ type Settings struct {
 
 // Actor is who performs a management action, for the audit log and for the
 // rule that a key cannot revoke, roll or disable itself.
-type Actor struct {
-	ID    string // "user:<id>", "key:<id>" or "cli"
-	KeyID string // set when a key authenticates the request
-	IP    string
-}
+type Actor = audit.Actor
 
 // Service is the API-key store and verifier of one host or CLI process.
 type Service struct {
@@ -226,7 +224,7 @@ func (s *Service) Create(ctx context.Context, orgID string, actor Actor, in Crea
 
 	raw, parsed := Generate(prefix)
 	p := db.InsertKeyParams{
-		ID: NewID("key", ms(now)), OrgID: orgID, KeyHash: parsed.Hash(), Name: name,
+		ID: ids.New("key", ms(now)), OrgID: orgID, KeyHash: parsed.Hash(), Name: name,
 		Prefix: prefix, Last4: parsed.Last4, Scopes: scopesColumn(scopes, in.Superkey), Metadata: meta,
 		Remaining: nullInt(remaining), ExpiresAt: nullTime(in.ExpiresAt), CreatedBy: actor.ID, CreatedAt: ms(now),
 	}
@@ -346,19 +344,7 @@ func (s *Service) recordChange(ctx context.Context, q db.Querier, row db.SaasApi
 	if err := q.InsertKeyChange(ctx, db.InsertKeyChangeParams{KeyID: row.ID, OrgID: row.OrgID, CreatedAt: now}); err != nil {
 		return err
 	}
-	return Audit(ctx, q, row.OrgID, actor, row.ID, action, details, now)
-}
-
-// Audit writes one audit row.
-func Audit(ctx context.Context, q db.Querier, orgID string, actor Actor, keyID, action string, details map[string]any, at int64) error {
-	if details == nil {
-		details = map[string]any{}
-	}
-	b, _ := json.Marshal(details)
-	return q.InsertAudit(ctx, db.InsertAuditParams{
-		OrgID: orgID, Actor: actor.ID, KeyID: sql.NullString{String: keyID, Valid: keyID != ""},
-		Action: action, SourceIp: actor.IP, Details: string(b), CreatedAt: at,
-	})
+	return audit.Record(ctx, q, row.OrgID, actor, row.ID, action, details, now)
 }
 
 // public is the API view of a record with this process's live usage: the
@@ -372,7 +358,7 @@ func (s *Service) public(r *Record) Key {
 	}
 	if u, ok := s.usage.Load(r.Row.ID); ok {
 		if last := u.(*usage).last.Load(); last > 0 && (k.LastUsedAt == nil || last > ms(k.LastUsedAt.Time)) {
-			k.LastUsedAt = &Time{fromMS(last)}
+			k.LastUsedAt = &Time{Time: fromMS(last)}
 		}
 	}
 	return k
@@ -660,7 +646,7 @@ func (s *Service) Roll(ctx context.Context, orgID, id string, actor Actor, grace
 			remaining = sql.NullInt64{Int64: live.Remaining, Valid: true}
 		}
 		p := db.InsertKeyParams{
-			ID: NewID("key", ms(now)), OrgID: orgID, KeyHash: parsed.Hash(), Name: row.Name, Prefix: row.Prefix,
+			ID: ids.New("key", ms(now)), OrgID: orgID, KeyHash: parsed.Hash(), Name: row.Name, Prefix: row.Prefix,
 			Last4: parsed.Last4, Scopes: row.Scopes, Metadata: row.Metadata, RateLimit: row.RateLimit,
 			RateWindowSeconds: row.RateWindowSeconds, Remaining: remaining, RefillAmount: row.RefillAmount,
 			RefillIntervalSeconds: row.RefillIntervalSeconds, LastRefillAt: row.LastRefillAt,
@@ -798,7 +784,7 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 			if err := q.InsertKeyChange(ctx, db.InsertKeyChangeParams{KeyID: r.ID, OrgID: r.OrgID, CreatedAt: now}); err != nil {
 				return err
 			}
-			if err := Audit(ctx, q, r.OrgID, Actor{ID: "system"}, r.ID, "key.expire", nil, now); err != nil {
+			if err := audit.Record(ctx, q, r.OrgID, Actor{ID: "system"}, r.ID, "key.expire", nil, now); err != nil {
 				return err
 			}
 			row, err := q.GetKeyByID(ctx, r.ID)

@@ -18,7 +18,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/indigo-hq/indigo/core/apikey"
+	"github.com/indigo-hq/indigo/core/audit"
+	"github.com/indigo-hq/indigo/core/ids"
+	"github.com/indigo-hq/indigo/core/jsontime"
 	"github.com/indigo-hq/indigo/db"
 )
 
@@ -61,9 +63,9 @@ func (f ResolverFunc) Resolve(r *http.Request) (*Identity, error) { return f(r) 
 
 // Org is an organization.
 type Org struct {
-	ID        string      `json:"id"`
-	Name      string      `json:"name"`
-	CreatedAt apikey.Time `json:"created_at"`
+	ID        string        `json:"id"`
+	Name      string        `json:"name"`
+	CreatedAt jsontime.Time `json:"created_at"`
 }
 
 // Local is the database-backed provider.
@@ -94,12 +96,12 @@ func (l *Local) CreateOrg(ctx context.Context, name string) (Org, error) {
 		return Org{}, errors.New("org name must be 1 to 128 characters")
 	}
 	now := l.now()
-	o := Org{ID: apikey.NewID("org", now.UnixMilli()), Name: name, CreatedAt: apikey.Time{Time: now.UTC()}}
+	o := Org{ID: ids.New("org", now.UnixMilli()), Name: name, CreatedAt: jsontime.Time{Time: now.UTC()}}
 	err := l.store.Tx(ctx, func(q db.Querier) error {
 		if err := q.InsertOrg(ctx, db.InsertOrgParams{ID: o.ID, Name: name, CreatedAt: now.UnixMilli()}); err != nil {
 			return err
 		}
-		return apikey.Audit(ctx, q, o.ID, apikey.Actor{ID: "cli"}, "", "org.create", map[string]any{"name": name}, now.UnixMilli())
+		return audit.Record(ctx, q, o.ID, audit.Actor{ID: "cli"}, "", "org.create", map[string]any{"name": name}, now.UnixMilli())
 	})
 	return o, err
 }
@@ -114,7 +116,7 @@ func (l *Local) EnsureOrg(ctx context.Context, id string) error {
 		if err != nil || n == 0 {
 			return err
 		}
-		return apikey.Audit(ctx, q, id, apikey.Actor{ID: "identity-provider"}, "", "org.create", map[string]any{"name": id}, now)
+		return audit.Record(ctx, q, id, audit.Actor{ID: "identity-provider"}, "", "org.create", map[string]any{"name": id}, now)
 	})
 }
 
@@ -130,7 +132,7 @@ func (l *Local) Org(ctx context.Context, id string) (o Org, ok bool, err error) 
 	if err != nil {
 		return Org{}, false, err
 	}
-	return Org{ID: r.ID, Name: r.Name, CreatedAt: apikey.Time{Time: time.UnixMilli(r.CreatedAt).UTC()}}, true, nil
+	return Org{ID: r.ID, Name: r.Name, CreatedAt: jsontime.Time{Time: time.UnixMilli(r.CreatedAt).UTC()}}, true, nil
 }
 
 // ListOrgs returns every organization, oldest first.
@@ -141,7 +143,7 @@ func (l *Local) ListOrgs(ctx context.Context) ([]Org, error) {
 	}
 	out := make([]Org, len(rows))
 	for i, r := range rows {
-		out[i] = Org{ID: r.ID, Name: r.Name, CreatedAt: apikey.Time{Time: time.UnixMilli(r.CreatedAt).UTC()}}
+		out[i] = Org{ID: r.ID, Name: r.Name, CreatedAt: jsontime.Time{Time: time.UnixMilli(r.CreatedAt).UTC()}}
 	}
 	return out, nil
 }
@@ -162,7 +164,7 @@ func (l *Local) LoginLink(ctx context.Context, orgID, email, role string, operat
 	default:
 		return "", fmt.Errorf("role must be owner, admin or member, got %q", role)
 	}
-	token := apikey.RandomToken(32)
+	token := ids.Token(32)
 	now := l.now()
 	err = l.store.Tx(ctx, func(q db.Querier) error {
 		if _, err := q.GetOrg(ctx, orgID); err != nil {
@@ -173,7 +175,7 @@ func (l *Local) LoginLink(ctx context.Context, orgID, email, role string, operat
 		}
 		u, err := q.GetUserByEmail(ctx, email)
 		if errors.Is(err, sql.ErrNoRows) {
-			u = db.SaasUser{ID: apikey.NewID("usr", now.UnixMilli()), Email: email, Operator: operator}
+			u = db.SaasUser{ID: ids.New("usr", now.UnixMilli()), Email: email, Operator: operator}
 			err = q.InsertUser(ctx, db.InsertUserParams{ID: u.ID, Email: email, Operator: operator, CreatedAt: now.UnixMilli()})
 		} else if err == nil && operator && !u.Operator {
 			err = q.SetUserOperator(ctx, db.SetUserOperatorParams{ID: u.ID, Operator: true})
@@ -190,7 +192,7 @@ func (l *Local) LoginLink(ctx context.Context, orgID, email, role string, operat
 		}); err != nil {
 			return err
 		}
-		return apikey.Audit(ctx, q, orgID, apikey.Actor{ID: "cli"}, "", "member.login_link",
+		return audit.Record(ctx, q, orgID, audit.Actor{ID: "cli"}, "", "member.login_link",
 			map[string]any{"user_id": u.ID, "role": role, "operator": operator}, now.UnixMilli())
 	})
 	if err != nil {
@@ -205,7 +207,7 @@ var ErrInvalidLink = errors.New("sign-in link is invalid, used or expired")
 // SignIn consumes a one-time token and opens a session. It returns the
 // session token for the cookie.
 func (l *Local) SignIn(ctx context.Context, token string) (string, error) {
-	session := apikey.RandomToken(32)
+	session := ids.Token(32)
 	now := l.now()
 	err := l.store.Tx(ctx, func(q db.Querier) error {
 		row, err := q.ConsumeLoginToken(ctx, db.ConsumeLoginTokenParams{Now: sql.NullInt64{Int64: now.UnixMilli(), Valid: true}, TokenHash: hashToken(token)})
@@ -217,7 +219,7 @@ func (l *Local) SignIn(ctx context.Context, token string) (string, error) {
 		}
 		return q.InsertSession(ctx, db.InsertSessionParams{
 			TokenHash: hashToken(session), OrgID: row.OrgID, UserID: row.UserID,
-			CsrfToken: apikey.RandomToken(24), ExpiresAt: now.Add(l.sessionTTL).UnixMilli(), CreatedAt: now.UnixMilli(),
+			CsrfToken: ids.Token(24), ExpiresAt: now.Add(l.sessionTTL).UnixMilli(), CreatedAt: now.UnixMilli(),
 		})
 	})
 	if err != nil {
