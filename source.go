@@ -25,7 +25,7 @@ import (
 
 //go:embed go.mod go.sum
 //go:embed sdk
-//go:embed core/*.go core/*/*.go core/internal core/ui/static
+//go:embed core/*.go core/*/*.go core/*/*/*.go core/internal core/ui/static
 //go:embed db/*.go db/*/*.go db/*/*/*.go db/migrations db/queries db/sqlc.yaml
 //go:embed modules/subscriptions
 var source embed.FS

@@ -13,8 +13,6 @@ import (
 	"github.com/indigo-hq/indigo/db"
 )
 
-func asAPIError(err error, target **httpapi.Error) bool { return errors.As(err, target) }
-
 func (s *Server) mountAdmin() {
 	r := s.Router()
 	r.Handle("/api/admin/keys", s.withOperator(s.adminKeys)).Methods("GET")

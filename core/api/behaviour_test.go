@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/indigo-hq/indigo/core"
+	"github.com/indigo-hq/indigo/core/api"
 	"github.com/indigo-hq/indigo/core/apikey"
 	"github.com/indigo-hq/indigo/core/config"
 	"github.com/indigo-hq/indigo/core/coretest"
@@ -590,4 +592,18 @@ func TestSignInLinkPageAndSession(t *testing.T) {
 			t.Fatalf("session: %d %s", r.Status, r.Body)
 		}
 	})
+}
+
+// Every kind of domain refusal has a status, and the answer keeps the
+// domain's code and message.
+func TestEveryDomainRefusalHasAStatus(t *testing.T) {
+	for _, k := range []apikey.Kind{apikey.Malformed, apikey.Invalid, apikey.NotFound, apikey.Conflict, apikey.Unavailable} {
+		e := api.StatusOf(fmt.Errorf("wrapped: %w", &apikey.Error{Kind: k, Code: "c", Message: "m"}))
+		if e == nil || e.Status < 400 || e.Status > 599 || e.Code != "c" || e.Message != "m" {
+			t.Errorf("kind %d: %+v", k, e)
+		}
+	}
+	if api.StatusOf(errors.New("disk on fire")) != nil {
+		t.Error("an unexpected error was given a status (it must stay a logged 500)")
+	}
 }

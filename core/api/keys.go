@@ -372,12 +372,3 @@ func (s *Server) verifyKey(w http.ResponseWriter, r *http.Request) {
 	resp.Code, resp.Valid = code, code == apikey.CodeValid
 	httpapi.WriteJSON(w, http.StatusOK, resp)
 }
-
-// fail writes a service error; unexpected errors are logged, not shown.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var e *httpapi.Error
-	if !asAPIError(err, &e) {
-		s.Log.Error("request failed", "err", err, "path", r.URL.Path, "request_id", w.Header().Get("X-Request-Id"))
-	}
-	httpapi.WriteError(w, err)
-}

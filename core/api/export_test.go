@@ -1,0 +1,4 @@
+package api
+
+// StatusOf exposes apiError to the external tests.
+var StatusOf = apiError
