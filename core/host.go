@@ -200,6 +200,7 @@ func New(svc *Services, opts Options) *Host {
 	}
 	h.API.Unmetered = metering.NewBacklog(svc.Store, svc.Log, svc.Keys.Now, 10_000)
 	h.Modules = module.NewLoader(h.API, svc.Scopes, cfg.Server.DataDir, cfg.API.ModuleCallTimeout.Duration, svc.Log)
+	h.Modules.Provision = svc.Store.ProvisionModule
 	if !local {
 		// Sign-in belongs to the host's identity provider: no local links.
 		h.API.Local = nil

@@ -63,6 +63,23 @@ func (s *server) CallHook(ctx context.Context, hook string, payload []byte) (out
 			return nil, status.Error(codes.InvalidArgument, err.Error())
 		}
 		return hookResult(struct{}{}, s.m.OnKeyEvent(ctx, ev))
+	case hook == HookRunTask && len(s.m.Tasks) > 0:
+		var in struct {
+			Task string `json:"task"`
+		}
+		if err := json.Unmarshal(payload, &in); err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+		for _, t := range s.m.Tasks {
+			if t.Name == in.Task {
+				var h Host
+				if hp := s.host.Load(); hp != nil {
+					h = hp
+				}
+				return hookResult(struct{}{}, t.Run(ctx, h))
+			}
+		}
+		return nil, status.Errorf(codes.NotFound, "module %s has no task %q", s.m.Name, in.Task)
 	default:
 		return nil, status.Errorf(codes.Unimplemented, "module %s does not provide hook %q", s.m.Name, hook)
 	}

@@ -3,10 +3,13 @@ package sdk
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/indigo-hq/indigo/sdk/rpc"
@@ -14,13 +17,17 @@ import (
 
 // host is the Host a module's ServerInit receives.
 type host struct {
-	config   map[string]any
-	dataDir  string
-	logger   *slog.Logger
-	services rpc.HostServices
+	module     string
+	config     map[string]any
+	configJSON []byte
+	dataDir    string
+	logger     *slog.Logger
+	services   rpc.HostServices
+	db         *sql.DB
+	engine     string
 }
 
-func newHost(req rpc.InitRequest, services rpc.HostServices) (*host, error) {
+func newHost(module string, req rpc.InitRequest, services rpc.HostServices) (*host, error) {
 	config := map[string]any{}
 	if len(bytes.TrimSpace(req.ConfigJSON)) > 0 {
 		if err := json.Unmarshal(req.ConfigJSON, &config); err != nil {
@@ -34,11 +41,42 @@ func newHost(req rpc.InitRequest, services rpc.HostServices) (*host, error) {
 		services = noServices{}
 	}
 	return &host{
-		config:   config,
-		dataDir:  req.DataDir,
-		logger:   slog.New(&logHandler{services: services}),
-		services: services,
+		module:     module,
+		config:     config,
+		configJSON: req.ConfigJSON,
+		dataDir:    req.DataDir,
+		logger:     slog.New(&logHandler{services: services}),
+		services:   services,
 	}, nil
+}
+
+func (h *host) DB() *sql.DB { return h.db }
+
+func (h *host) Engine() string { return h.engine }
+
+// DecodeConfig decodes the module's section strictly: an unknown key or a
+// value of the wrong type is an error naming the module and the key.
+func (h *host) DecodeConfig(v any) error {
+	return decodeConfig(h.module, h.configJSON, v)
+}
+
+func decodeConfig(module string, raw []byte, v any) error {
+	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
+		raw = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		return nil
+	}
+	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		return fmt.Errorf("module %s: config key %q: want %s, got a JSON %s", module, te.Field, te.Type, te.Value)
+	}
+	if key, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return fmt.Errorf("module %s: config key %s: unknown key", module, key)
+	}
+	return fmt.Errorf("module %s: config: %w", module, err)
 }
 
 func (h *host) Config() map[string]any { return h.config }

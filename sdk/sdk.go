@@ -23,9 +23,12 @@ package sdk
 
 import (
 	"context"
+	"database/sql"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/indigo-hq/indigo/sdk/internal/spec"
 	"github.com/indigo-hq/indigo/sdk/rpc"
@@ -62,6 +65,8 @@ type (
 	KeyEvent = spec.KeyEvent
 	// EventKey is the key a KeyEvent is about.
 	EventKey = spec.EventKey
+	// TaskInfo is a task as a manifest lists it.
+	TaskInfo = spec.Task
 )
 
 // The hooks' names, as a manifest lists them.
@@ -70,6 +75,7 @@ const (
 	HookKeyLimit           = spec.HookKeyLimit
 	HookResolveOrgID       = spec.HookResolveOrgID
 	HookKeyEvents          = spec.HookKeyEvents
+	HookRunTask            = spec.HookRunTask
 )
 
 // Module is everything a module author provides.
@@ -90,6 +96,25 @@ type Module struct {
 	// if the host re-initialises the module. An error stops the module
 	// from being loaded.
 	ServerInit func(ctx context.Context, host Host) error
+
+	// Database asks the host for a database of the module's own, on the
+	// host's engine: a file under the data directory on SQLite, a schema
+	// mod_<name> (and, where the host may create roles, a role that reaches
+	// only that schema) on PostgreSQL. Host.DB returns it.
+	Database bool
+	// Migrations holds the module's golang-migrate files in one folder per
+	// engine, sqlite/ and postgres/ (NNNNNN_title.up.sql and .down.sql),
+	// typically an embed.FS sub-tree. They are applied, under a lock, before
+	// ServerInit; a failure stops the module (not the host) and names the
+	// file.
+	Migrations fs.FS
+	// Tasks are background work the host runs once per interval across
+	// all hosts sharing the database.
+	Tasks []Task
+	// Stop runs when the host shuts the module down or before a restart,
+	// after requests in flight have finished. Its context ends at the
+	// host's deadline; the process is killed after that either way.
+	Stop func(ctx context.Context) error
 
 	// The DI hooks a module may provide. The host uses one when
 	// indigo.toml names the module for it ([api.deps]); key events go to
@@ -114,12 +139,29 @@ type Module struct {
 // balance does not cover the call.
 var ErrInsufficientBalance = &rpc.HookError{Code: "insufficient_balance", Message: "the organization's API call balance is spent"}
 
+// Task is a module's background task: Run is called once per Every across
+// all hosts sharing the database (at least a second). An error is logged
+// and counted by the host; the next run comes at the next interval.
+type Task struct {
+	Name  string
+	Every time.Duration
+	Run   func(ctx context.Context, host Host) error
+}
+
 // Host is what the host offers a module: deliberately small, like Vault's
 // SystemView, so that the wire stays easy to keep compatible.
 type Host interface {
 	// Config is the module's configuration section. It is shared: do not
 	// modify it.
 	Config() map[string]any
+	// DecodeConfig decodes the configuration section into v (a pointer to
+	// the module's own struct, with json tags), refusing unknown keys and
+	// values of the wrong type with the module, the key and the reason.
+	DecodeConfig(v any) error
+	// DB is the module's own database, nil unless Module.Database is set;
+	// Engine is its engine, EngineSQLite or EnginePostgres.
+	DB() *sql.DB
+	Engine() string
 	// DataDir is a directory the module owns for its files.
 	DataDir() string
 	// Logger sends its records over the wire to the host's log.
@@ -140,6 +182,10 @@ func (m Module) Manifest() Manifest {
 		Hooks:    m.hooks(),
 		// Every module built with this SDK serves HandleStream.
 		StreamCalls: true,
+		Database:    m.Database,
+	}
+	for _, t := range m.Tasks {
+		out.Tasks = append(out.Tasks, TaskInfo{Name: t.Name, IntervalSeconds: int64(t.Every / time.Second)})
 	}
 	if out.Scopes == nil {
 		out.Scopes = []Scope{}
@@ -171,6 +217,9 @@ func (m Module) hooks() []string {
 	}
 	if m.OnKeyEvent != nil {
 		out = append(out, HookKeyEvents)
+	}
+	if len(m.Tasks) > 0 {
+		out = append(out, HookRunTask)
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,6 +29,9 @@ func run(m Module, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	if len(args) > 0 && args[0] == "migrate" {
+		return runMigrate(m, args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "describe" {
 		if err := writeManifest(stdout, m.Manifest()); err != nil {
 			fmt.Fprintf(stderr, "describe: %v\n", err)
@@ -40,6 +44,32 @@ func run(m Module, args []string, stdout, stderr io.Writer) int {
 		Plugins:         rpc.PluginMap(Adapt(m)),
 		GRPCServer:      rpc.NewServer,
 	})
+	return 0
+}
+
+// The environment `indigo db migrate` runs a module's migrate mode with.
+const (
+	EnvDBEngine = "INDIGO_MODULE_DB_ENGINE"
+	EnvDBDSN    = "INDIGO_MODULE_DB_DSN"
+)
+
+// runMigrate is `<module> migrate up|down [N]|force VERSION|status`: it
+// migrates the database named by the environment and prints the status as
+// JSON.
+func runMigrate(m Module, args []string, stdout, stderr io.Writer) int {
+	engine, dsn := os.Getenv(EnvDBEngine), os.Getenv(EnvDBDSN)
+	if engine == "" || dsn == "" {
+		fmt.Fprintf(stderr, "migrate: %s and %s must be set (indigo db migrate sets them)\n", EnvDBEngine, EnvDBDSN)
+		return 2
+	}
+	st, err := migrateCommand(context.Background(), m, engine, dsn, args)
+	if err != nil {
+		fmt.Fprintf(stderr, "module %s: migrate: %v\n", m.Name, err)
+		return 1
+	}
+	if err := json.NewEncoder(stdout).Encode(st); err != nil {
+		return 1
+	}
 	return 0
 }
 

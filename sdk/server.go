@@ -35,6 +35,9 @@ type server struct {
 	mu       sync.Mutex
 	closing  bool
 	inflight sync.WaitGroup
+
+	routerOnce sync.Once
+	router     http.Handler
 }
 
 func (s *server) Describe(context.Context) (Manifest, error) {
@@ -42,11 +45,18 @@ func (s *server) Describe(context.Context) (Manifest, error) {
 }
 
 func (s *server) ServerInit(ctx context.Context, req rpc.InitRequest, services rpc.HostServices) (err error) {
-	h, err := newHost(req, services)
+	h, err := newHost(s.m.Name, req, services)
 	if err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
-	s.host.Store(h)
+	if s.m.Database {
+		if err := s.openDatabase(ctx, h, req); err != nil {
+			return err
+		}
+	}
+	if old := s.host.Swap(h); old != nil && old.db != nil && old.db != h.db {
+		_ = old.db.Close()
+	}
 	if s.m.ServerInit == nil {
 		return nil
 	}
@@ -59,6 +69,31 @@ func (s *server) ServerInit(ctx context.Context, req rpc.InitRequest, services r
 		}
 	}()
 	return s.m.ServerInit(ctx, h)
+}
+
+// openDatabase opens the database the host provisioned and applies the
+// module's migrations before anything else runs. A failed migration is
+// FailedPrecondition, which the host reads as "this module is down", not
+// as a failure of the host's start.
+func (s *server) openDatabase(ctx context.Context, h *host, req rpc.InitRequest) error {
+	if req.DBEngine == "" {
+		return status.Errorf(codes.FailedPrecondition, "module %s asks for a database and the host gave none", s.m.Name)
+	}
+	db, err := openDB(req.DBEngine, req.DBDSN)
+	if err == nil {
+		err = db.PingContext(ctx)
+	}
+	if err != nil {
+		return status.Errorf(codes.Unavailable, "module %s: open its %s database: %v", s.m.Name, req.DBEngine, err)
+	}
+	if s.m.Migrations != nil {
+		if err := migrateUp(db, req.DBEngine, s.m.Migrations); err != nil {
+			_ = db.Close()
+			return status.Errorf(codes.FailedPrecondition, "module %s: migration %v", s.m.Name, err)
+		}
+	}
+	h.db, h.engine = db, req.DBEngine
+	return nil
 }
 
 func (s *server) Handle(ctx context.Context, req rpc.Request) (rpc.Response, error) {
@@ -99,8 +134,20 @@ func (s *server) Handle(ctx context.Context, req rpc.Request) (rpc.Response, err
 // one bad request must not take the process, and every other request, down.
 func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) (panicked any) {
 	defer func() { panicked = recover() }()
-	s.m.Handler.ServeHTTP(w, r)
+	s.handler().ServeHTTP(w, r)
 	return nil
+}
+
+// handler is the module's Handler, or one built from its routes' own
+// handlers (each route declared once, with its handler).
+func (s *server) handler() http.Handler {
+	s.routerOnce.Do(func() {
+		s.router = s.m.Handler
+		if s.router == nil {
+			s.router = newRouter(s.m.Routes)
+		}
+	})
+	return s.router
 }
 
 // logPanic reports a panic with its stack to the host's log when the module
@@ -127,10 +174,28 @@ func (s *server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	return s.stop(ctx)
+}
+
+// stop runs the module's Stop hook, then closes its database.
+func (s *server) stop(ctx context.Context) (err error) {
+	h := s.host.Load()
+	defer func() {
+		if p := recover(); p != nil {
+			s.logPanic("stop", p)
+			err = status.Errorf(codes.Internal, "module %s: Stop panicked: %v", s.m.Name, p)
+		}
+		if h != nil && h.db != nil {
+			_ = h.db.Close()
+		}
+	}()
+	if s.m.Stop != nil {
+		return s.m.Stop(ctx)
+	}
+	return nil
 }
 
 // newRequest rebuilds the request the host received, as the module's

@@ -360,7 +360,7 @@ type ctxKey struct{}
 
 func TestLogger(t *testing.T) {
 	services := &recordingServices{}
-	h, err := newHost(rpc.InitRequest{}, services)
+	h, err := newHost("m", rpc.InitRequest{}, services)
 	if err != nil {
 		t.Fatal(err)
 	}

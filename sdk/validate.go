@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/indigo-hq/indigo/sdk/internal/route"
 )
@@ -12,6 +13,7 @@ import (
 var (
 	nameRE   = regexp.MustCompile(`^[a-z][a-z0-9-]{1,31}$`)
 	methodRE = regexp.MustCompile(`^[A-Z]+$`)
+	taskRE   = regexp.MustCompile(`^[a-z][a-z0-9-]{0,63}$`)
 )
 
 // ValidateManifest reports every problem with a manifest at once, so that an
@@ -37,9 +39,22 @@ func ValidateManifest(m Manifest) error {
 		declared[s.ID] = true
 	}
 
+	tasks := map[string]bool{}
+	for _, t := range m.Tasks {
+		switch {
+		case !taskRE.MatchString(t.Name):
+			fail("task %q: name must match %s", t.Name, taskRE)
+		case tasks[t.Name]:
+			fail("task %q is declared twice", t.Name)
+		case t.IntervalSeconds < 1:
+			fail("task %q: interval must be at least one second", t.Name)
+		}
+		tasks[t.Name] = true
+	}
+
 	for _, h := range m.Hooks {
 		switch h {
-		case HookDeductAPICallToken, HookKeyLimit, HookResolveOrgID, HookKeyEvents:
+		case HookDeductAPICallToken, HookKeyLimit, HookResolveOrgID, HookKeyEvents, HookRunTask:
 		default:
 			fail("hook %q is not one the host knows", h)
 		}
@@ -89,7 +104,22 @@ func ValidateManifest(m Manifest) error {
 func (m Module) validate() error {
 	err := ValidateManifest(m.Manifest())
 	if m.Handler == nil {
-		err = errors.Join(err, errors.New("module has no Handler"))
+		for _, r := range m.Routes {
+			if r.Handler == nil {
+				err = errors.Join(err, fmt.Errorf("route %s %s has no Handler, and the module has none", r.Method, r.Path))
+			}
+		}
+	}
+	for _, t := range m.Tasks {
+		if t.Run == nil {
+			err = errors.Join(err, fmt.Errorf("task %q has no Run", t.Name))
+		}
+		if t.Every%time.Second != 0 {
+			err = errors.Join(err, fmt.Errorf("task %q: Every must be whole seconds", t.Name))
+		}
+	}
+	if m.Migrations != nil && !m.Database {
+		err = errors.Join(err, errors.New("module has Migrations but does not ask for a Database"))
 	}
 	if err != nil {
 		return fmt.Errorf("invalid module %q:\n%w", m.Name, err)

@@ -134,3 +134,38 @@ func TestUnknownOrganizationIsNamed(t *testing.T) {
 		t.Fatalf("keys list of a real org: %d %q", code, stdout)
 	}
 }
+
+// `indigo db migrate` lists each module's schema beside the core's, and
+// moves one module's with --module.
+func TestMigrateModules(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildIndigo(t)
+	dir := t.TempDir()
+	projects := filepath.Join(dir, "projects")
+	if out, err := exec.Command("go", "build", "-o", projects, "../../modules/projects").CombinedOutput(); err != nil {
+		t.Fatalf("build projects: %v\n%s", err, out)
+	}
+	toml := "[server]\naddr = \"127.0.0.1:0\"\n[[modules]]\nname = \"projects\"\npath = \"projects\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "indigo.toml"), []byte(toml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := cleanEnv()
+	step := func(want string, args ...string) {
+		t.Helper()
+		code, stdout, stderr := runIn(t, bin, dir, env, args...)
+		if code != 0 || !strings.Contains(stdout, want) {
+			t.Fatalf("indigo %s: exit %d, want %q\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, stdout, stderr)
+		}
+	}
+	step("schema version 4 of 4", "db", "migrate", "up")
+	step("module projects: no database yet", "db", "migrate", "status")
+	step("module projects: sqlite schema version 1 of 1", "db", "migrate", "up", "--module", "projects")
+	step("module projects: sqlite schema version 1 of 1", "db", "migrate", "status")
+	step("module projects: sqlite schema version 0 of 1", "db", "migrate", "down", "--module", "projects")
+	step("module projects: sqlite schema version 1 of 1", "db", "migrate", "force", "1", "--module", "projects")
+	if code, _, stderr := runIn(t, bin, dir, env, "db", "migrate", "up", "--module", "nope"); code == 0 || !strings.Contains(stderr, `no module "nope"`) {
+		t.Fatalf("an unknown module: %d %s", code, stderr)
+	}
+}

@@ -31,6 +31,7 @@ import (
 	"github.com/indigo-hq/indigo/core/config"
 	"github.com/indigo-hq/indigo/core/httpapi"
 	"github.com/indigo-hq/indigo/core/scope"
+	"github.com/indigo-hq/indigo/db"
 	"github.com/indigo-hq/indigo/sdk"
 	"github.com/indigo-hq/indigo/sdk/rpc"
 )
@@ -56,6 +57,10 @@ type Loader struct {
 	mods     []*Instance
 	stop     chan struct{}
 	stopOnce sync.Once
+
+	// Provision makes (or finds) the database of a module that asks for
+	// one, in dir, the module's folder; the host sets it.
+	Provision func(ctx context.Context, name, dir string) (db.ModuleDB, error)
 }
 
 func (l *Loader) stopCh() <-chan struct{} { return l.stop }
@@ -82,8 +87,11 @@ type Instance struct {
 
 	restarts atomic.Int64
 	closing  atomic.Bool
-	kick     chan struct{}
-	done     chan struct{}
+	// broken is why the module is down for good (a failed migration); it
+	// stays down until the host restarts.
+	broken atomic.Pointer[string]
+	kick   chan struct{}
+	done   chan struct{}
 }
 
 // Name is the module's name.
@@ -166,7 +174,19 @@ func (l *Loader) load(ctx context.Context, mc config.Module) error {
 	}
 	if err := inst.init(ctx); err != nil {
 		inst.kill()
-		return fmt.Errorf("serverInit: %w", err)
+		if !rpc.IsFailedPrecondition(err) {
+			return fmt.Errorf("serverInit: %w", err)
+		}
+		// The module cannot run (its migration failed): it stays down and
+		// says why, and the host and the other modules serve.
+		reason := err.Error()
+		inst.broken.Store(&reason)
+		inst.log.Error("module is down until it is fixed and the host restarts", "reason", reason)
+		l.mu.Lock()
+		l.mods = append(l.mods, inst)
+		l.mu.Unlock()
+		close(inst.done)
+		return nil
 	}
 	l.mu.Lock()
 	l.mods = append(l.mods, inst)
@@ -270,9 +290,20 @@ func (m *Instance) init(ctx context.Context) error {
 	ictx, cancel := context.WithTimeout(ctx, m.timeout)
 	defer cancel()
 	m.mu.RLock()
-	mod := m.pending
+	mod, man := m.pending, m.manifest
 	m.mu.RUnlock()
-	if err := mod.ServerInit(ictx, rpc.InitRequest{ConfigJSON: cfgJSON, DataDir: m.dataDir}, hostServices{m}); err != nil {
+	req := rpc.InitRequest{ConfigJSON: cfgJSON, DataDir: m.dataDir}
+	if man.Database {
+		if m.loader.Provision == nil {
+			return fmt.Errorf("module %s asks for a database and this host has none to give", m.cfg.Name)
+		}
+		mdb, err := m.loader.Provision(ictx, m.cfg.Name, m.dataDir)
+		if err != nil {
+			return fmt.Errorf("provision the module's database: %w", err)
+		}
+		req.DBEngine, req.DBDSN = mdb.Engine, mdb.DSN
+	}
+	if err := mod.ServerInit(ictx, req, hostServices{m}); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -412,6 +443,10 @@ var strippedRequestHeaders = []string{"Authorization", "Cookie", "X-Csrf-Token",
 func (m *Instance) proxy(rt sdk.Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mod := m.current()
+		if reason := m.broken.Load(); reason != nil {
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusServiceUnavailable, "module_unavailable", "module %s is down: %s", m.cfg.Name, *reason))
+			return
+		}
 		if mod == nil {
 			w.Header().Set("Retry-After", "1")
 			httpapi.WriteError(w, httpapi.Errorf(http.StatusServiceUnavailable, "module_unavailable", "module %s is restarting; try again", m.cfg.Name))

@@ -56,6 +56,7 @@ func URL(t testing.TB, engine string) string {
 		}
 		t.Cleanup(func() {
 			_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+			dropModules(admin, schema)
 			_ = admin.Close()
 		})
 		u, err := url.Parse(base)
@@ -85,4 +86,36 @@ func Open(t testing.TB, engine string) *db.Store {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// dropModules drops the schemas and roles the host in schema made for its
+// modules (db.ModuleSchema names them after it).
+func dropModules(admin *sql.DB, schema string) {
+	like := schema + `\_mod\_%`
+	if rows, err := admin.Query(`SELECT nspname FROM pg_namespace WHERE nspname LIKE $1`, like); err == nil {
+		var names []string
+		for rows.Next() {
+			var n string
+			if rows.Scan(&n) == nil {
+				names = append(names, n)
+			}
+		}
+		rows.Close()
+		for _, n := range names {
+			_, _ = admin.Exec(`DROP SCHEMA "` + n + `" CASCADE`)
+		}
+	}
+	if rows, err := admin.Query(`SELECT rolname FROM pg_roles WHERE rolname LIKE $1`, like); err == nil {
+		var names []string
+		for rows.Next() {
+			var n string
+			if rows.Scan(&n) == nil {
+				names = append(names, n)
+			}
+		}
+		rows.Close()
+		for _, n := range names {
+			_, _ = admin.Exec(`DROP ROLE "` + n + `"`)
+		}
+	}
 }

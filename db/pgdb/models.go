@@ -111,6 +111,13 @@ type SaasMember struct {
 	CreatedAt int64
 }
 
+type SaasModuleRole struct {
+	Module    string
+	Role      string
+	Password  string
+	CreatedAt int64
+}
+
 type SaasOrg struct {
 	ID        string
 	Name      string

@@ -74,6 +74,8 @@ func (c *moduleClient) ServerInit(ctx context.Context, req InitRequest, host Hos
 		ConfigJson:     req.ConfigJSON,
 		DataDir:        req.DataDir,
 		HostServicesId: c.hostID,
+		DbEngine:       req.DBEngine,
+		DbDsn:          req.DBDSN,
 	})
 	return wrapCall(ctx, "server init", err)
 }

@@ -19,8 +19,12 @@ func toProtoManifest(m spec.Manifest) *pb.Manifest {
 		Protocol:    int32(m.Protocol),
 		Hooks:       m.Hooks,
 		StreamCalls: m.StreamCalls,
+		Database:    m.Database,
 		Scopes:      make([]*pb.Scope, len(m.Scopes)),
 		Routes:      make([]*pb.Route, len(m.Routes)),
+	}
+	for _, t := range m.Tasks {
+		out.Tasks = append(out.Tasks, &pb.Task{Name: t.Name, IntervalSeconds: t.IntervalSeconds})
 	}
 	for i, s := range m.Scopes {
 		out.Scopes[i] = &pb.Scope{Id: s.ID, Label: s.Label}
@@ -40,8 +44,12 @@ func fromProtoManifest(m *pb.Manifest) spec.Manifest {
 		Protocol:    int(m.GetProtocol()),
 		Hooks:       append([]string{}, m.GetHooks()...),
 		StreamCalls: m.GetStreamCalls(),
+		Database:    m.GetDatabase(),
 		Scopes:      make([]spec.Scope, len(m.GetScopes())),
 		Routes:      make([]spec.Route, len(m.GetRoutes())),
+	}
+	for _, t := range m.GetTasks() {
+		out.Tasks = append(out.Tasks, spec.Task{Name: t.GetName(), IntervalSeconds: t.GetIntervalSeconds()})
 	}
 	for i, s := range m.GetScopes() {
 		out.Scopes[i] = spec.Scope{ID: s.GetId(), Label: s.GetLabel()}

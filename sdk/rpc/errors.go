@@ -35,6 +35,15 @@ func IsDeadline(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded
 }
 
+// IsFailedPrecondition reports whether err means the module cannot run as
+// it is (its database migration failed): restarting it will not help.
+func IsFailedPrecondition(err error) bool {
+	if ce, ok := errors.AsType[*callError](err); ok {
+		err = ce.err
+	}
+	return status.Code(err) == codes.FailedPrecondition
+}
+
 type errKind int
 
 const (

@@ -113,6 +113,10 @@ type InitRequest struct {
 	// JSON rather than a typed value so the wire need not know its shape.
 	ConfigJSON []byte
 	DataDir    string
+	// DBEngine and DBDSN are the module's own database ("" when it asked
+	// for none): "sqlite" with a file path, or "postgres" with a URL whose
+	// role and search_path reach only the module's schema.
+	DBEngine, DBDSN string
 }
 
 // HostServices are what a module may ask of the host. The host implements

@@ -88,7 +88,7 @@ func (s *moduleServer) ServerInit(ctx context.Context, req *pb.InitRequest) (*pb
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "dial host services: %v", err)
 	}
-	init := InitRequest{ConfigJSON: req.GetConfigJson(), DataDir: req.GetDataDir()}
+	init := InitRequest{ConfigJSON: req.GetConfigJson(), DataDir: req.GetDataDir(), DBEngine: req.GetDbEngine(), DBDSN: req.GetDbDsn()}
 	if err := s.impl.ServerInit(ctx, init, host); err != nil {
 		return nil, err
 	}

@@ -30,9 +30,17 @@ import (
 type Option func(*config)
 
 type config struct {
-	cfg     map[string]any
-	scopes  []sdk.RegisteredScope
-	timeout time.Duration
+	cfg      map[string]any
+	scopes   []sdk.RegisteredScope
+	timeout  time.Duration
+	postgres string
+}
+
+// WithPostgres gives a module that asks for a database a schema of its own
+// in the PostgreSQL database at url (dropped when the test ends) instead
+// of a SQLite file; "" keeps SQLite.
+func WithPostgres(url string) Option {
+	return func(c *config) { c.postgres = url }
 }
 
 // WithConfig sets what the module's Host.Config returns.
@@ -60,6 +68,12 @@ type Harness struct {
 	host    *Host
 	dataDir string
 	timeout time.Duration
+	db      *Database
+}
+
+// Database is where the module's database is, as the harness provisioned it.
+type Database struct {
+	Engine, DSN string
 }
 
 type compiledRoute struct {
@@ -89,8 +103,10 @@ func New(t testing.TB, m sdk.Module, opts ...Option) *Harness {
 	if err := sdk.ValidateManifest(m.Manifest()); err != nil {
 		t.Fatalf("sdktest: %v", err)
 	}
-	if m.Handler == nil {
-		t.Fatalf("sdktest: module %q has no Handler", m.Name)
+	for _, r := range m.Routes {
+		if m.Handler == nil && r.Handler == nil {
+			t.Fatalf("sdktest: module %q has no Handler, and route %s %s has none", m.Name, r.Method, r.Path)
+		}
 	}
 
 	h := &Harness{t: t, timeout: c.timeout}
@@ -130,6 +146,10 @@ func New(t testing.TB, m sdk.Module, opts ...Option) *Harness {
 	defer cancel()
 	h.dataDir = t.TempDir()
 	init := rpc.InitRequest{ConfigJSON: cfgJSON, DataDir: h.dataDir}
+	if m.Database {
+		init.DBEngine, init.DBDSN = provision(t, m.Name, h.dataDir, c.postgres)
+		h.db = &Database{Engine: init.DBEngine, DSN: init.DBDSN}
+	}
 	if err := h.module.ServerInit(ctx, init, h.host); err != nil {
 		t.Fatalf("sdktest: ServerInit: %v", err)
 	}

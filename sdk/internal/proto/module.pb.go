@@ -191,14 +191,19 @@ func (x *Route) GetV1() bool {
 }
 
 type Manifest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	Scopes        []*Scope               `protobuf:"bytes,3,rep,name=scopes,proto3" json:"scopes,omitempty"`
-	Routes        []*Route               `protobuf:"bytes,4,rep,name=routes,proto3" json:"routes,omitempty"`
-	Protocol      int32                  `protobuf:"varint,5,opt,name=protocol,proto3" json:"protocol,omitempty"`
-	Hooks         []string               `protobuf:"bytes,6,rep,name=hooks,proto3" json:"hooks,omitempty"`
-	StreamCalls   bool                   `protobuf:"varint,7,opt,name=stream_calls,json=streamCalls,proto3" json:"stream_calls,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version     string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Scopes      []*Scope               `protobuf:"bytes,3,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	Routes      []*Route               `protobuf:"bytes,4,rep,name=routes,proto3" json:"routes,omitempty"`
+	Protocol    int32                  `protobuf:"varint,5,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Hooks       []string               `protobuf:"bytes,6,rep,name=hooks,proto3" json:"hooks,omitempty"`
+	StreamCalls bool                   `protobuf:"varint,7,opt,name=stream_calls,json=streamCalls,proto3" json:"stream_calls,omitempty"`
+	// database: the module asks the host for a database of its own.
+	Database bool `protobuf:"varint,8,opt,name=database,proto3" json:"database,omitempty"`
+	// tasks: background work the host schedules once per interval across
+	// all hosts, and runs through the run_task hook.
+	Tasks         []*Task `protobuf:"bytes,9,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -282,19 +287,90 @@ func (x *Manifest) GetStreamCalls() bool {
 	return false
 }
 
+func (x *Manifest) GetDatabase() bool {
+	if x != nil {
+		return x.Database
+	}
+	return false
+}
+
+func (x *Manifest) GetTasks() []*Task {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
+}
+
+type Task struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	IntervalSeconds int64                  `protobuf:"varint,2,opt,name=interval_seconds,json=intervalSeconds,proto3" json:"interval_seconds,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Task) Reset() {
+	*x = Task{}
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Task) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Task) ProtoMessage() {}
+
+func (x *Task) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Task.ProtoReflect.Descriptor instead.
+func (*Task) Descriptor() ([]byte, []int) {
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Task) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Task) GetIntervalSeconds() int64 {
+	if x != nil {
+		return x.IntervalSeconds
+	}
+	return 0
+}
+
 type InitRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	ConfigJson []byte                 `protobuf:"bytes,1,opt,name=config_json,json=configJson,proto3" json:"config_json,omitempty"`
 	DataDir    string                 `protobuf:"bytes,2,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
 	// The go-plugin broker id of the host-services server.
 	HostServicesId uint32 `protobuf:"varint,3,opt,name=host_services_id,json=hostServicesId,proto3" json:"host_services_id,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The module's own database, when its manifest asks for one: the
+	// engine ("sqlite" or "postgres") and a data source name that reaches
+	// only what the module owns (its file, or its schema and role).
+	DbEngine      string `protobuf:"bytes,4,opt,name=db_engine,json=dbEngine,proto3" json:"db_engine,omitempty"`
+	DbDsn         string `protobuf:"bytes,5,opt,name=db_dsn,json=dbDsn,proto3" json:"db_dsn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InitRequest) Reset() {
 	*x = InitRequest{}
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[4]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -306,7 +382,7 @@ func (x *InitRequest) String() string {
 func (*InitRequest) ProtoMessage() {}
 
 func (x *InitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[4]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -319,7 +395,7 @@ func (x *InitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitRequest.ProtoReflect.Descriptor instead.
 func (*InitRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{4}
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *InitRequest) GetConfigJson() []byte {
@@ -343,6 +419,20 @@ func (x *InitRequest) GetHostServicesId() uint32 {
 	return 0
 }
 
+func (x *InitRequest) GetDbEngine() string {
+	if x != nil {
+		return x.DbEngine
+	}
+	return ""
+}
+
+func (x *InitRequest) GetDbDsn() string {
+	if x != nil {
+		return x.DbDsn
+	}
+	return ""
+}
+
 type InitResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -351,7 +441,7 @@ type InitResponse struct {
 
 func (x *InitResponse) Reset() {
 	*x = InitResponse{}
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[5]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -363,7 +453,7 @@ func (x *InitResponse) String() string {
 func (*InitResponse) ProtoMessage() {}
 
 func (x *InitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[5]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -376,7 +466,7 @@ func (x *InitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitResponse.ProtoReflect.Descriptor instead.
 func (*InitResponse) Descriptor() ([]byte, []int) {
-	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{5}
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{6}
 }
 
 // Header is one header name with all its values, in order: a map of
@@ -391,7 +481,7 @@ type Header struct {
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[6]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -403,7 +493,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[6]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -416,7 +506,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{6}
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Header) GetName() string {
@@ -447,7 +537,7 @@ type Caller struct {
 
 func (x *Caller) Reset() {
 	*x = Caller{}
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[7]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -459,7 +549,7 @@ func (x *Caller) String() string {
 func (*Caller) ProtoMessage() {}
 
 func (x *Caller) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[7]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -472,7 +562,7 @@ func (x *Caller) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Caller.ProtoReflect.Descriptor instead.
 func (*Caller) Descriptor() ([]byte, []int) {
-	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{7}
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Caller) GetOrgId() string {
@@ -532,7 +622,7 @@ type Request struct {
 
 func (x *Request) Reset() {
 	*x = Request{}
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[8]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -544,7 +634,7 @@ func (x *Request) String() string {
 func (*Request) ProtoMessage() {}
 
 func (x *Request) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[8]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -557,7 +647,7 @@ func (x *Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Request.ProtoReflect.Descriptor instead.
 func (*Request) Descriptor() ([]byte, []int) {
-	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{8}
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Request) GetMethod() string {
@@ -620,7 +710,7 @@ type Response struct {
 
 func (x *Response) Reset() {
 	*x = Response{}
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[9]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -632,7 +722,7 @@ func (x *Response) String() string {
 func (*Response) ProtoMessage() {}
 
 func (x *Response) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[9]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -645,7 +735,7 @@ func (x *Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response.ProtoReflect.Descriptor instead.
 func (*Response) Descriptor() ([]byte, []int) {
-	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{9}
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Response) GetStatus() int32 {
@@ -677,7 +767,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[10]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -689,7 +779,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[10]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -702,7 +792,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{10}
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{11}
 }
 
 type ShutdownResponse struct {
@@ -713,7 +803,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[11]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -725,7 +815,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[11]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -738,7 +828,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{11}
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{12}
 }
 
 type LogRequest struct {
@@ -753,7 +843,7 @@ type LogRequest struct {
 
 func (x *LogRequest) Reset() {
 	*x = LogRequest{}
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[12]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -765,7 +855,7 @@ func (x *LogRequest) String() string {
 func (*LogRequest) ProtoMessage() {}
 
 func (x *LogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[12]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -778,7 +868,7 @@ func (x *LogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRequest.ProtoReflect.Descriptor instead.
 func (*LogRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{12}
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LogRequest) GetLevel() int32 {
@@ -810,7 +900,7 @@ type LogResponse struct {
 
 func (x *LogResponse) Reset() {
 	*x = LogResponse{}
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[13]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -822,7 +912,7 @@ func (x *LogResponse) String() string {
 func (*LogResponse) ProtoMessage() {}
 
 func (x *LogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[13]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -835,7 +925,7 @@ func (x *LogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogResponse.ProtoReflect.Descriptor instead.
 func (*LogResponse) Descriptor() ([]byte, []int) {
-	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{13}
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{14}
 }
 
 type ScopesRequest struct {
@@ -846,7 +936,7 @@ type ScopesRequest struct {
 
 func (x *ScopesRequest) Reset() {
 	*x = ScopesRequest{}
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[14]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -858,7 +948,7 @@ func (x *ScopesRequest) String() string {
 func (*ScopesRequest) ProtoMessage() {}
 
 func (x *ScopesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[14]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -871,7 +961,7 @@ func (x *ScopesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScopesRequest.ProtoReflect.Descriptor instead.
 func (*ScopesRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{14}
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{15}
 }
 
 type RegisteredScope struct {
@@ -885,7 +975,7 @@ type RegisteredScope struct {
 
 func (x *RegisteredScope) Reset() {
 	*x = RegisteredScope{}
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[15]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +987,7 @@ func (x *RegisteredScope) String() string {
 func (*RegisteredScope) ProtoMessage() {}
 
 func (x *RegisteredScope) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[15]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +1000,7 @@ func (x *RegisteredScope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisteredScope.ProtoReflect.Descriptor instead.
 func (*RegisteredScope) Descriptor() ([]byte, []int) {
-	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{15}
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RegisteredScope) GetId() string {
@@ -943,7 +1033,7 @@ type ScopesResponse struct {
 
 func (x *ScopesResponse) Reset() {
 	*x = ScopesResponse{}
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[16]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -955,7 +1045,7 @@ func (x *ScopesResponse) String() string {
 func (*ScopesResponse) ProtoMessage() {}
 
 func (x *ScopesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[16]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -968,7 +1058,7 @@ func (x *ScopesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScopesResponse.ProtoReflect.Descriptor instead.
 func (*ScopesResponse) Descriptor() ([]byte, []int) {
-	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{16}
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ScopesResponse) GetScopes() []*RegisteredScope {
@@ -988,7 +1078,7 @@ type HookRequest struct {
 
 func (x *HookRequest) Reset() {
 	*x = HookRequest{}
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[17]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1000,7 +1090,7 @@ func (x *HookRequest) String() string {
 func (*HookRequest) ProtoMessage() {}
 
 func (x *HookRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[17]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1103,7 @@ func (x *HookRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookRequest.ProtoReflect.Descriptor instead.
 func (*HookRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{17}
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *HookRequest) GetHook() string {
@@ -1043,7 +1133,7 @@ type HookResponse struct {
 
 func (x *HookResponse) Reset() {
 	*x = HookResponse{}
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[18]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1055,7 +1145,7 @@ func (x *HookResponse) String() string {
 func (*HookResponse) ProtoMessage() {}
 
 func (x *HookResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[18]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1068,7 +1158,7 @@ func (x *HookResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookResponse.ProtoReflect.Descriptor instead.
 func (*HookResponse) Descriptor() ([]byte, []int) {
-	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{18}
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HookResponse) GetResult() []byte {
@@ -1106,7 +1196,7 @@ type StreamRequest struct {
 
 func (x *StreamRequest) Reset() {
 	*x = StreamRequest{}
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[19]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1118,7 +1208,7 @@ func (x *StreamRequest) String() string {
 func (*StreamRequest) ProtoMessage() {}
 
 func (x *StreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[19]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1131,7 +1221,7 @@ func (x *StreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamRequest.ProtoReflect.Descriptor instead.
 func (*StreamRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{19}
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StreamRequest) GetId() uint64 {
@@ -1176,7 +1266,7 @@ type StreamResponse struct {
 
 func (x *StreamResponse) Reset() {
 	*x = StreamResponse{}
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[20]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1278,7 @@ func (x *StreamResponse) String() string {
 func (*StreamResponse) ProtoMessage() {}
 
 func (x *StreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_internal_proto_module_proto_msgTypes[20]
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1291,7 @@ func (x *StreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamResponse.ProtoReflect.Descriptor instead.
 func (*StreamResponse) Descriptor() ([]byte, []int) {
-	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{20}
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StreamResponse) GetId() uint64 {
@@ -1246,7 +1336,7 @@ const file_sdk_internal_proto_module_proto_rawDesc = "" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x16\n" +
 	"\x06scopes\x18\x03 \x03(\tR\x06scopes\x12\x12\n" +
 	"\x04cost\x18\x04 \x01(\x03R\x04cost\x12\x0e\n" +
-	"\x02v1\x18\x05 \x01(\bR\x02v1\"\xef\x01\n" +
+	"\x02v1\x18\x05 \x01(\bR\x02v1\"\xb9\x02\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12/\n" +
@@ -1254,12 +1344,19 @@ const file_sdk_internal_proto_module_proto_rawDesc = "" +
 	"\x06routes\x18\x04 \x03(\v2\x17.indigo.module.v1.RouteR\x06routes\x12\x1a\n" +
 	"\bprotocol\x18\x05 \x01(\x05R\bprotocol\x12\x14\n" +
 	"\x05hooks\x18\x06 \x03(\tR\x05hooks\x12!\n" +
-	"\fstream_calls\x18\a \x01(\bR\vstreamCalls\"s\n" +
+	"\fstream_calls\x18\a \x01(\bR\vstreamCalls\x12\x1a\n" +
+	"\bdatabase\x18\b \x01(\bR\bdatabase\x12,\n" +
+	"\x05tasks\x18\t \x03(\v2\x16.indigo.module.v1.TaskR\x05tasks\"E\n" +
+	"\x04Task\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
+	"\x10interval_seconds\x18\x02 \x01(\x03R\x0fintervalSeconds\"\xa7\x01\n" +
 	"\vInitRequest\x12\x1f\n" +
 	"\vconfig_json\x18\x01 \x01(\fR\n" +
 	"configJson\x12\x19\n" +
 	"\bdata_dir\x18\x02 \x01(\tR\adataDir\x12(\n" +
-	"\x10host_services_id\x18\x03 \x01(\rR\x0ehostServicesId\"\x0e\n" +
+	"\x10host_services_id\x18\x03 \x01(\rR\x0ehostServicesId\x12\x1b\n" +
+	"\tdb_engine\x18\x04 \x01(\tR\bdbEngine\x12\x15\n" +
+	"\x06db_dsn\x18\x05 \x01(\tR\x05dbDsn\"\x0e\n" +
 	"\fInitResponse\"4\n" +
 	"\x06Header\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
@@ -1349,64 +1446,66 @@ func file_sdk_internal_proto_module_proto_rawDescGZIP() []byte {
 	return file_sdk_internal_proto_module_proto_rawDescData
 }
 
-var file_sdk_internal_proto_module_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_sdk_internal_proto_module_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_sdk_internal_proto_module_proto_goTypes = []any{
 	(*DescribeRequest)(nil),  // 0: indigo.module.v1.DescribeRequest
 	(*Scope)(nil),            // 1: indigo.module.v1.Scope
 	(*Route)(nil),            // 2: indigo.module.v1.Route
 	(*Manifest)(nil),         // 3: indigo.module.v1.Manifest
-	(*InitRequest)(nil),      // 4: indigo.module.v1.InitRequest
-	(*InitResponse)(nil),     // 5: indigo.module.v1.InitResponse
-	(*Header)(nil),           // 6: indigo.module.v1.Header
-	(*Caller)(nil),           // 7: indigo.module.v1.Caller
-	(*Request)(nil),          // 8: indigo.module.v1.Request
-	(*Response)(nil),         // 9: indigo.module.v1.Response
-	(*ShutdownRequest)(nil),  // 10: indigo.module.v1.ShutdownRequest
-	(*ShutdownResponse)(nil), // 11: indigo.module.v1.ShutdownResponse
-	(*LogRequest)(nil),       // 12: indigo.module.v1.LogRequest
-	(*LogResponse)(nil),      // 13: indigo.module.v1.LogResponse
-	(*ScopesRequest)(nil),    // 14: indigo.module.v1.ScopesRequest
-	(*RegisteredScope)(nil),  // 15: indigo.module.v1.RegisteredScope
-	(*ScopesResponse)(nil),   // 16: indigo.module.v1.ScopesResponse
-	(*HookRequest)(nil),      // 17: indigo.module.v1.HookRequest
-	(*HookResponse)(nil),     // 18: indigo.module.v1.HookResponse
-	(*StreamRequest)(nil),    // 19: indigo.module.v1.StreamRequest
-	(*StreamResponse)(nil),   // 20: indigo.module.v1.StreamResponse
-	nil,                      // 21: indigo.module.v1.Request.PathParamsEntry
-	nil,                      // 22: indigo.module.v1.LogRequest.AttrsEntry
+	(*Task)(nil),             // 4: indigo.module.v1.Task
+	(*InitRequest)(nil),      // 5: indigo.module.v1.InitRequest
+	(*InitResponse)(nil),     // 6: indigo.module.v1.InitResponse
+	(*Header)(nil),           // 7: indigo.module.v1.Header
+	(*Caller)(nil),           // 8: indigo.module.v1.Caller
+	(*Request)(nil),          // 9: indigo.module.v1.Request
+	(*Response)(nil),         // 10: indigo.module.v1.Response
+	(*ShutdownRequest)(nil),  // 11: indigo.module.v1.ShutdownRequest
+	(*ShutdownResponse)(nil), // 12: indigo.module.v1.ShutdownResponse
+	(*LogRequest)(nil),       // 13: indigo.module.v1.LogRequest
+	(*LogResponse)(nil),      // 14: indigo.module.v1.LogResponse
+	(*ScopesRequest)(nil),    // 15: indigo.module.v1.ScopesRequest
+	(*RegisteredScope)(nil),  // 16: indigo.module.v1.RegisteredScope
+	(*ScopesResponse)(nil),   // 17: indigo.module.v1.ScopesResponse
+	(*HookRequest)(nil),      // 18: indigo.module.v1.HookRequest
+	(*HookResponse)(nil),     // 19: indigo.module.v1.HookResponse
+	(*StreamRequest)(nil),    // 20: indigo.module.v1.StreamRequest
+	(*StreamResponse)(nil),   // 21: indigo.module.v1.StreamResponse
+	nil,                      // 22: indigo.module.v1.Request.PathParamsEntry
+	nil,                      // 23: indigo.module.v1.LogRequest.AttrsEntry
 }
 var file_sdk_internal_proto_module_proto_depIdxs = []int32{
 	1,  // 0: indigo.module.v1.Manifest.scopes:type_name -> indigo.module.v1.Scope
 	2,  // 1: indigo.module.v1.Manifest.routes:type_name -> indigo.module.v1.Route
-	21, // 2: indigo.module.v1.Request.path_params:type_name -> indigo.module.v1.Request.PathParamsEntry
-	6,  // 3: indigo.module.v1.Request.headers:type_name -> indigo.module.v1.Header
-	7,  // 4: indigo.module.v1.Request.caller:type_name -> indigo.module.v1.Caller
-	6,  // 5: indigo.module.v1.Response.headers:type_name -> indigo.module.v1.Header
-	22, // 6: indigo.module.v1.LogRequest.attrs:type_name -> indigo.module.v1.LogRequest.AttrsEntry
-	15, // 7: indigo.module.v1.ScopesResponse.scopes:type_name -> indigo.module.v1.RegisteredScope
-	8,  // 8: indigo.module.v1.StreamRequest.request:type_name -> indigo.module.v1.Request
-	9,  // 9: indigo.module.v1.StreamResponse.response:type_name -> indigo.module.v1.Response
-	0,  // 10: indigo.module.v1.Module.Describe:input_type -> indigo.module.v1.DescribeRequest
-	4,  // 11: indigo.module.v1.Module.ServerInit:input_type -> indigo.module.v1.InitRequest
-	8,  // 12: indigo.module.v1.Module.Handle:input_type -> indigo.module.v1.Request
-	10, // 13: indigo.module.v1.Module.Shutdown:input_type -> indigo.module.v1.ShutdownRequest
-	17, // 14: indigo.module.v1.Module.CallHook:input_type -> indigo.module.v1.HookRequest
-	19, // 15: indigo.module.v1.Module.HandleStream:input_type -> indigo.module.v1.StreamRequest
-	12, // 16: indigo.module.v1.HostServices.Log:input_type -> indigo.module.v1.LogRequest
-	14, // 17: indigo.module.v1.HostServices.Scopes:input_type -> indigo.module.v1.ScopesRequest
-	3,  // 18: indigo.module.v1.Module.Describe:output_type -> indigo.module.v1.Manifest
-	5,  // 19: indigo.module.v1.Module.ServerInit:output_type -> indigo.module.v1.InitResponse
-	9,  // 20: indigo.module.v1.Module.Handle:output_type -> indigo.module.v1.Response
-	11, // 21: indigo.module.v1.Module.Shutdown:output_type -> indigo.module.v1.ShutdownResponse
-	18, // 22: indigo.module.v1.Module.CallHook:output_type -> indigo.module.v1.HookResponse
-	20, // 23: indigo.module.v1.Module.HandleStream:output_type -> indigo.module.v1.StreamResponse
-	13, // 24: indigo.module.v1.HostServices.Log:output_type -> indigo.module.v1.LogResponse
-	16, // 25: indigo.module.v1.HostServices.Scopes:output_type -> indigo.module.v1.ScopesResponse
-	18, // [18:26] is the sub-list for method output_type
-	10, // [10:18] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	4,  // 2: indigo.module.v1.Manifest.tasks:type_name -> indigo.module.v1.Task
+	22, // 3: indigo.module.v1.Request.path_params:type_name -> indigo.module.v1.Request.PathParamsEntry
+	7,  // 4: indigo.module.v1.Request.headers:type_name -> indigo.module.v1.Header
+	8,  // 5: indigo.module.v1.Request.caller:type_name -> indigo.module.v1.Caller
+	7,  // 6: indigo.module.v1.Response.headers:type_name -> indigo.module.v1.Header
+	23, // 7: indigo.module.v1.LogRequest.attrs:type_name -> indigo.module.v1.LogRequest.AttrsEntry
+	16, // 8: indigo.module.v1.ScopesResponse.scopes:type_name -> indigo.module.v1.RegisteredScope
+	9,  // 9: indigo.module.v1.StreamRequest.request:type_name -> indigo.module.v1.Request
+	10, // 10: indigo.module.v1.StreamResponse.response:type_name -> indigo.module.v1.Response
+	0,  // 11: indigo.module.v1.Module.Describe:input_type -> indigo.module.v1.DescribeRequest
+	5,  // 12: indigo.module.v1.Module.ServerInit:input_type -> indigo.module.v1.InitRequest
+	9,  // 13: indigo.module.v1.Module.Handle:input_type -> indigo.module.v1.Request
+	11, // 14: indigo.module.v1.Module.Shutdown:input_type -> indigo.module.v1.ShutdownRequest
+	18, // 15: indigo.module.v1.Module.CallHook:input_type -> indigo.module.v1.HookRequest
+	20, // 16: indigo.module.v1.Module.HandleStream:input_type -> indigo.module.v1.StreamRequest
+	13, // 17: indigo.module.v1.HostServices.Log:input_type -> indigo.module.v1.LogRequest
+	15, // 18: indigo.module.v1.HostServices.Scopes:input_type -> indigo.module.v1.ScopesRequest
+	3,  // 19: indigo.module.v1.Module.Describe:output_type -> indigo.module.v1.Manifest
+	6,  // 20: indigo.module.v1.Module.ServerInit:output_type -> indigo.module.v1.InitResponse
+	10, // 21: indigo.module.v1.Module.Handle:output_type -> indigo.module.v1.Response
+	12, // 22: indigo.module.v1.Module.Shutdown:output_type -> indigo.module.v1.ShutdownResponse
+	19, // 23: indigo.module.v1.Module.CallHook:output_type -> indigo.module.v1.HookResponse
+	21, // 24: indigo.module.v1.Module.HandleStream:output_type -> indigo.module.v1.StreamResponse
+	14, // 25: indigo.module.v1.HostServices.Log:output_type -> indigo.module.v1.LogResponse
+	17, // 26: indigo.module.v1.HostServices.Scopes:output_type -> indigo.module.v1.ScopesResponse
+	19, // [19:27] is the sub-list for method output_type
+	11, // [11:19] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_sdk_internal_proto_module_proto_init() }
@@ -1420,7 +1519,7 @@ func file_sdk_internal_proto_module_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdk_internal_proto_module_proto_rawDesc), len(file_sdk_internal_proto_module_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

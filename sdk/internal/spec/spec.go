@@ -5,6 +5,8 @@
 // an rpc.Request are one type and nobody outside sdk names this package.
 package spec
 
+import "net/http"
+
 // Scope is a permission a module registers, such as "projects:read". Its
 // id must start with the module's own prefix.
 type Scope struct {
@@ -21,6 +23,9 @@ type Route struct {
 	Scopes []string `json:"scopes"`
 	Cost   int64    `json:"cost"`
 	V1     bool     `json:"v1"`
+	// Handler serves the route in the module (never on the wire); when
+	// every route has one, the module needs no Handler of its own.
+	Handler http.Handler `json:"-"`
 }
 
 // RegisteredScope is a scope as the host's registry knows it, with the
@@ -55,6 +60,17 @@ type Manifest struct {
 	// StreamCalls says the module serves calls on one long-lived stream
 	// (HandleStream) as well as one by one.
 	StreamCalls bool `json:"stream_calls"`
+	// Database says the module wants a database of its own from the host.
+	Database bool `json:"database,omitempty"`
+	// Tasks are the module's background tasks, which the host schedules.
+	Tasks []Task `json:"tasks,omitempty"`
+}
+
+// Task is a background task a module declares: the host runs it once per
+// interval across all hosts (HookRunTask carries the call).
+type Task struct {
+	Name            string `json:"name"`
+	IntervalSeconds int64  `json:"interval_seconds"`
 }
 
 // The DI hooks a module may provide.
@@ -63,6 +79,9 @@ const (
 	HookKeyLimit           = "key_limit"
 	HookResolveOrgID       = "resolve_org_id"
 	HookKeyEvents          = "key_events"
+	// HookRunTask runs one of the module's declared tasks: the payload is
+	// {"task": name}. Every module with tasks serves it.
+	HookRunTask = "run_task"
 )
 
 // MeterCall is one charge for deduct_api_call_token.

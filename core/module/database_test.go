@@ -1,0 +1,173 @@
+package module_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/indigo-hq/indigo/core"
+	"github.com/indigo-hq/indigo/core/config"
+	"github.com/indigo-hq/indigo/core/coretest"
+	"github.com/indigo-hq/indigo/db"
+	"github.com/indigo-hq/indigo/db/dbtest"
+)
+
+// onDatabase points a host at url, to put several hosts on one database.
+func onDatabase(url string) coretest.Option {
+	return func(c *config.Config, _ *core.Options) { c.Database.URL = url }
+}
+
+func startOn(t *testing.T, engine string, opts ...coretest.Option) *coretest.Env {
+	t.Helper()
+	e := coretest.New(t, engine, opts...)
+	if err := e.Host.LoadModules(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// A project created through one host is read through another at once: the
+// module's data lives in the shared database, not in a host's files.
+func TestModuleDataIsSharedAcrossHosts(t *testing.T) {
+	shared := dbtest.URL(t, db.Postgres)
+	mods := withModules(t, 5*time.Second, modSpec{"projects", "./modules/projects", ""})
+	a := startOn(t, db.Postgres, mods, onDatabase(shared))
+	b := startOn(t, db.Postgres, mods, onDatabase(shared))
+	org := a.Org("Acme")
+	_, raw := a.Scoped(org, "projects:read", "projects:write")
+
+	r := a.Do("POST", "/api/v2/projects", bearer(raw), map[string]any{"name": "Apollo"})
+	if r.Status != 201 {
+		t.Fatalf("create through A: %d %s", r.Status, r.Body)
+	}
+	id := r.JSON(t)["project"].(map[string]any)["id"].(string)
+	if r := b.Do("GET", "/api/v2/projects/"+id, bearer(raw), nil); r.Status != 200 || !strings.Contains(string(r.Body), "Apollo") {
+		t.Fatalf("read through B: %d %s", r.Status, r.Body)
+	}
+	if r := b.Do("GET", "/api/v2/projects", bearer(raw), nil); r.Status != 200 || !strings.Contains(string(r.Body), id) {
+		t.Fatalf("list through B: %d %s", r.Status, r.Body)
+	}
+}
+
+// Three hosts starting at once against an empty database apply every
+// module migration exactly once, and none of them logs an error.
+func TestModuleMigrationsOnceAcrossHostsStartingAtOnce(t *testing.T) {
+	shared := dbtest.URL(t, db.Postgres)
+	mods := withModules(t, 10*time.Second, modSpec{"projects", "./modules/projects", ""})
+	// The core schema is migrated first, by one host, as a deployment does
+	// (docs/deploy.md); the three then start together.
+	first := coretest.New(t, db.Postgres, onDatabase(shared))
+	envs := make([]*coretest.Env, 3)
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for i := range envs {
+		envs[i] = coretest.New(t, db.Postgres, mods, onDatabase(shared))
+	}
+	for _, e := range envs {
+		wg.Go(func() { errs <- e.Host.LoadModules(context.Background()) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("a host did not load its modules: %v", err)
+		}
+	}
+	u, _ := url.Parse(shared)
+	schema := db.ModuleSchema(u.Query().Get("search_path"), "projects")
+	var version int
+	var dirty bool
+	var rows int
+	if err := first.Host.Store.DB.QueryRow(fmt.Sprintf(`SELECT count(*), max(version), bool_or(dirty) FROM %q.schema_migrations`, schema)).Scan(&rows, &version, &dirty); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 || version != 1 || dirty {
+		t.Fatalf("schema_migrations: %d rows, version %d, dirty %v", rows, version, dirty)
+	}
+	for i, e := range envs {
+		if logs := e.Logs.String(); strings.Contains(logs, "level=ERROR") {
+			t.Errorf("host %d logged an error:\n%s", i, logs)
+		}
+	}
+}
+
+// A module's role reaches its own schema only: not the core's tables, not
+// another module's schema.
+func TestModuleRoleReachesOnlyItsSchema(t *testing.T) {
+	store := dbtest.Open(t, db.Postgres)
+	ctx := context.Background()
+	projects, err := store.ProvisionModule(ctx, "projects", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cms, err := store.ProvisionModule(ctx, "cms", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if projects.Role == "" {
+		t.Skip("the test database's role cannot create roles; modules share it (see the README)")
+	}
+	// Provisioning again (a second host) hands out the same credentials.
+	again, err := store.ProvisionModule(ctx, "projects", t.TempDir())
+	if err != nil || again.DSN != projects.DSN {
+		t.Fatalf("second provisioning: %v, same DSN %v", err, again.DSN == projects.DSN)
+	}
+	asCMS, err := sql.Open("pgx", cms.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer asCMS.Close()
+	if _, err := asCMS.Exec(`CREATE TABLE entries (id TEXT)`); err != nil {
+		t.Fatalf("cms in its own schema: %v", err)
+	}
+	asProjects, err := sql.Open("pgx", projects.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer asProjects.Close()
+	if _, err := asProjects.Exec(`CREATE TABLE projects (id TEXT)`); err != nil {
+		t.Fatalf("projects in its own schema: %v", err)
+	}
+	host, _ := url.Parse(store.URL)
+	hostSchema := host.Query().Get("search_path")
+	for what, q := range map[string]string{
+		"the core's keys":        fmt.Sprintf(`SELECT count(*) FROM %q.saas_api_keys`, hostSchema),
+		"another module's table": fmt.Sprintf(`SELECT count(*) FROM %q.entries`, cms.Schema),
+	} {
+		var n int
+		err := asProjects.QueryRow(q).Scan(&n)
+		if err == nil || !strings.Contains(err.Error(), "permission denied") {
+			t.Errorf("projects' role read %s: %v", what, err)
+		}
+	}
+}
+
+// A module whose migration fails stays down and says why; the host and the
+// other modules serve.
+func TestBrokenModuleMigrationStopsOnlyThatModule(t *testing.T) {
+	coretest.Engines(t, func(t *testing.T, engine string) {
+		e := startOn(t, engine, withModules(t, 10*time.Second,
+			modSpec{"projects", "./modules/projects", ""}, modSpec{"badmig", "./core/module/testdata/badmig", ""}))
+		org := e.Org("Acme")
+		_, raw := e.Scoped(org, "projects:read", "badmig:read")
+		r := e.Do("GET", "/api/v2/badmig", bearer(raw), nil)
+		body := string(r.Body)
+		if r.Status != 503 || !strings.Contains(body, "module_unavailable") || !strings.Contains(body, "migrations/"+engine+"/000002_broken.up.sql") {
+			t.Fatalf("the broken module: %d %s", r.Status, body)
+		}
+		if !strings.Contains(e.Logs.String(), "module is down until it is fixed") || !strings.Contains(e.Logs.String(), "000002_broken.up.sql") {
+			t.Fatalf("the reason is not logged:\n%s", e.Logs.String())
+		}
+		if r := e.Do("GET", "/api/v2/projects", bearer(raw), nil); r.Status != 200 {
+			t.Fatalf("the other module: %d %s", r.Status, r.Body)
+		}
+		if r := e.Do("GET", "/api/v2/me", bearer(raw), nil); r.Status != 200 {
+			t.Fatalf("the core: %d", r.Status)
+		}
+	})
+}

@@ -1,0 +1,1 @@
+DROP TABLE saas_module_roles;
