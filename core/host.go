@@ -249,6 +249,8 @@ func New(svc *Services, opts Options) *Host {
 			return n, err
 		}},
 	)
+	h.Maint.Now = now
+	h.API.Metrics.Registry.MustRegister(h.Maint.Collectors()...)
 	return h
 }
 
@@ -265,6 +267,13 @@ func (h *Host) LoadModules(ctx context.Context) error {
 	if err := h.wireModuleHooks(); err != nil {
 		h.Modules.Shutdown(ctx)
 		return err
+	}
+	// Module tasks join the core's schedule: once per interval across hosts.
+	for _, m := range h.Modules.Modules() {
+		for _, t := range m.Manifest().Tasks {
+			h.Maint.Add(maintenance.Task{ID: "module:" + m.Name() + ":" + t.Name, Interval: time.Duration(t.IntervalSeconds) * time.Second,
+				Run: func(ctx context.Context) (int64, error) { return 0, m.RunTask(ctx, t.Name) }})
+		}
 	}
 	return nil
 }

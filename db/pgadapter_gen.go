@@ -63,6 +63,10 @@ func (p pgQuerier) ClaimDeliveries(ctx context.Context, a1 sqlitedb.ClaimDeliver
 	return out, nil
 }
 
+func (p pgQuerier) ClaimTaskRun(ctx context.Context, a1 sqlitedb.ClaimTaskRunParams) (int64, error) {
+	return p.q.ClaimTaskRun(ctx, pgdb.ClaimTaskRunParams(a1))
+}
+
 func (p pgQuerier) ConsumeLoginToken(ctx context.Context, a1 sqlitedb.ConsumeLoginTokenParams) (sqlitedb.ConsumeLoginTokenRow, error) {
 	r, err := p.q.ConsumeLoginToken(ctx, pgdb.ConsumeLoginTokenParams(a1))
 	return sqlitedb.ConsumeLoginTokenRow(r), err
@@ -106,6 +110,10 @@ func (p pgQuerier) ExpireDueKeys(ctx context.Context, a1 int64) ([]sqlitedb.Expi
 
 func (p pgQuerier) FanOutKeyEvents(ctx context.Context, a1 sqlitedb.FanOutKeyEventsParams) (int64, error) {
 	return p.q.FanOutKeyEvents(ctx, pgdb.FanOutKeyEventsParams(a1))
+}
+
+func (p pgQuerier) FinishTaskRun(ctx context.Context, a1 sqlitedb.FinishTaskRunParams) error {
+	return p.q.FinishTaskRun(ctx, pgdb.FinishTaskRunParams(a1))
 }
 
 func (p pgQuerier) GetKeyByHash(ctx context.Context, a1 string) (sqlitedb.SaasApiKey, error) {
@@ -178,6 +186,10 @@ func (p pgQuerier) InsertRequestLog(ctx context.Context, a1 sqlitedb.InsertReque
 
 func (p pgQuerier) InsertSession(ctx context.Context, a1 sqlitedb.InsertSessionParams) error {
 	return p.q.InsertSession(ctx, pgdb.InsertSessionParams(a1))
+}
+
+func (p pgQuerier) InsertTaskRun(ctx context.Context, a1 sqlitedb.InsertTaskRunParams) (int64, error) {
+	return p.q.InsertTaskRun(ctx, pgdb.InsertTaskRunParams(a1))
 }
 
 func (p pgQuerier) InsertUnmeteredCall(ctx context.Context, a1 sqlitedb.InsertUnmeteredCallParams) (int64, error) {
@@ -268,6 +280,18 @@ func (p pgQuerier) ListOrgs(ctx context.Context) ([]sqlitedb.SaasOrg, error) {
 	out := make([]sqlitedb.SaasOrg, len(rows))
 	for i := range rows {
 		out[i] = sqlitedb.SaasOrg(rows[i])
+	}
+	return out, nil
+}
+
+func (p pgQuerier) ListTaskRuns(ctx context.Context) ([]sqlitedb.SaasTaskRun, error) {
+	rows, err := p.q.ListTaskRuns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]sqlitedb.SaasTaskRun, len(rows))
+	for i := range rows {
+		out[i] = sqlitedb.SaasTaskRun(rows[i])
 	}
 	return out, nil
 }

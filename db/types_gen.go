@@ -12,11 +12,13 @@ type (
 	AdminListLogsParams             = sqlitedb.AdminListLogsParams
 	ClaimDeliveriesParams           = sqlitedb.ClaimDeliveriesParams
 	ClaimDeliveriesRow              = sqlitedb.ClaimDeliveriesRow
+	ClaimTaskRunParams              = sqlitedb.ClaimTaskRunParams
 	ConsumeLoginTokenParams         = sqlitedb.ConsumeLoginTokenParams
 	ConsumeLoginTokenRow            = sqlitedb.ConsumeLoginTokenRow
 	EnsureOrgParams                 = sqlitedb.EnsureOrgParams
 	ExpireDueKeysRow                = sqlitedb.ExpireDueKeysRow
 	FanOutKeyEventsParams           = sqlitedb.FanOutKeyEventsParams
+	FinishTaskRunParams             = sqlitedb.FinishTaskRunParams
 	GetOrgKeyForUpdateParams        = sqlitedb.GetOrgKeyForUpdateParams
 	GetOrgKeyParams                 = sqlitedb.GetOrgKeyParams
 	GetSessionParams                = sqlitedb.GetSessionParams
@@ -29,6 +31,7 @@ type (
 	InsertOrgParams                 = sqlitedb.InsertOrgParams
 	InsertRequestLogParams          = sqlitedb.InsertRequestLogParams
 	InsertSessionParams             = sqlitedb.InsertSessionParams
+	InsertTaskRunParams             = sqlitedb.InsertTaskRunParams
 	InsertUnmeteredCallParams       = sqlitedb.InsertUnmeteredCallParams
 	InsertUserParams                = sqlitedb.InsertUserParams
 	KeyStatsByDayParams             = sqlitedb.KeyStatsByDayParams
@@ -52,6 +55,7 @@ type (
 	SaasAuditLog                    = sqlitedb.SaasAuditLog
 	SaasKeyEvent                    = sqlitedb.SaasKeyEvent
 	SaasOrg                         = sqlitedb.SaasOrg
+	SaasTaskRun                     = sqlitedb.SaasTaskRun
 	SaasUnmeteredCall               = sqlitedb.SaasUnmeteredCall
 	SaasUser                        = sqlitedb.SaasUser
 	SaveKeyQuotaParams              = sqlitedb.SaveKeyQuotaParams

@@ -44,7 +44,7 @@ func newRoot() *cobra.Command {
 		},
 	}
 	root.PersistentFlags().StringVar(&a.configPath, "config", "indigo.toml", "configuration file (INDIGO_CONFIG)")
-	root.AddCommand(a.serveCmd(), a.orgsCmd(), a.keysCmd(), a.loginLinkCmd(), a.dbCmd(), a.versionCmd(), a.licenseCmd(), a.subscriptionsCmd())
+	root.AddCommand(a.serveCmd(), a.orgsCmd(), a.keysCmd(), a.loginLinkCmd(), a.dbCmd(), a.versionCmd(), a.licenseCmd(), a.subscriptionsCmd(), a.tasksCmd())
 	root.AddCommand(a.projectCmds()...)
 	return root
 }

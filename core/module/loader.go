@@ -119,6 +119,25 @@ func (m *Instance) PID() int {
 	return 0
 }
 
+// RunTask runs one of the module's declared tasks in its process.
+func (m *Instance) RunTask(ctx context.Context, task string) error {
+	if reason := m.broken.Load(); reason != nil {
+		return fmt.Errorf("module %s is down: %s", m.cfg.Name, *reason)
+	}
+	mod := m.current()
+	if mod == nil {
+		return fmt.Errorf("module %s is restarting", m.cfg.Name)
+	}
+	payload, err := json.Marshal(map[string]string{"task": task})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, max(m.timeout, time.Minute))
+	defer cancel()
+	_, err = mod.CallHook(ctx, sdk.HookRunTask, payload)
+	return err
+}
+
 // Modules lists the loaded modules.
 func (l *Loader) Modules() []*Instance {
 	l.mu.Lock()

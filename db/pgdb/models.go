@@ -133,6 +133,17 @@ type SaasSession struct {
 	CreatedAt int64
 }
 
+type SaasTaskRun struct {
+	Task       string
+	StartedAt  int64
+	FinishedAt int64
+	DurationMs int64
+	LastError  string
+	Host       string
+	Runs       int64
+	Failures   int64
+}
+
 type SaasUnmeteredCall struct {
 	ID           int64
 	OrgID        string

@@ -20,6 +20,10 @@ type Querier interface {
 	// takes the row until the lease runs out. attempts is the claim's fence for
 	// recording its outcome. SQLite has one writer, so the statement is atomic.
 	ClaimDeliveries(ctx context.Context, arg ClaimDeliveriesParams) ([]ClaimDeliveriesRow, error)
+	// Claims the task's next run for this host when the last one started no
+	// later than due_by (now less the interval): 0 rows means another host has
+	// it. The row lock makes one host win.
+	ClaimTaskRun(ctx context.Context, arg ClaimTaskRunParams) (int64, error)
 	ConsumeLoginToken(ctx context.Context, arg ConsumeLoginTokenParams) (ConsumeLoginTokenRow, error)
 	CountActiveOrgKeys(ctx context.Context, orgID string) (int64, error)
 	CountOrgLiveKeys(ctx context.Context, orgID string) (int64, error)
@@ -32,6 +36,7 @@ type Querier interface {
 	// Gives one notifier a pending delivery for every event since the cut-off
 	// that it has none for yet. Safe to run on several hosts at once.
 	FanOutKeyEvents(ctx context.Context, arg FanOutKeyEventsParams) (int64, error)
+	FinishTaskRun(ctx context.Context, arg FinishTaskRunParams) error
 	GetKeyByHash(ctx context.Context, keyHash string) (SaasApiKey, error)
 	GetKeyByID(ctx context.Context, id string) (SaasApiKey, error)
 	GetKeyEvent(ctx context.Context, id string) (SaasKeyEvent, error)
@@ -52,6 +57,8 @@ type Querier interface {
 	InsertOrg(ctx context.Context, arg InsertOrgParams) error
 	InsertRequestLog(ctx context.Context, arg InsertRequestLogParams) error
 	InsertSession(ctx context.Context, arg InsertSessionParams) error
+	// A task's first run ever: one row back (1) means this host has it.
+	InsertTaskRun(ctx context.Context, arg InsertTaskRunParams) (int64, error)
 	// API calls that could not be metered, for the metering module.
 	// A call recorded before (same request_id) is skipped (0 rows).
 	InsertUnmeteredCall(ctx context.Context, arg InsertUnmeteredCallParams) (int64, error)
@@ -67,6 +74,7 @@ type Querier interface {
 	ListKeyEventDeliveries(ctx context.Context, keyID string) ([]ListKeyEventDeliveriesRow, error)
 	ListOrgKeys(ctx context.Context, arg ListOrgKeysParams) ([]SaasApiKey, error)
 	ListOrgs(ctx context.Context) ([]SaasOrg, error)
+	ListTaskRuns(ctx context.Context) ([]SaasTaskRun, error)
 	ListUnreconciledCalls(ctx context.Context, lim int64) ([]SaasUnmeteredCall, error)
 	// Taken before counting an org's keys against its plan (SQLite's write
 	// transaction already serializes).
