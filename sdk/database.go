@@ -48,6 +48,26 @@ func openDB(engine, dsn string) (*sql.DB, error) {
 	return nil, fmt.Errorf("unknown database engine %q", engine)
 }
 
+// OpenMigrated opens a module's database and applies its migrations, for a
+// module's own tools (an admin command) that run beside the host.
+func OpenMigrated(ctx context.Context, engine, dsn string, migrations fs.FS) (*sql.DB, error) {
+	db, err := openDB(engine, dsn)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	if migrations != nil {
+		if err := migrateUp(db, engine, migrations); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("migration %w", err)
+		}
+	}
+	return db, nil
+}
+
 // migrator runs the module's migrations for engine, from the folder of
 // that name in src, on db. Migrations take golang-migrate's lock (an
 // advisory lock per schema on PostgreSQL), so hosts starting at once apply

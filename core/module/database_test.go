@@ -259,3 +259,37 @@ func TestModuleStopRunsAndAHangingStopIsKilled(t *testing.T) {
 		t.Fatalf("the module hanging in Stop (pid %d) is still alive", pid)
 	}
 }
+
+// One balance, two hosts: an org with 60 tokens called 100 times at once,
+// half through each host, gets exactly 60 answers and 40 × 402.
+func TestSubscriptionBalanceIsOneAcrossHosts(t *testing.T) {
+	shared := dbtest.URL(t, db.Postgres)
+	a := startOn(t, db.Postgres, withSubscriptions(t, false), onDatabase(shared))
+	b := startOn(t, db.Postgres, withSubscriptions(t, false), onDatabase(shared))
+	org := a.Org("Acme")
+	_, raw := a.Scoped(org, "projects:read")
+	subsAdmin(t, a, "set-balance", org, "60")
+
+	var mu sync.Mutex
+	status := map[int]int{}
+	var wg sync.WaitGroup
+	for i := range 100 {
+		host := a
+		if i%2 == 1 {
+			host = b
+		}
+		wg.Go(func() {
+			r := host.Do("GET", "/api/v2/projects", bearer(raw), nil)
+			mu.Lock()
+			defer mu.Unlock()
+			status[r.Status]++
+		})
+	}
+	wg.Wait()
+	if status[200] != 60 || status[402] != 40 || len(status) != 2 {
+		t.Fatalf("statuses %v across two hosts, want 60 × 200 and 40 × 402", status)
+	}
+	if acc := subsAdmin(t, b, "show", org); acc["balance"] != float64(0) {
+		t.Fatalf("balance after: %v", acc["balance"])
+	}
+}

@@ -97,7 +97,7 @@ func withModules(t *testing.T, timeout time.Duration, mods ...modSpec) coretest.
 		c.V1.APIKey = "v1-global-key-for-tests"
 		for _, m := range mods {
 			c.Modules = append(c.Modules, config.Module{Name: m.name, Path: buildModule(t, m.pkg), SHA256: m.sha,
-				Timeout: config.Duration{Duration: timeout}, Config: map[string]any{"greeting": "hi"}})
+				Timeout: config.Duration{Duration: timeout}})
 		}
 	}
 }

@@ -3,6 +3,7 @@ package module_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -16,6 +17,7 @@ import (
 	"github.com/indigo-hq/indigo/core/config"
 	"github.com/indigo-hq/indigo/core/coretest"
 	"github.com/indigo-hq/indigo/core/module"
+	"github.com/indigo-hq/indigo/sdk"
 )
 
 // withSubscriptions loads projects and core-subscriptions, and points the
@@ -34,7 +36,13 @@ func withSubscriptions(t *testing.T, failOpen bool) coretest.Option {
 func subsAdmin(t *testing.T, e *coretest.Env, args ...string) map[string]any {
 	t.Helper()
 	dir := filepath.Join(e.Cfg.Server.DataDir, "modules", "subscriptions")
-	out, err := exec.Command(buildModule(t, "./modules/subscriptions"), append([]string{"admin", "--data-dir", dir}, args...)...).CombinedOutput()
+	mdb, err := e.Host.Store.ProvisionModule(t.Context(), "subscriptions", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(buildModule(t, "./modules/subscriptions"), append([]string{"admin"}, args...)...)
+	cmd.Env = append(os.Environ(), sdk.EnvDBEngine+"="+mdb.Engine, sdk.EnvDBDSN+"="+mdb.DSN)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("subscriptions admin %v: %v\n%s", args, err, out)
 	}

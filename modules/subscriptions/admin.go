@@ -6,9 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/indigo-hq/indigo/sdk"
 )
 
 // admin is the operator's mode: it opens the module's database directly
@@ -17,19 +21,23 @@ import (
 // the module, passed as JSON with --config (indigo subscriptions does).
 // now is the clock the store reads, as in the module itself.
 func admin(now func() time.Time, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("subscriptions admin", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("data-dir", "", "the module's data directory (<server.data_dir>/modules/subscriptions)")
-	cfgJSON := fs.String("config", "{}", "the module's config section as JSON")
+	flags := flag.NewFlagSet("subscriptions admin", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	dir := flags.String("data-dir", "", "the module's data directory (<server.data_dir>/modules/subscriptions), when "+sdk.EnvDBEngine+" is not set")
+	cfgJSON := flags.String("config", "{}", "the module's config section as JSON")
 	usage := func() {
 		fmt.Fprintln(stderr, "usage: subscriptions admin --data-dir DIR [--config JSON] (set-plan ORG PLAN | top-up ORG TOKENS | set-balance ORG TOKENS | show ORG)")
 	}
-	fs.Usage = usage
-	if err := fs.Parse(args); err != nil {
+	flags.Usage = usage
+	if err := flags.Parse(args); err != nil {
 		return 2
 	}
-	rest := fs.Args()
-	if *dir == "" || len(rest) < 2 {
+	rest := flags.Args()
+	engine, dsn := os.Getenv(sdk.EnvDBEngine), os.Getenv(sdk.EnvDBDSN)
+	if engine == "" && *dir != "" {
+		engine, dsn = sdk.EngineSQLite, filepath.Join(*dir, "subscriptions.db")
+	}
+	if engine == "" || len(rest) < 2 {
 		usage()
 		return 2
 	}
@@ -38,18 +46,19 @@ func admin(now func() time.Time, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "subscriptions: --config: %v\n", err)
 		return 2
 	}
-	if err := os.MkdirAll(*dir, 0o700); err != nil {
-		fmt.Fprintf(stderr, "subscriptions: %v\n", err)
-		return 1
-	}
 	ctx := context.Background()
-	plans, def := c.plans()
-	st, err := openStore(ctx, *dir, plans, def, now)
+	db, err := sdk.OpenMigrated(ctx, engine, dsn, migrationsFS())
 	if err != nil {
 		fmt.Fprintf(stderr, "subscriptions: %v\n", err)
 		return 1
 	}
-	defer st.close()
+	defer db.Close()
+	plans, def := c.plans()
+	st, err := openStore(db, engine, plans, def, now)
+	if err != nil {
+		fmt.Fprintf(stderr, "subscriptions: %v\n", err)
+		return 1
+	}
 	cmd, org := rest[0], rest[1]
 	var acc Account
 	switch {
@@ -80,4 +89,9 @@ func admin(now func() time.Time, args []string, stdout, stderr io.Writer) int {
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(acc)
 	return 0
+}
+
+func migrationsFS() fs.FS {
+	sub, _ := fs.Sub(migrations, "migrations")
+	return sub
 }

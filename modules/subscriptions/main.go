@@ -15,9 +15,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"sync/atomic"
@@ -25,6 +26,9 @@ import (
 
 	"github.com/indigo-hq/indigo/sdk"
 )
+
+//go:embed migrations
+var migrations embed.FS
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "admin" {
@@ -62,9 +66,7 @@ type app struct {
 
 func newModule(now func() time.Time) sdk.Module {
 	a := &app{now: now}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /subscriptions/balance", a.balance)
-	mux.HandleFunc("GET /subscriptions/usage", a.usage)
+	sub, _ := fs.Sub(migrations, "migrations")
 	return sdk.Module{
 		Name:    "subscriptions",
 		Version: "1.0.0",
@@ -72,33 +74,38 @@ func newModule(now func() time.Time) sdk.Module {
 		Routes: []sdk.Route{
 			// Reading the balance is free, so that an org out of tokens can
 			// still see why.
-			{Method: "GET", Path: "/subscriptions/balance", Scopes: []string{"subscriptions:read"}, Cost: 0},
-			{Method: "GET", Path: "/subscriptions/usage", Scopes: []string{"subscriptions:read"}, Cost: 0},
+			{Method: "GET", Path: "/subscriptions/balance", Scopes: []string{"subscriptions:read"}, Cost: 0, Handler: http.HandlerFunc(a.balance)},
+			{Method: "GET", Path: "/subscriptions/usage", Scopes: []string{"subscriptions:read"}, Cost: 0, Handler: http.HandlerFunc(a.usage)},
 		},
-		Handler:            mux,
+		Database:   true,
+		Migrations: sub,
+		// The month's allowance starts afresh on the first of each UTC
+		// month; reads refill lazily, and this keeps the stored state current.
+		Tasks: []sdk.Task{{Name: "roll-over", Every: time.Hour, Run: func(ctx context.Context, _ sdk.Host) error {
+			st, err := a.store()
+			if err != nil {
+				return err
+			}
+			_, err = st.RollOver(ctx)
+			return err
+		}}},
 		ServerInit:         a.init,
 		DeductAPICallToken: a.deduct,
 		KeyLimit:           a.keyLimit,
 	}
 }
 
-func (a *app) init(ctx context.Context, host sdk.Host) error {
-	raw, err := json.Marshal(host.Config())
-	if err != nil {
-		return err
-	}
+func (a *app) init(_ context.Context, host sdk.Host) error {
 	var c config
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return fmt.Errorf("subscriptions config: %w", err)
+	if err := host.DecodeConfig(&c); err != nil {
+		return err
 	}
 	plans, def := c.plans()
-	st, err := openStore(ctx, host.DataDir(), plans, def, a.now)
+	st, err := openStore(host.DB(), host.Engine(), plans, def, a.now)
 	if err != nil {
 		return err
 	}
-	if old := a.st.Swap(st); old != nil {
-		_ = old.close()
-	}
+	a.st.Store(st)
 	return nil
 }
 

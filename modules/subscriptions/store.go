@@ -5,11 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"time"
-
-	_ "modernc.org/sqlite"
 )
 
 // Plan is what an org pays for: a monthly allowance of API-call tokens and
@@ -51,58 +48,33 @@ var (
 	errUnknownPlan  = errors.New("unknown plan")
 )
 
-// store keeps accounts and charges in SQLite under the module's data
-// directory. One connection serialises writers, so a deduction's read and
-// write cannot interleave with another's.
+// store keeps accounts and charges in the module's database. A deduction
+// locks its org's account row (SQLite: the write lock taken at BEGIN;
+// PostgreSQL: SELECT … FOR UPDATE), so hosts sharing the database never
+// spend one balance twice.
 type store struct {
 	db          *sql.DB
+	engine      string
 	plans       map[string]Plan
 	defaultPlan string
 	now         func() time.Time
 }
 
-func openStore(ctx context.Context, dir string, plans map[string]Plan, defaultPlan string, now func() time.Time) (*store, error) {
+func openStore(db *sql.DB, engine string, plans map[string]Plan, defaultPlan string, now func() time.Time) (*store, error) {
 	if _, ok := plans[defaultPlan]; !ok {
 		return nil, fmt.Errorf("default_plan %q: %w", defaultPlan, errUnknownPlan)
 	}
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "subscriptions.db")+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate")
-	if err != nil {
-		return nil, err
-	}
-	db.SetMaxOpenConns(1)
-	_, err = db.ExecContext(ctx, `
-CREATE TABLE IF NOT EXISTS accounts (
-	org_id     TEXT PRIMARY KEY,
-	plan       TEXT NOT NULL,
-	monthly    INTEGER NOT NULL CHECK (monthly >= 0),
-	top_up     INTEGER NOT NULL CHECK (top_up >= 0),
-	period     TEXT NOT NULL,
-	updated_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS charges (
-	request_id TEXT PRIMARY KEY,
-	org_id     TEXT NOT NULL,
-	key_id     TEXT NOT NULL,
-	route      TEXT NOT NULL,
-	cost       INTEGER NOT NULL,
-	created_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS charges_org_time ON charges (org_id, created_at);
-CREATE TABLE IF NOT EXISTS top_ups (
-	id         INTEGER PRIMARY KEY AUTOINCREMENT,
-	org_id     TEXT NOT NULL,
-	tokens     INTEGER NOT NULL,
-	note       TEXT NOT NULL,
-	created_at INTEGER NOT NULL
-);`)
-	if err != nil {
-		_ = db.Close()
-		return nil, err
-	}
-	return &store{db: db, plans: plans, defaultPlan: defaultPlan, now: now}, nil
+	return &store{db: db, engine: engine, plans: plans, defaultPlan: defaultPlan, now: now}, nil
 }
 
-func (s *store) close() error { return s.db.Close() }
+// forUpdate locks the rows a read returns until the transaction ends, where
+// the engine needs to be told.
+func (s *store) forUpdate() string {
+	if s.engine == "postgres" {
+		return " FOR UPDATE"
+	}
+	return ""
+}
 
 func period(t time.Time) string { return t.UTC().Format("2006-01") }
 
@@ -111,21 +83,21 @@ func period(t time.Time) string { return t.UTC().Format("2006-01") }
 func (s *store) account(ctx context.Context, tx *sql.Tx, orgID string) (Account, error) {
 	now := s.now()
 	a := Account{OrgID: orgID}
-	err := tx.QueryRowContext(ctx, `SELECT plan, monthly, top_up, period FROM accounts WHERE org_id = ?`, orgID).
+	// A first sight makes the account; ON CONFLICT lets two hosts race to it.
+	p := s.plans[s.defaultPlan]
+	if _, err := tx.ExecContext(ctx, `INSERT INTO accounts (org_id, plan, monthly, top_up, period, updated_at)
+		VALUES ($1, $2, $3, 0, $4, $5) ON CONFLICT (org_id) DO NOTHING`,
+		orgID, p.Name, p.MonthlyTokens, period(now), now.UnixMilli()); err != nil {
+		return a, err
+	}
+	err := tx.QueryRowContext(ctx, `SELECT plan, monthly, top_up, period FROM accounts WHERE org_id = $1`+s.forUpdate(), orgID).
 		Scan(&a.Plan, &a.Monthly, &a.TopUp, &a.Period)
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		p := s.plans[s.defaultPlan]
-		a.Plan, a.Monthly, a.Period = p.Name, p.MonthlyTokens, period(now)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO accounts (org_id, plan, monthly, top_up, period, updated_at) VALUES (?, ?, ?, 0, ?, ?)`,
-			orgID, a.Plan, a.Monthly, a.Period, now.UnixMilli()); err != nil {
-			return a, err
-		}
 	case err != nil:
 		return a, err
 	case a.Period != period(now):
 		a.Monthly, a.Period = s.plan(a.Plan).MonthlyTokens, period(now)
-		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET monthly = ?, period = ?, updated_at = ? WHERE org_id = ?`,
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET monthly = $1, period = $2, updated_at = $3 WHERE org_id = $4`,
 			a.Monthly, a.Period, now.UnixMilli(), orgID); err != nil {
 			return a, err
 		}
@@ -176,26 +148,28 @@ func (s *store) Deduct(ctx context.Context, orgID, keyID, route, requestID strin
 		return false, errors.New("a charge needs a request id")
 	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
+		// The account's lock first: a retry racing its original then sees
+		// the original's charge.
+		a, err := s.account(ctx, tx, orgID)
+		if err != nil {
+			return err
+		}
 		var seen int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM charges WHERE request_id = ?`, requestID).Scan(&seen); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM charges WHERE request_id = $1`, requestID).Scan(&seen); err != nil {
 			return err
 		}
 		if seen > 0 {
 			return nil // a retry of a call already paid for
 		}
-		a, err := s.account(ctx, tx, orgID)
-		if err != nil {
-			return err
-		}
 		if a.Balance < cost {
 			return errInsufficient
 		}
 		fromMonthly := min(cost, a.Monthly)
-		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET monthly = monthly - ?, top_up = top_up - ?, updated_at = ? WHERE org_id = ?`,
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET monthly = monthly - $1, top_up = top_up - $2, updated_at = $3 WHERE org_id = $4`,
 			fromMonthly, cost-fromMonthly, s.now().UnixMilli(), orgID); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO charges (request_id, org_id, key_id, route, cost, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO charges (request_id, org_id, key_id, route, cost, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 			requestID, orgID, keyID, route, cost, s.now().UnixMilli()); err != nil {
 			return err
 		}
@@ -227,7 +201,7 @@ func (s *store) SetPlan(ctx context.Context, orgID, plan string) (Account, error
 		if _, err := s.account(ctx, tx, orgID); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET plan = ?, monthly = ?, period = ?, updated_at = ? WHERE org_id = ?`,
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET plan = $1, monthly = $2, period = $3, updated_at = $4 WHERE org_id = $5`,
 			p.Name, p.MonthlyTokens, period(s.now()), s.now().UnixMilli(), orgID); err != nil {
 			return err
 		}
@@ -249,10 +223,10 @@ func (s *store) TopUp(ctx context.Context, orgID string, tokens int64, note stri
 			return err
 		}
 		now := s.now().UnixMilli()
-		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET top_up = top_up + ?, updated_at = ? WHERE org_id = ?`, tokens, now, orgID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET top_up = top_up + $1, updated_at = $2 WHERE org_id = $3`, tokens, now, orgID); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO top_ups (org_id, tokens, note, created_at) VALUES (?, ?, ?, ?)`, orgID, tokens, note, now); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO top_ups (org_id, tokens, note, created_at) VALUES ($1, $2, $3, $4)`, orgID, tokens, note, now); err != nil {
 			return err
 		}
 		var err error
@@ -273,7 +247,7 @@ func (s *store) SetBalance(ctx context.Context, orgID string, tokens int64) (Acc
 		if _, err := s.account(ctx, tx, orgID); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET monthly = 0, top_up = ?, updated_at = ? WHERE org_id = ?`, tokens, s.now().UnixMilli(), orgID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET monthly = 0, top_up = $1, updated_at = $2 WHERE org_id = $3`, tokens, s.now().UnixMilli(), orgID); err != nil {
 			return err
 		}
 		var err error
@@ -319,8 +293,12 @@ type UsageRoute struct {
 // Usage sums the org's charges since a time.
 func (s *store) Usage(ctx context.Context, orgID string, since time.Time) (Usage, error) {
 	u := Usage{OrgID: orgID, Since: since.UTC().Format(time.RFC3339), ByDay: []UsageDay{}, ByRoute: []UsageRoute{}}
-	rows, err := s.db.QueryContext(ctx, `SELECT strftime('%Y-%m-%d', created_at / 1000, 'unixepoch') AS day, COUNT(*), SUM(cost)
-		FROM charges WHERE org_id = ? AND created_at >= ? GROUP BY day ORDER BY day`, orgID, since.UnixMilli())
+	day := `strftime('%Y-%m-%d', created_at / 1000, 'unixepoch')`
+	if s.engine == "postgres" {
+		day = `to_char(to_timestamp(created_at / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD')`
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+day+` AS day, COUNT(*), SUM(cost)
+		FROM charges WHERE org_id = $1 AND created_at >= $2 GROUP BY day ORDER BY day`, orgID, since.UnixMilli())
 	if err != nil {
 		return u, err
 	}
@@ -335,7 +313,7 @@ func (s *store) Usage(ctx context.Context, orgID string, since time.Time) (Usage
 		u.Tokens += d.Tokens
 	}
 	rows.Close()
-	rows, err = s.db.QueryContext(ctx, `SELECT route, COUNT(*), SUM(cost) FROM charges WHERE org_id = ? AND created_at >= ?
+	rows, err = s.db.QueryContext(ctx, `SELECT route, COUNT(*), SUM(cost) FROM charges WHERE org_id = $1 AND created_at >= $2
 		GROUP BY route ORDER BY SUM(cost) DESC, route LIMIT 20`, orgID, since.UnixMilli())
 	if err != nil {
 		return u, err
@@ -349,4 +327,22 @@ func (s *store) Usage(ctx context.Context, orgID string, since time.Time) (Usage
 		u.ByRoute = append(u.ByRoute, r)
 	}
 	return u, rows.Err()
+}
+
+// RollOver starts the new month's allowance for every account still on an
+// earlier month, as a task: reads refill lazily too, so this only keeps
+// the stored state (and reports on it) current.
+func (s *store) RollOver(ctx context.Context) (int64, error) {
+	now := s.now()
+	var total int64
+	for _, name := range s.planNames() {
+		res, err := s.db.ExecContext(ctx, `UPDATE accounts SET monthly = $1, period = $2, updated_at = $3 WHERE plan = $4 AND period <> $2`,
+			s.plans[name].MonthlyTokens, period(now), now.UnixMilli(), name)
+		if err != nil {
+			return total, err
+		}
+		n, _ := res.RowsAffected()
+		total += n
+	}
+	return total, nil
 }
