@@ -8,16 +8,17 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"embed"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"net/http"
-	"path/filepath"
+	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
-	_ "modernc.org/sqlite"
 
 	"github.com/indigo-hq/indigo/sdk"
 )
@@ -33,17 +34,16 @@ type entry struct {
 	CreatedAt string `json:"created_at"`
 }
 
+//go:embed migrations
+var migrations embed.FS
+
 type app struct {
-	mu sync.RWMutex
-	db *sql.DB
+	db atomic.Pointer[sql.DB]
 }
 
 func newModule() sdk.Module {
 	a := &app{}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /cms/entries", a.list)
-	mux.HandleFunc("POST /cms/entries", a.create)
-	mux.HandleFunc("GET /cms/entries/{id}", a.get)
+	sub, _ := fs.Sub(migrations, "migrations")
 	return sdk.Module{
 		Name:    "cms",
 		Version: "1.0.0",
@@ -52,32 +52,17 @@ func newModule() sdk.Module {
 			{ID: "cms:write", Label: "Create content entries"},
 		},
 		Routes: []sdk.Route{
-			{Method: "GET", Path: "/cms/entries", Scopes: []string{"cms:read"}, Cost: 1, V1: true},
-			{Method: "POST", Path: "/cms/entries", Scopes: []string{"cms:write"}, Cost: 1},
-			{Method: "GET", Path: "/cms/entries/{id}", Scopes: []string{"cms:read"}, Cost: 1, V1: true},
+			{Method: "GET", Path: "/cms/entries", Scopes: []string{"cms:read"}, Cost: 1, V1: true, Handler: http.HandlerFunc(a.list)},
+			{Method: "POST", Path: "/cms/entries", Scopes: []string{"cms:write"}, Cost: 1, Handler: http.HandlerFunc(a.create)},
+			{Method: "GET", Path: "/cms/entries/{id}", Scopes: []string{"cms:read"}, Cost: 1, V1: true, Handler: http.HandlerFunc(a.get)},
 		},
-		Handler:    mux,
-		ServerInit: a.init,
+		Database:   true,
+		Migrations: sub,
+		ServerInit: func(_ context.Context, host sdk.Host) error {
+			a.db.Store(host.DB())
+			return nil
+		},
 	}
-}
-
-func (a *app) init(ctx context.Context, host sdk.Host) error {
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(host.DataDir(), "cms.db")+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
-	if err != nil {
-		return err
-	}
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS entries (
-		id TEXT PRIMARY KEY, org_id TEXT NOT NULL, title TEXT NOT NULL, body TEXT NOT NULL,
-		published INTEGER NOT NULL, created_at TEXT NOT NULL)`); err != nil {
-		return err
-	}
-	a.mu.Lock()
-	if a.db != nil {
-		_ = a.db.Close()
-	}
-	a.db = db
-	a.mu.Unlock()
-	return nil
 }
 
 var (
@@ -89,9 +74,7 @@ var (
 // v2, published entries on v1.
 func (a *app) scope(w http.ResponseWriter, r *http.Request) (*sql.DB, string, []any, bool) {
 	c, ok := sdk.CallerFrom(r.Context())
-	a.mu.RLock()
-	db := a.db
-	a.mu.RUnlock()
+	db := a.db.Load()
 	switch {
 	case db == nil:
 		fail(w, http.StatusServiceUnavailable, "unavailable", "not initialised")
@@ -99,7 +82,7 @@ func (a *app) scope(w http.ResponseWriter, r *http.Request) (*sql.DB, string, []
 	case ok && c.V1:
 		return db, "published = 1", nil, true
 	case ok && c.OrgID != "":
-		return db, "org_id = ?", []any{c.OrgID}, true
+		return db, "org_id = $1", []any{c.OrgID}, true
 	default:
 		fail(w, http.StatusForbidden, "forbidden", "no caller")
 		return nil, "", nil, false
@@ -142,7 +125,8 @@ func (a *app) get(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	e, err := scan(db.QueryRowContext(r.Context(), `SELECT id, org_id, title, body, published, created_at FROM entries WHERE `+where+` AND id = ?`,
+	// The id is the next parameter after the scope's ($1 or none).
+	e, err := scan(db.QueryRowContext(r.Context(), `SELECT id, org_id, title, body, published, created_at FROM entries WHERE `+where+` AND id = $`+strconv.Itoa(len(args)+1),
 		append(args, r.PathValue("id"))...))
 	if errors.Is(err, sql.ErrNoRows) {
 		fail(w, http.StatusNotFound, "not_found", "entry not found")
@@ -161,9 +145,7 @@ func (a *app) create(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusForbidden, "forbidden", "entries are written per organization")
 		return
 	}
-	a.mu.RLock()
-	db := a.db
-	a.mu.RUnlock()
+	db := a.db.Load()
 	if db == nil {
 		fail(w, http.StatusServiceUnavailable, "unavailable", "not initialised")
 		return
@@ -192,7 +174,7 @@ func (a *app) create(w http.ResponseWriter, r *http.Request) {
 	if e.Published {
 		pub = 1
 	}
-	if _, err := db.ExecContext(r.Context(), `INSERT INTO entries (id, org_id, title, body, published, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+	if _, err := db.ExecContext(r.Context(), `INSERT INTO entries (id, org_id, title, body, published, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 		e.ID, e.OrgID, e.Title, e.Body, pub, e.CreatedAt); err != nil {
 		fail(w, http.StatusInternalServerError, "internal", "could not save the entry")
 		return
