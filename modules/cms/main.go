@@ -19,7 +19,6 @@ import (
 	"sync/atomic"
 	"time"
 
-
 	"github.com/indigo-hq/indigo/sdk"
 )
 
