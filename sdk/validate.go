@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/indigo-hq/indigo/sdk/internal/route"
+	"github.com/indigo-hq/indigo/sdk/rpc"
 )
 
 var (
@@ -97,6 +98,29 @@ func ValidateManifest(m Manifest) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// CheckManifest is the one check of a module's manifest, used by the SDK's
+// tests, the host's loader and `indigo add`: that the binary is the module
+// it is configured as (name), speaks this SDK's protocol, follows
+// ValidateManifest's rules, and serves routes only below /<name>, so that
+// no module can shadow the core or another module.
+func CheckManifest(name string, m Manifest) error {
+	if m.Name != name {
+		return fmt.Errorf("the binary says it is module %q, not %q", m.Name, name)
+	}
+	if m.Protocol != rpc.ProtocolVersion {
+		return fmt.Errorf("module %q speaks protocol %d, this host speaks %d: rebuild it against this SDK", name, m.Protocol, rpc.ProtocolVersion)
+	}
+	if err := ValidateManifest(m); err != nil {
+		return fmt.Errorf("invalid manifest: %w", err)
+	}
+	for _, rt := range m.Routes {
+		if rt.Path != "/"+name && !strings.HasPrefix(rt.Path, "/"+name+"/") {
+			return fmt.Errorf("route %s %s is outside /%s", rt.Method, rt.Path, name)
+		}
+	}
+	return nil
 }
 
 // validate adds what only the author's side can check to the manifest's

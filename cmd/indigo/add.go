@@ -143,7 +143,7 @@ func (a *app) installModule(ctx context.Context, s *steps, p *proj, in install) 
 	if name == "" {
 		name = m.Name
 	}
-	if err := project.CheckManifest(name, m); err != nil {
+	if err := sdk.CheckManifest(name, m); err != nil {
 		return fmt.Errorf("%s: %w", in.building, err)
 	}
 	if in.check != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/indigo-hq/indigo/cmd/indigo/internal/project"
+	"github.com/indigo-hq/indigo/sdk"
 )
 
 // moduleStatus is one line of `indigo modules list`.
@@ -72,7 +73,7 @@ not the one recorded; it is not run), or describe failed: <reason>.`,
 				}
 				m, err := project.Describe(cmd.Context(), mc.Path, timeout)
 				if err == nil {
-					err = project.CheckManifest(mc.Name, m)
+					err = sdk.CheckManifest(mc.Name, m)
 				}
 				if err != nil {
 					st.Status = "describe failed: " + err.Error()

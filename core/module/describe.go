@@ -49,7 +49,7 @@ func Describe(ctx context.Context, mc config.Module) (sdk.Manifest, error) {
 	if err := json.Unmarshal(out.Bytes(), &m); err != nil {
 		return sdk.Manifest{}, fmt.Errorf("%s describe printed no manifest: %w", mc.Path, err)
 	}
-	if err := checkManifest(mc.Name, m); err != nil {
+	if err := sdk.CheckManifest(mc.Name, m); err != nil {
 		return sdk.Manifest{}, err
 	}
 	return m, nil

@@ -173,7 +173,7 @@ func (l *Loader) load(ctx context.Context, mc config.Module) error {
 		return err
 	}
 	man := inst.manifest
-	if err := checkManifest(mc.Name, man); err != nil {
+	if err := sdk.CheckManifest(mc.Name, man); err != nil {
 		inst.kill()
 		return err
 	}
@@ -212,27 +212,6 @@ func (l *Loader) load(ctx context.Context, mc config.Module) error {
 	l.mu.Unlock()
 	go inst.supervise()
 	inst.log.Info("module loaded", "version", man.Version, "routes", len(man.Routes), "scopes", len(man.Scopes), "pid", inst.PID())
-	return nil
-}
-
-// checkManifest enforces what the host relies on: the name it was
-// configured under, the protocol version, scopes under its own prefix and
-// routes under its own path, so modules cannot shadow core or each other.
-func checkManifest(name string, m sdk.Manifest) error {
-	if m.Name != name {
-		return fmt.Errorf("the binary says it is module %q", m.Name)
-	}
-	if m.Protocol != rpc.ProtocolVersion {
-		return fmt.Errorf("speaks protocol %d, this host speaks %d", m.Protocol, rpc.ProtocolVersion)
-	}
-	for _, rt := range m.Routes {
-		if rt.Path != "/"+name && !strings.HasPrefix(rt.Path, "/"+name+"/") {
-			return fmt.Errorf("route %s %s is outside /%s", rt.Method, rt.Path, name)
-		}
-		if len(rt.Scopes) == 0 && !(rt.V1 && rt.Method == http.MethodGet) {
-			return fmt.Errorf("route %s %s has no scopes and is not a v1 read route", rt.Method, rt.Path)
-		}
-	}
 	return nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/indigo-hq/indigo/core/scope"
 	"github.com/indigo-hq/indigo/sdk"
-	"github.com/indigo-hq/indigo/sdk/rpc"
 )
 
 // DescribeTimeout bounds `<binary> describe`, which only prints JSON.
@@ -49,30 +47,6 @@ func Describe(ctx context.Context, bin string, timeout time.Duration) (sdk.Manif
 		return sdk.Manifest{}, fmt.Errorf("`%s describe` printed no manifest: %v", bin, err)
 	}
 	return m, nil
-}
-
-// CheckManifest is what the host checks when it loads a module under name,
-// checked ahead of time: the name, the wire protocol, the SDK's rules, and
-// routes below /<name>.
-func CheckManifest(name string, m sdk.Manifest) error {
-	if m.Name != name {
-		return fmt.Errorf("the binary says it is module %q, not %q", m.Name, name)
-	}
-	if m.Protocol != rpc.ProtocolVersion {
-		return fmt.Errorf("module %q speaks protocol %d, this indigo speaks %d: rebuild it against this SDK", name, m.Protocol, rpc.ProtocolVersion)
-	}
-	if err := sdk.ValidateManifest(m); err != nil {
-		return fmt.Errorf("invalid manifest: %w", err)
-	}
-	for _, rt := range m.Routes {
-		if rt.Path != "/"+name && !strings.HasPrefix(rt.Path, "/"+name+"/") {
-			return fmt.Errorf("route %s %s is outside /%s", rt.Method, rt.Path, name)
-		}
-		if len(rt.Scopes) == 0 && !(rt.V1 && rt.Method == http.MethodGet) {
-			return fmt.Errorf("route %s %s has no scopes and is not a v1 read route", rt.Method, rt.Path)
-		}
-	}
-	return nil
 }
 
 // Other is a module already in the configuration, as far as it could be

@@ -398,13 +398,13 @@ func TestCheckScopes(t *testing.T) {
 		return m
 	}
 	reports := man("reports", "reports:read")
-	if err := CheckManifest("reports", reports); err != nil {
+	if err := sdk.CheckManifest("reports", reports); err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckManifest("other", reports); err == nil {
+	if err := sdk.CheckManifest("other", reports); err == nil {
 		t.Fatal("a name mismatch passed")
 	}
-	if err := CheckManifest("rogue", man("rogue", "reports:read")); err == nil || !strings.Contains(err.Error(), `"rogue:"`) {
+	if err := sdk.CheckManifest("rogue", man("rogue", "reports:read")); err == nil || !strings.Contains(err.Error(), `"rogue:"`) {
 		t.Fatalf("a scope outside the prefix: %v", err)
 	}
 	if _, err := CheckScopes(man("api-keys", "api-keys:read"), nil); err == nil || !strings.Contains(err.Error(), "scope collision") {
