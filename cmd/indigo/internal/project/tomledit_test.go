@@ -2,6 +2,7 @@ package project
 
 import (
 	"bytes"
+	"go/format"
 	"os"
 	"path/filepath"
 	"strings"
@@ -370,21 +371,30 @@ func TestCheckModuleArgs(t *testing.T) {
 }
 
 func TestModuleFilesAreGoFormatted(t *testing.T) {
-	main, test, err := ModuleFiles("reports", []string{"reports:read", "reports:write"})
+	files, err := ModuleFiles("reports", "example.com/acme/modules/reports", []string{"reports:read", "reports:write"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`Name:    "reports"`, `Version: "0.1.0"`, `{ID: "reports:write", Label: "Write reports"}`,
-		`{Method: "GET", Path: "/reports", Scopes: []string{"reports:read"}, Cost: 1}`, "sdk.CallerFrom", "sdk.Serve"} {
-		if !bytes.Contains(main, []byte(want)) {
-			t.Errorf("main.go lacks %q:\n%s", want, main)
+	paths := map[string]string{}
+	for _, f := range files {
+		paths[f.Path] = string(f.Data)
+	}
+	for _, want := range []string{"main.go", "main_test.go", "migrations/sqlite/000001_items.up.sql", "migrations/postgres/000001_items.up.sql", "queries.sql", "sqlc.yaml", "Makefile"} {
+		if _, ok := paths[want]; !ok {
+			t.Errorf("no %s", want)
 		}
 	}
-	if !bytes.Contains(test, []byte("sdktest.New")) {
-		t.Errorf("main_test.go:\n%s", test)
+	for _, f := range []string{"main.go", "main_test.go"} {
+		if formatted, err := format.Source([]byte(paths[f])); err != nil || string(formatted) != paths[f] {
+			t.Errorf("%s is not gofmt'ed: %v", f, err)
+		}
 	}
-	if _, err := HostMain("acme-host"); err != nil {
-		t.Fatal(err)
+	if !strings.Contains(paths["main.go"], `Scopes: []string{"reports:write"}, Cost: 1, Handler: http.HandlerFunc(m.create)`) ||
+		!strings.Contains(paths["main.go"], `"example.com/acme/modules/reports/store"`) {
+		t.Errorf("main.go:\n%s", paths["main.go"])
+	}
+	if !strings.Contains(paths["Makefile"], "github.com/sqlc-dev/sqlc/cmd/sqlc@v") {
+		t.Errorf("the Makefile pins no sqlc version:\n%s", paths["Makefile"])
 	}
 }
 
