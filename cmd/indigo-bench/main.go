@@ -10,6 +10,14 @@
 // prints the median throughput and p99 latency of each, and the median of
 // the rounds' v2/bare ratios.
 //
+// With -module (the default) it also loads two modules in the host and
+// measures two more pairs in the same rounds, each against a bare twin
+// that replays the host's recorded answer: bare_module and v2_module on
+// GET /api/v2/benchmod/hello, which the benchmod module (./benchmod)
+// answers from memory, the cost of the wire to a module process; and
+// bare_module_db and v2_module_db on GET /api/v2/projects, which the
+// projects module answers from its own database on every call.
+//
 //	go run ./cmd/indigo-bench [-rounds 5] [-duration 2s] [-warmup 1s] [-conns 32] [-client raw|nethttp] [-cpuprofile file [-cpuprofile-bare|-cpuprofile-module]] [-module-cpuprofile file] [-request-log=false]
 //
 // The files: options.go has both processes' flags, servers.go the servers
@@ -26,10 +34,19 @@ import (
 )
 
 const (
-	envAuth = "INDIGO_BENCH_AUTH" // Authorization header for the load generator
-	envBody = "INDIGO_BENCH_BODY" // expected response body, base64
-	mePath  = "/api/v2/me"
-	modPath = "/api/v2/projects" // served by the projects module over gRPC
+	envAuth   = "INDIGO_BENCH_AUTH" // Authorization header for the load generator
+	envBody   = "INDIGO_BENCH_BODY" // expected response body, base64
+	mePath    = "/api/v2/me"
+	modPath   = "/api/v2/benchmod/hello" // served by the benchmod module over gRPC, from memory
+	modDBPath = "/api/v2/projects"       // served by the projects module over gRPC, from its database
+
+	// The modules, as the host's configuration names them.
+	memModule = "benchmod"
+	dbModule  = "projects"
+
+	// envModProfile is benchmod's variable for its CPU profile
+	// (-module-cpuprofile); benchmod/main.go spells the same name.
+	envModProfile = "INDIGO_BENCHMOD_CPUPROFILE"
 )
 
 func main() {

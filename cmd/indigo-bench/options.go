@@ -29,13 +29,13 @@ func parseOptions(args []string) (options, error) {
 	var o options
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds; each measures bare and v2 back to back, in alternating order")
 	fs.DurationVar(&o.duration, "duration", 2*time.Second, "measured time per target and round")
-	fs.BoolVar(&o.profileModule, "cpuprofile-module", false, "profile a v2_module round instead of a v2_me one")
+	fs.BoolVar(&o.profileModule, "cpuprofile-module", false, "profile a v2_module round (the benchmod module's route) instead of a v2_me one")
 	fs.BoolVar(&o.profileBare, "cpuprofile-bare", false, "profile a bare round instead of a v2_me one (to compare the two profiles)")
-	fs.BoolVar(&o.module, "module", true, "also measure a route of the projects module (built from ./modules/projects)")
+	fs.BoolVar(&o.module, "module", true, "also measure a module route answered from memory (benchmod, built from ./cmd/indigo-bench/benchmod) and one that reads the module's database (projects, built from ./modules/projects)")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "warm-up before each round's measurement")
 	fs.IntVar(&o.conns, "conns", 32, "concurrent keep-alive connections")
 	fs.StringVar(&o.client, "client", "raw", "load generator client: raw (HTTP/1.1 over TCP) or nethttp (net/http Transport)")
-	fs.StringVar(&o.modProfile, "module-cpuprofile", "", "write the projects module process's own CPU profile here, covering every round (it is written when the host shuts the module down)")
+	fs.StringVar(&o.modProfile, "module-cpuprofile", "", "write the benchmod module process's own CPU profile here, covering every round (it is written when the host shuts the module down)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "after the measured rounds, run one extra v2 round and write the host's CPU profile of it here")
 	fs.BoolVar(&o.requestLog, "request-log", true, "queue v2 request logs as the host does (false: diagnosis only, shows the wrapper without the log writer)")
 	if err := fs.Parse(args); err != nil {

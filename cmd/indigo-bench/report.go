@@ -17,6 +17,10 @@ func printHeader(o options, s *servers) {
 		o.client, o.conns, o.warmup, o.duration, o.rounds, o.requestLog)
 	fmt.Printf("indigo-bench: host http://%s%s, bare http://%s%s, body %d bytes, Content-Type %q\n",
 		s.host.Addr(), mePath, s.bareAddr, mePath, len(s.me.body), s.ctype)
+	if o.module {
+		fmt.Printf("indigo-bench: module routes %s (%s, from memory) body %d bytes, %s (%s, from its database) body %d bytes\n",
+			s.mod.path, memModule, len(s.mod.body), s.modDB.path, dbModule, len(s.modDB.body))
+	}
 }
 
 func printRound(i int, r roundStats) {
@@ -50,21 +54,23 @@ func printSummary(r runs, module bool) {
 	fmt.Printf("bare_p99_ms: %.3f\n", bareP99)
 	fmt.Printf("v2_p99_overhead_ms: %.3f\n", v2P99-bareP99)
 	if module {
-		printModuleSummary(r)
+		// The wire alone (benchmod answers from memory), then the wire
+		// and the module's database read (projects).
+		printModuleSummary("bare_module", "v2_module", r.bareMod, r.v2Mod)
+		printModuleSummary("bare_module_db", "v2_module_db", r.bareModDB, r.v2ModDB)
 	}
 }
 
-// printModuleSummary prints the medians of the module route's rounds. Its
-// bare twin serves the module's own bytes.
-func printModuleSummary(r runs) {
-	bm, mr := medianOf(r.bareMod, rpsOf), medianOf(r.v2Mod, rpsOf)
-	fmt.Printf("round ratios v2_module/bare_module: %s\n", roundRatios(r.v2Mod, r.bareMod))
-	fmt.Printf("v2_module_rps: %.0f\n", mr)
-	fmt.Printf("v2_module_vs_bare_ratio: %.3f\n", pairedRatio(r.v2Mod, r.bareMod))
-	fmt.Printf("v2_module_p99_ms: %.3f\n", medianOf(r.v2Mod, p99Of))
-	fmt.Printf("bare_module_rps: %.0f\n", bm)
-	fmt.Printf("median CPU per request: bare_module %.2f µs; v2_module host %.2f µs + module process %.2f µs\n",
-		medianOf(r.bareMod, cpuOf), medianOf(r.v2Mod, cpuOf), medianOf(r.v2Mod, moduleCPUOf))
+// printModuleSummary prints the medians of one module route's rounds,
+// under its pair's kinds. Its bare twin serves the module's own bytes.
+func printModuleSummary(bareKind, v2Kind string, bare, v2 []roundStats) {
+	fmt.Printf("round ratios %s/%s: %s\n", v2Kind, bareKind, roundRatios(v2, bare))
+	fmt.Printf("%s_rps: %.0f\n", v2Kind, medianOf(v2, rpsOf))
+	fmt.Printf("%s_vs_bare_ratio: %.3f\n", v2Kind, pairedRatio(v2, bare))
+	fmt.Printf("%s_p99_ms: %.3f\n", v2Kind, medianOf(v2, p99Of))
+	fmt.Printf("%s_rps: %.0f\n", bareKind, medianOf(bare, rpsOf))
+	fmt.Printf("median CPU per request: %s %.2f µs; %s host %.2f µs + module process %.2f µs\n",
+		bareKind, medianOf(bare, cpuOf), v2Kind, medianOf(v2, cpuOf), medianOf(v2, moduleCPUOf))
 }
 
 func rpsOf(r roundStats) float64       { return r.res.RPS }

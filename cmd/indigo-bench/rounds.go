@@ -28,13 +28,14 @@ type roundStats struct {
 	bytesPerReq  float64 // host process heap bytes allocated per request
 	gcs          uint32  // garbage collections during the round
 	idlePct      float64 // share of the machine's CPU time left idle during the round
-	moduleCPUus  float64 // module process CPU per request, µs (module rounds)
+	moduleCPUus  float64 // module process CPU per request, µs (v2 module rounds)
 }
 
 // runs are the measured rounds of each kind, in round order.
 type runs struct {
-	bare, v2       []roundStats // GET /api/v2/me
-	bareMod, v2Mod []roundStats // the module route, with -module
+	bare, v2           []roundStats // GET /api/v2/me
+	bareMod, v2Mod     []roundStats // benchmod's route, from memory, with -module
+	bareModDB, v2ModDB []roundStats // the projects module's list, from its database, with -module
 }
 
 // bench drives the load generator against the servers.
@@ -50,14 +51,16 @@ type bench struct {
 type pairSpec struct {
 	bareKind, v2Kind string
 	route            route
-	moduleCPU        bool // also measure the module process's CPU in the v2 run
+	module           string // the module whose process CPU the v2 run also measures ("" for none)
 }
 
 // rounds measures o.rounds rounds of pairs: GET /api/v2/me, and with
-// -module the module route.
+// -module the two module routes, from memory (benchmod) and from the
+// module's database (projects).
 func (b *bench) rounds() (runs, error) {
 	me := pairSpec{bareKind: "bare", v2Kind: "v2_me", route: b.s.me}
-	mod := pairSpec{bareKind: "bare_module", v2Kind: "v2_module", route: b.s.mod, moduleCPU: true}
+	mod := pairSpec{bareKind: "bare_module", v2Kind: "v2_module", route: b.s.mod, module: memModule}
+	modDB := pairSpec{bareKind: "bare_module_db", v2Kind: "v2_module_db", route: b.s.modDB, module: dbModule}
 	var r runs
 	for i := 1; i <= b.o.rounds; i++ {
 		bare, v2, err := b.pair(i, me)
@@ -72,6 +75,10 @@ func (b *bench) rounds() (runs, error) {
 			return r, err
 		}
 		r.bareMod, r.v2Mod = append(r.bareMod, bare), append(r.v2Mod, v2)
+		if bare, v2, err = b.pair(i, modDB); err != nil {
+			return r, err
+		}
+		r.bareModDB, r.v2ModDB = append(r.bareModDB, bare), append(r.v2ModDB, v2)
 	}
 	return r, nil
 }
@@ -99,22 +106,23 @@ func (b *bench) pair(i int, p pairSpec) (bare, v2 roundStats, err error) {
 	return bare, v2, nil
 }
 
-// v2Round measures the host, and the module process's CPU if p asks.
+// v2Round measures the host, and the CPU of p's module process if p names
+// one.
 func (b *bench) v2Round(p pairSpec) (roundStats, error) {
-	if !p.moduleCPU {
+	if p.module == "" {
 		return b.round(p.v2Kind, b.s.host.Addr(), p.route)
 	}
-	modCPU0 := moduleCPU(b.s.host)
+	modCPU0 := moduleCPU(b.s.host, p.module)
 	v, err := b.round(p.v2Kind, b.s.host.Addr(), p.route)
 	if err == nil {
-		v.moduleCPUus = float64(moduleCPU(b.s.host)-modCPU0) / float64(time.Microsecond) / float64(v.res.Total)
+		v.moduleCPUus = float64(moduleCPU(b.s.host, p.module)-modCPU0) / float64(time.Microsecond) / float64(v.res.Total)
 	}
 	return v, err
 }
 
 // profiledRound is the extra round that -cpuprofile profiles: v2_me, or
-// v2_module with -cpuprofile-module, or bare with -cpuprofile-bare. It is
-// printed but not counted.
+// v2_module (benchmod's route, from memory) with -cpuprofile-module, or
+// bare with -cpuprofile-bare. It is printed but not counted.
 func (b *bench) profiledRound() error {
 	kind, addr, rt := "v2_me", b.s.host.Addr(), b.s.me
 	switch {
@@ -218,11 +226,15 @@ func decodeResult(kind string, out []byte) (result, error) {
 	return res, nil
 }
 
-// moduleCPU is the module processes' user+system CPU time, read from
-// /proc (0 where there is none).
-func moduleCPU(host *core.Host) time.Duration {
+// moduleCPU is the user+system CPU time of the named module's process,
+// read from /proc (0 where there is none). A restarted module's process
+// starts again from 0.
+func moduleCPU(host *core.Host, name string) time.Duration {
 	var total time.Duration
 	for _, m := range host.Modules.Modules() {
+		if m.Name() != name {
+			continue
+		}
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", m.PID()))
 		if err != nil {
 			continue

@@ -18,18 +18,19 @@ import (
 	"github.com/indigo-hq/indigo/core"
 	"github.com/indigo-hq/indigo/core/apikey"
 	"github.com/indigo-hq/indigo/core/config"
-	"github.com/indigo-hq/indigo/sdk/rpc"
 )
 
-// route is one measured path and the body both servers answer it with.
+// route is one measured path and the body and Content-Type both servers
+// answer it with.
 type route struct {
-	path string
-	body []byte
+	path  string
+	body  []byte
+	ctype string
 }
 
 // servers are the servers under test: the real host, and the bare
-// net/http server beside it that replays the host's answers (the v2_me
-// route and the module route's bare twin).
+// net/http server beside it that replays the host's answers (the bare
+// twins of the v2_me route and of the module routes).
 type servers struct {
 	host     *core.Host
 	bare     *http.Server
@@ -37,7 +38,8 @@ type servers struct {
 	auth     string // the superkey's Authorization header
 	ctype    string // Content-Type of the host's GET /api/v2/me answer
 	me       route
-	mod      route    // its body is recorded with -module only
+	mod      route    // benchmod's route, from memory; recorded with -module only
+	modDB    route    // the projects module's list, from its database; recorded with -module only
 	closers  []func() // what close undoes, in the order it was done
 }
 
@@ -78,11 +80,11 @@ func startServers(ctx context.Context, o options) (*servers, error) {
 		return fail(err)
 	}
 
-	routes := map[string][]byte{s.me.path: s.me.body}
+	routes := []route{s.me}
 	if o.module {
-		routes[s.mod.path] = s.mod.body
+		routes = append(routes, s.mod, s.modDB)
 	}
-	if s.bare, s.bareAddr, err = startBare(routes, s.ctype); err != nil {
+	if s.bare, s.bareAddr, err = startBare(routes); err != nil {
 		return fail(err)
 	}
 	s.onClose(func() {
@@ -105,8 +107,9 @@ func (s *servers) close() {
 }
 
 // hostConfig is the host's configuration in the temporary folder tmp. With
-// -module it builds the projects module there, and with -module-cpuprofile
-// it also returns the absolute path of the module's profile.
+// -module it builds the benchmod and projects modules there, and with
+// -module-cpuprofile it also returns the absolute path of benchmod's
+// profile.
 func hostConfig(tmp string, o options) (cfg config.Config, modProfile string, err error) {
 	cfg = config.Default()
 	cfg.Server.Addr = "127.0.0.1:0"
@@ -118,21 +121,28 @@ func hostConfig(tmp string, o options) (cfg config.Config, modProfile string, er
 	if !o.module {
 		return cfg, "", nil
 	}
-	bin := filepath.Join(tmp, "projects")
-	if out, err := exec.Command("go", "build", "-o", bin, "./modules/projects").CombinedOutput(); err != nil {
-		return cfg, "", fmt.Errorf("build the projects module (run from the repository root): %v\n%s", err, out)
+	// With several packages, go build -o into a folder writes each binary
+	// under its package's last path element: benchmod and projects.
+	build := exec.Command("go", "build", "-o", tmp+string(filepath.Separator), "./cmd/indigo-bench/benchmod", "./modules/projects")
+	if out, err := build.CombinedOutput(); err != nil {
+		return cfg, "", fmt.Errorf("build the benchmod and projects modules (run from the repository root): %v\n%s", err, out)
 	}
-	cfg.Modules = []config.Module{{Name: "projects", Path: bin}}
+	cfg.Modules = []config.Module{
+		{Name: memModule, Path: filepath.Join(tmp, memModule)},
+		{Name: dbModule, Path: filepath.Join(tmp, dbModule)},
+	}
 	if o.modProfile == "" {
 		return cfg, "", nil
 	}
 	// The module inherits the host's environment and runs in its data
-	// directory, hence an absolute path.
+	// directory, hence an absolute path. benchmod alone reads this
+	// variable, and hands it on to the SDK's profiling (rpc.CPUProfileEnv),
+	// so the projects module is not profiled into the same file.
 	abs, err := filepath.Abs(o.modProfile)
 	if err != nil {
 		return cfg, "", err
 	}
-	if err := os.Setenv(rpc.CPUProfileEnv, abs); err != nil {
+	if err := os.Setenv(envModProfile, abs); err != nil {
 		return cfg, "", err
 	}
 	return cfg, abs, nil
@@ -175,25 +185,28 @@ func createSuperkey(ctx context.Context, host *core.Host) (string, error) {
 }
 
 // recordAnswers records the host's answers that the bare server replays:
-// GET /api/v2/me, and with the module GET /api/v2/projects, once two
-// projects exist.
+// GET /api/v2/me, and with the modules GET /api/v2/benchmod/hello and GET
+// /api/v2/projects, once two projects exist.
 func (s *servers) recordAnswers(ctx context.Context, module bool) error {
 	addr := s.host.Addr()
 	body, ctype, err := fetch(ctx, addr, mePath, s.auth)
 	if err != nil {
 		return err
 	}
-	s.me, s.ctype = route{mePath, body}, ctype
-	s.mod = route{path: modPath}
+	s.me, s.ctype = route{mePath, body, ctype}, ctype
+	s.mod, s.modDB = route{path: modPath}, route{path: modDBPath}
 	if !module {
 		return nil
 	}
+	if s.mod.body, s.mod.ctype, err = fetch(ctx, addr, modPath, s.auth); err != nil {
+		return err
+	}
 	for _, name := range []string{"Apollo", "Gemini"} {
-		if err := post(ctx, addr, modPath, s.auth, `{"name":"`+name+`"}`); err != nil {
+		if err := post(ctx, addr, modDBPath, s.auth, `{"name":"`+name+`"}`); err != nil {
 			return err
 		}
 	}
-	if s.mod.body, _, err = fetch(ctx, addr, modPath, s.auth); err != nil {
+	if s.modDB.body, s.modDB.ctype, err = fetch(ctx, addr, modDBPath, s.auth); err != nil {
 		return err
 	}
 	return nil
@@ -242,20 +255,21 @@ func fetch(ctx context.Context, addr, path, auth string) ([]byte, string, error)
 	return b, resp.Header.Get("Content-Type"), nil
 }
 
-// startBare serves each route's body with the Content-Type on another loopback port,
-// with the same http.Server settings as the host, so that the two differ
-// only by Indigo's router and wrapper.
-func startBare(routes map[string][]byte, ctype string) (*http.Server, string, error) {
+// startBare serves each route's body with its Content-Type on another
+// loopback port, with the same http.Server settings as the host, so that
+// the two differ only by Indigo's router and wrapper (and, for a module
+// route, the module process behind them).
+func startBare(routes []route) (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, "", err
 	}
 	mux := http.NewServeMux()
-	for path, body := range routes {
-		mux.HandleFunc("GET "+path, func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", ctype)
+	for _, rt := range routes {
+		mux.HandleFunc("GET "+rt.path, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", rt.ctype)
 			w.WriteHeader(http.StatusOK)
-			_, _ = w.Write(body)
+			_, _ = w.Write(rt.body)
 		})
 	}
 	srv := &http.Server{

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -359,8 +360,16 @@ func TestAddRefusesBadModules(t *testing.T) {
 		t.Fatalf("module new api-keys: %s", out)
 	}
 	p.run("module", "new", "dup", "--scope", "dup:read")
-	for _, f := range []string{"go.mod", "go.sum", "main.go"} {
-		p.write("modules/api-keys/"+f, strings.ReplaceAll(string(p.read("modules/dup/"+f)), "dup", "api-keys"))
+	err := filepath.WalkDir(filepath.Join(p.dir, "modules", "dup"), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(filepath.Join(p.dir, "modules", "dup"), path)
+		p.write("modules/api-keys/"+filepath.ToSlash(rel), strings.ReplaceAll(string(p.read("modules/dup/"+filepath.ToSlash(rel))), "dup", "api-keys"))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	p.refused([]string{"add", "./modules/api-keys"}, "scope collision", "api-keys")
 

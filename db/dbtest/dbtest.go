@@ -92,30 +92,27 @@ func Open(t testing.TB, engine string) *db.Store {
 // modules (db.ModuleSchema names them after it).
 func dropModules(admin *sql.DB, schema string) {
 	like := schema + `\_mod\_%`
-	if rows, err := admin.Query(`SELECT nspname FROM pg_namespace WHERE nspname LIKE $1`, like); err == nil {
-		var names []string
-		for rows.Next() {
-			var n string
-			if rows.Scan(&n) == nil {
-				names = append(names, n)
-			}
-		}
-		rows.Close()
-		for _, n := range names {
-			_, _ = admin.Exec(`DROP SCHEMA "` + n + `" CASCADE`)
+	for _, n := range names(admin, `SELECT nspname FROM pg_namespace WHERE nspname LIKE $1`, like) {
+		_, _ = admin.Exec(`DROP SCHEMA "` + n + `" CASCADE`)
+	}
+	for _, n := range names(admin, `SELECT rolname FROM pg_roles WHERE rolname LIKE $1`, like) {
+		_, _ = admin.Exec(`DROP ROLE "` + n + `"`)
+	}
+}
+
+// names runs a query of one text column; on an error it returns none.
+func names(db *sql.DB, query string, args ...any) []string {
+	rows, err := db.Query(query, args...)
+	if err != nil {
+		return nil
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if rows.Scan(&n) == nil {
+			out = append(out, n)
 		}
 	}
-	if rows, err := admin.Query(`SELECT rolname FROM pg_roles WHERE rolname LIKE $1`, like); err == nil {
-		var names []string
-		for rows.Next() {
-			var n string
-			if rows.Scan(&n) == nil {
-				names = append(names, n)
-			}
-		}
-		rows.Close()
-		for _, n := range names {
-			_, _ = admin.Exec(`DROP ROLE "` + n + `"`)
-		}
-	}
+	return out
 }
