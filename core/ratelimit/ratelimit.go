@@ -1,7 +1,11 @@
-// Package ratelimit admits or rejects calls per key: a fixed-window request
-// limit and an optional quota (remaining calls, refilled on a schedule).
-// Both are exact within one process, including under concurrency, and a
-// rejected call counts against neither.
+// Package ratelimit admits or rejects calls per key: a request limit over a
+// sliding window and an optional quota (remaining calls, refilled on a
+// schedule). "N per window" means that no interval of the window's length
+// admits more than N calls: the limiter keeps the times of the calls it
+// admitted within the last window (a log, at most N entries per key) and
+// admits a call only while fewer than N remain. Both are exact within one
+// process, including under concurrency, and a rejected call counts against
+// neither. Shared (redis.go) does the same across hosts, in Redis.
 package ratelimit
 
 import (
@@ -51,8 +55,7 @@ type state struct {
 	limit       int64
 	window      time.Duration
 	epoch       int64
-	windowStart time.Time
-	count       int64
+	log         admitted // the calls admitted within the last window
 	remaining   *int64
 	lastRefill  time.Time
 	dirty       bool // remaining differs from what is stored
@@ -91,7 +94,7 @@ func (l *Limiter) Admit(id string, p Policy, now time.Time) Decision {
 	defer s.mu.Unlock()
 	if !s.loaded || s.limit != p.Limit || s.window != p.Window {
 		s.limit, s.window = p.Limit, p.Window
-		s.windowStart, s.count = time.Time{}, 0
+		s.log = admitted{}
 	}
 	if !s.loaded || s.epoch != p.Epoch || (s.remaining == nil) != (p.Remaining == nil) {
 		s.epoch = p.Epoch
@@ -104,14 +107,14 @@ func (l *Limiter) Admit(id string, p Policy, now time.Time) Decision {
 	s.loaded = true
 	d := Decision{Limit: p.Limit}
 
-	if p.Limit > 0 && p.Window > 0 {
-		start := now.Truncate(p.Window)
-		if !start.Equal(s.windowStart) {
-			s.windowStart, s.count = start, 0
-		}
-		d.Reset = start.Add(p.Window).Sub(now)
-		if s.count >= p.Limit {
-			d.Code, d.Remaining, d.RetryAfter = RateLimited, 0, d.Reset
+	limited := p.Limit > 0 && p.Window > 0
+	if limited {
+		s.log.expire(now.Add(-p.Window))
+		if int64(s.log.len()) >= p.Limit {
+			// The oldest call in the window leaves it first.
+			d.Code, d.Remaining = RateLimited, 0
+			d.Reset = s.log.oldest().Add(p.Window).Sub(now)
+			d.RetryAfter = d.Reset
 			d.QuotaRemaining = s.quotaView()
 			return d
 		}
@@ -133,19 +136,56 @@ func (l *Limiter) Admit(id string, p Policy, now time.Time) Decision {
 			if p.RefillAmount > 0 && p.RefillInterval > 0 {
 				d.RetryAfter = s.lastRefill.Add(p.RefillInterval).Sub(now)
 			}
-			d.Remaining = p.Limit - s.count
+			if limited {
+				d.Remaining = p.Limit - int64(s.log.len())
+			}
 			d.QuotaRemaining = s.quotaView()
 			return d
 		}
 		*s.remaining--
 		s.dirty = true
 	}
-	if p.Limit > 0 && p.Window > 0 {
-		s.count++
-		d.Remaining = p.Limit - s.count
+	if limited {
+		s.log.push(now)
+		d.Remaining = p.Limit - int64(s.log.len())
+		d.Reset = s.log.oldest().Add(p.Window).Sub(now)
 	}
 	d.QuotaRemaining = s.quotaView()
 	return d
+}
+
+// admitted is a queue of admission times, oldest first, in a ring that
+// grows as needed (to at most the limit: a full window rejects).
+type admitted struct {
+	ring []time.Time
+	head int
+	n    int
+}
+
+func (a *admitted) len() int { return a.n }
+
+func (a *admitted) oldest() time.Time { return a.ring[a.head] }
+
+// expire drops the admissions at or before cutoff: they are out of the
+// window (now - window, now].
+func (a *admitted) expire(cutoff time.Time) {
+	for a.n > 0 && !a.ring[a.head].After(cutoff) {
+		a.ring[a.head] = time.Time{}
+		a.head = (a.head + 1) % len(a.ring)
+		a.n--
+	}
+}
+
+func (a *admitted) push(t time.Time) {
+	if a.n == len(a.ring) {
+		grown := make([]time.Time, max(8, 2*len(a.ring)))
+		for i := range a.n {
+			grown[i] = a.ring[(a.head+i)%len(a.ring)]
+		}
+		a.ring, a.head = grown, 0
+	}
+	a.ring[(a.head+a.n)%len(a.ring)] = t
+	a.n++
 }
 
 func (s *state) quotaView() *int64 {

@@ -33,7 +33,7 @@ func TestWindowExactUnderConcurrency(t *testing.T) {
 	}
 }
 
-func TestRejectedCallsDoNotCountAgainstNextWindow(t *testing.T) {
+func TestRejectedCallsDoNotCountAgainstTheWindow(t *testing.T) {
 	l := New()
 	p := Policy{Limit: 2, Window: 10 * time.Second}
 	now := t0.Add(time.Second)
@@ -43,17 +43,69 @@ func TestRejectedCallsDoNotCountAgainstNextWindow(t *testing.T) {
 		}
 	}
 	for i := 0; i < 5; i++ {
-		d := l.Admit("k", p, now)
+		d := l.Admit("k", p, now.Add(time.Second))
 		if d.Code != RateLimited || d.Reset != 9*time.Second || d.RetryAfter != 9*time.Second {
 			t.Fatalf("over-limit call: %+v", d)
 		}
 	}
-	next := t0.Add(10 * time.Second)
+	// A window after the first two calls, both slots are free again: the
+	// five refused calls took none.
+	next := now.Add(10 * time.Second)
 	for i := 0; i < 2; i++ {
 		d := l.Admit("k", p, next)
 		if d.Code != OK || d.Remaining != int64(1-i) {
-			t.Fatalf("next window call %d: %+v", i, d)
+			t.Fatalf("call %d a window later: %+v", i, d)
 		}
+	}
+}
+
+// "3 per 2 s" admits no 4th call in any 2 s, across what a fixed window
+// would call a boundary (a fixed window admitted 4 within 1.25 s).
+func TestSlidingWindow(t *testing.T) {
+	l := New()
+	p := Policy{Limit: 3, Window: 2 * time.Second}
+	at := func(ms int, want Code) {
+		t.Helper()
+		if d := l.Admit("k", p, t0.Add(time.Duration(ms)*time.Millisecond)); d.Code != want {
+			t.Fatalf("at %d ms: %q, want %q (%+v)", ms, d.Code, want, d)
+		}
+	}
+	at(1500, OK)
+	at(1750, OK)
+	at(2000, OK)
+	at(2750, RateLimited) // a fixed window would have started afresh at 2 s
+	at(3499, RateLimited)
+	at(3500, OK) // the call at 1500 left the window
+	at(3600, RateLimited)
+	at(3750, OK)
+}
+
+// No interval of the window's length ever holds more than Limit admitted
+// calls, whatever the arrival pattern; and a call is refused only when
+// the window is full.
+func TestNoIntervalAdmitsMoreThanTheLimit(t *testing.T) {
+	l := New()
+	p := Policy{Limit: 5, Window: time.Second}
+	var admittedAt []time.Duration
+	offset := time.Duration(0)
+	for i := 0; i < 2000; i++ {
+		offset += time.Duration((i*7919)%97) * time.Millisecond / 3
+		d := l.Admit("k", p, t0.Add(offset))
+		inWindow := 0
+		for _, a := range admittedAt {
+			if a > offset-p.Window {
+				inWindow++
+			}
+		}
+		if (d.Code == OK) != (inWindow < 5) {
+			t.Fatalf("at %v: %q with %d calls in the window", offset, d.Code, inWindow)
+		}
+		if d.Code == OK {
+			admittedAt = append(admittedAt, offset)
+		}
+	}
+	if len(admittedAt) < 100 {
+		t.Fatalf("only %d admitted", len(admittedAt))
 	}
 }
 
