@@ -25,10 +25,13 @@ import (
 	"github.com/indigo-hq/indigo/core/metering"
 	"github.com/indigo-hq/indigo/core/module"
 	"github.com/indigo-hq/indigo/core/notify"
+	"github.com/indigo-hq/indigo/core/ratelimit"
 	"github.com/indigo-hq/indigo/core/requestlog"
 	"github.com/indigo-hq/indigo/core/scope"
 	"github.com/indigo-hq/indigo/db"
 	"github.com/indigo-hq/indigo/sdk"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 )
 
 // Options are what a caller (the CLI, a test, a host embedding Indigo) can
@@ -161,6 +164,10 @@ type Host struct {
 	// more (a module's) before Start or StartBackground.
 	Notify *notify.Dispatcher
 
+	// Shared is the Redis limiter when [redis] url is set, else nil.
+	Shared *ratelimit.Shared
+	redis  *redis.Client
+
 	noMaint bool
 	hookSet struct{ meter, resolver bool } // set as Go functions in Options
 	srv     *http.Server
@@ -251,7 +258,34 @@ func New(svc *Services, opts Options) *Host {
 	)
 	h.Maint.Now = now
 	h.API.Metrics.Registry.MustRegister(h.Maint.Collectors()...)
+	if cfg.Redis.URL != "" {
+		h.useRedis()
+	}
 	return h
+}
+
+// useRedis moves rate limits and quotas into Redis ([redis] url), shared by
+// every host that points there.
+func (h *Host) useRedis() {
+	opts, err := redis.ParseURL(h.Cfg.Redis.URL) // validated with the config
+	if err != nil {
+		h.Log.Error("redis url", "err", err)
+		return
+	}
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = time.Second, 250*time.Millisecond, 250*time.Millisecond
+	h.redis = redis.NewClient(opts)
+	h.Shared = ratelimit.NewShared(h.redis, h.Cfg.Redis.OnError, h.Maint.Host, h.Log)
+	h.Keys.SetLimiter(h.Shared)
+	h.API.Ready = append(h.API.Ready, api.Check{Name: "redis", Optional: h.Cfg.Redis.OnError == ratelimit.OnErrorLocal,
+		Run: func(ctx context.Context) error { return h.redis.Ping(ctx).Err() }})
+	h.API.Metrics.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "indigo_redis_fallback", Help: "1 while Redis does not answer and limits fall back ([redis] on_error).",
+	}, func() float64 {
+		if h.Shared.Degraded() {
+			return 1
+		}
+		return 0
+	}))
 }
 
 // Handler is the host's HTTP handler.
@@ -399,6 +433,32 @@ func (h *Host) StartBackground(ctx context.Context) {
 	if !h.noMaint {
 		h.Maint.Start(ctx)
 	}
+	h.wg.Go(func() { h.heartbeat(ctx) })
+}
+
+// heartbeatEvery is how often a host records that it is alive; a host
+// missing for three beats no longer counts.
+const heartbeatEvery = 5 * time.Second
+
+// heartbeat keeps this host in saas_hosts and tells the shared limiter how
+// many hosts there are, for its fallback share.
+func (h *Host) heartbeat(ctx context.Context) {
+	t := time.NewTicker(heartbeatEvery)
+	defer t.Stop()
+	for {
+		now := h.Keys.Now().UnixMilli()
+		if err := h.Store.Q().BeatHost(ctx, db.BeatHostParams{Host: h.Maint.Host, Now: now}); err == nil && h.Shared != nil {
+			if n, err := h.Store.Q().CountLiveHosts(ctx, now-3*heartbeatEvery.Milliseconds()); err == nil {
+				h.Shared.SetLiveHosts(n)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			_ = h.Store.Q().ForgetHost(context.WithoutCancel(ctx), db.ForgetHostParams{Host: h.Maint.Host, Before: now - 3600_000})
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Addr is the address the host listens on.
@@ -439,6 +499,9 @@ func (h *Host) Shutdown(ctx context.Context) error {
 		}
 		if err := h.Store.Close(); err != nil {
 			errs = append(errs, err)
+		}
+		if h.redis != nil {
+			_ = h.redis.Close()
 		}
 	})
 	return errors.Join(errs...)

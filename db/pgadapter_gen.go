@@ -51,6 +51,10 @@ func (p pgQuerier) AdminListLogs(ctx context.Context, a1 sqlitedb.AdminListLogsP
 	return out, nil
 }
 
+func (p pgQuerier) BeatHost(ctx context.Context, a1 sqlitedb.BeatHostParams) error {
+	return p.q.BeatHost(ctx, pgdb.BeatHostParams(a1))
+}
+
 func (p pgQuerier) ClaimDeliveries(ctx context.Context, a1 sqlitedb.ClaimDeliveriesParams) ([]sqlitedb.ClaimDeliveriesRow, error) {
 	rows, err := p.q.ClaimDeliveries(ctx, pgdb.ClaimDeliveriesParams(a1))
 	if err != nil {
@@ -74,6 +78,10 @@ func (p pgQuerier) ConsumeLoginToken(ctx context.Context, a1 sqlitedb.ConsumeLog
 
 func (p pgQuerier) CountActiveOrgKeys(ctx context.Context, a1 string) (int64, error) {
 	return p.q.CountActiveOrgKeys(ctx, a1)
+}
+
+func (p pgQuerier) CountLiveHosts(ctx context.Context, a1 int64) (int64, error) {
+	return p.q.CountLiveHosts(ctx, a1)
 }
 
 func (p pgQuerier) CountOrgLiveKeys(ctx context.Context, a1 string) (int64, error) {
@@ -114,6 +122,10 @@ func (p pgQuerier) FanOutKeyEvents(ctx context.Context, a1 sqlitedb.FanOutKeyEve
 
 func (p pgQuerier) FinishTaskRun(ctx context.Context, a1 sqlitedb.FinishTaskRunParams) error {
 	return p.q.FinishTaskRun(ctx, pgdb.FinishTaskRunParams(a1))
+}
+
+func (p pgQuerier) ForgetHost(ctx context.Context, a1 sqlitedb.ForgetHostParams) error {
+	return p.q.ForgetHost(ctx, pgdb.ForgetHostParams(a1))
 }
 
 func (p pgQuerier) GetKeyByHash(ctx context.Context, a1 string) (sqlitedb.SaasApiKey, error) {

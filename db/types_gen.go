@@ -10,6 +10,7 @@ type (
 	AdminListAuditParams            = sqlitedb.AdminListAuditParams
 	AdminListKeysParams             = sqlitedb.AdminListKeysParams
 	AdminListLogsParams             = sqlitedb.AdminListLogsParams
+	BeatHostParams                  = sqlitedb.BeatHostParams
 	ClaimDeliveriesParams           = sqlitedb.ClaimDeliveriesParams
 	ClaimDeliveriesRow              = sqlitedb.ClaimDeliveriesRow
 	ClaimTaskRunParams              = sqlitedb.ClaimTaskRunParams
@@ -19,6 +20,7 @@ type (
 	ExpireDueKeysRow                = sqlitedb.ExpireDueKeysRow
 	FanOutKeyEventsParams           = sqlitedb.FanOutKeyEventsParams
 	FinishTaskRunParams             = sqlitedb.FinishTaskRunParams
+	ForgetHostParams                = sqlitedb.ForgetHostParams
 	GetOrgKeyForUpdateParams        = sqlitedb.GetOrgKeyForUpdateParams
 	GetOrgKeyParams                 = sqlitedb.GetOrgKeyParams
 	GetSessionParams                = sqlitedb.GetSessionParams

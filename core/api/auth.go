@@ -109,6 +109,14 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, map[string]bool{"signed_out": true})
 }
 
+// Check is one of /readyz's checks. A failing required check answers 503;
+// a failing optional one answers 200 with status "degraded".
+type Check struct {
+	Name     string
+	Optional bool
+	Run      func(ctx context.Context) error
+}
+
 func (s *Server) mountOps() {
 	r := s.Router()
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -121,7 +129,26 @@ func (s *Server) mountOps() {
 			httpapi.WriteError(w, httpapi.Errorf(http.StatusServiceUnavailable, "unavailable", "database is not reachable"))
 			return
 		}
-		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		body := map[string]any{"status": "ready"}
+		if len(s.Ready) > 0 {
+			checks := map[string]string{"database": "ok"}
+			for _, c := range s.Ready {
+				err := c.Run(ctx)
+				switch {
+				case err == nil:
+					checks[c.Name] = "ok"
+				case c.Optional:
+					// The host serves without it, in a documented fallback.
+					checks[c.Name] = "unreachable (falling back)"
+					body["status"] = "degraded"
+				default:
+					httpapi.WriteError(w, httpapi.Errorf(http.StatusServiceUnavailable, "unavailable", "%s is not reachable", c.Name))
+					return
+				}
+			}
+			body["checks"] = checks
+		}
+		httpapi.WriteJSON(w, http.StatusOK, body)
 	}).Methods("GET")
 	if s.Metrics != nil {
 		r.Handle("/metrics", promHandler(s.Metrics)).Methods("GET")

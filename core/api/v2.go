@@ -81,6 +81,9 @@ func CallerFrom(ctx context.Context) *Caller {
 
 // Server holds what the routes need.
 type Server struct {
+	// Ready are /readyz's checks beyond the database's.
+	Ready []Check
+
 	Keys     *apikey.Service
 	Identity identity.Resolver
 	Local    *identity.Local // nil when sign-in is not local

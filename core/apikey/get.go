@@ -13,9 +13,11 @@ import (
 // lazily.
 func (s *Service) public(r *Record) Key {
 	k := r.Public(s.now())
-	if q, ok := s.limiter.Current(r.Row.ID, r.Row.QuotaEpoch); ok {
-		v := q.Remaining
-		k.Remaining = &v
+	if r.Row.Remaining.Valid {
+		if q, ok := s.limiter.Current(r.Row.ID, r.Row.QuotaEpoch); ok {
+			v := q.Remaining
+			k.Remaining = &v
+		}
 	}
 	if u, ok := s.usage.Load(r.Row.ID); ok {
 		if last := u.(*usage).last.Load(); last > 0 && (k.LastUsedAt == nil || last > ms(k.LastUsedAt.Time)) {

@@ -43,7 +43,7 @@ type Service struct {
 	log      *slog.Logger
 
 	cache    *keycache.Cache[Record]
-	limiter  *ratelimit.Limiter
+	limiter  ratelimit.Admitter
 	keyLimit KeyLimiter // the plan's key limit; none when nil
 	usage    sync.Map   // key id -> *usage
 
@@ -68,6 +68,10 @@ func New(store *db.Store, scopes *scope.Registry, settings Settings, now func() 
 		cache: keycache.New[Record](cacheTTL, maxNegative), limiter: ratelimit.New(),
 	}
 }
+
+// SetLimiter replaces this process's limiter (a ratelimit.Shared when
+// several hosts share Redis). Call it before serving.
+func (s *Service) SetLimiter(l ratelimit.Admitter) { s.limiter = l }
 
 // Now is the service clock.
 func (s *Service) Now() time.Time { return s.now() }

@@ -87,9 +87,14 @@ type Database struct {
 	AutoMigrate bool   `toml:"auto_migrate"`
 }
 
-// Redis is used when several hosts share limits (a later stage).
+// Redis holds the counters that several hosts share: rate limits and
+// quotas. Without a URL a host counts alone, in memory.
 type Redis struct {
-	URL string `toml:"url"`
+	URL string `toml:"url"` // redis://[:password@]host:port[/db]
+	// OnError is what a host does while Redis does not answer: "local"
+	// limits alone, to its share of each limit (the limit divided by the
+	// live hosts); "deny" refuses calls of limited keys.
+	OnError string `toml:"on_error"`
 }
 
 // API holds the core-api settings.
@@ -198,6 +203,7 @@ func Default() Config {
 			ShutdownTimeout: Duration{10 * time.Second},
 		},
 		Database: Database{Driver: "sqlite", URL: "data/indigo.db", AutoMigrate: true},
+		Redis:    Redis{OnError: "local"},
 		API: API{
 			Enabled:            true,
 			KeyPrefix:          "indigo_sk",
@@ -363,6 +369,16 @@ func (c *Config) validate() error {
 	}
 	if err := c.Notifications.validate(bad); err != nil {
 		return err
+	}
+	if c.Redis.URL != "" {
+		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			return bad("redis.url", "must be a redis:// or rediss:// URL, got %q", c.Redis.URL)
+		}
+	}
+	switch c.Redis.OnError {
+	case "local", "deny":
+	default:
+		return bad("redis.on_error", "must be \"local\" or \"deny\", got %q", c.Redis.OnError)
 	}
 	seen := map[string]bool{}
 	for i, m := range c.Modules {

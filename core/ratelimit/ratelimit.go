@@ -61,6 +61,24 @@ type state struct {
 	dirty       bool // remaining differs from what is stored
 }
 
+// Admitter is what the verify path asks to admit a call: this process's
+// Limiter, or Shared across hosts.
+type Admitter interface {
+	Admit(id string, p Policy, now time.Time) Decision
+	// TakeDirty returns the quotas spent since the last call, for the
+	// write-back to the database; MarkDirty flags one again after a failed
+	// save.
+	TakeDirty() []Quota
+	MarkDirty(id string)
+	Current(id string, epoch int64) (Quota, bool)
+	Forget(id string)
+}
+
+var (
+	_ Admitter = (*Limiter)(nil)
+	_ Admitter = (*Shared)(nil)
+)
+
 // Limiter keeps the per-key state in memory.
 type Limiter struct {
 	mu   sync.Mutex

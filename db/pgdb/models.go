@@ -85,6 +85,11 @@ type SaasEventDelivery struct {
 	DeliveredAt    sql.NullInt64
 }
 
+type SaasHost struct {
+	Host   string
+	SeenAt int64
+}
+
 type SaasKeyEvent struct {
 	ID        string
 	OrgID     string

@@ -15,6 +15,7 @@ type Querier interface {
 	// is expired even before the maintenance task records it.
 	AdminListKeys(ctx context.Context, arg AdminListKeysParams) ([]SaasApiKey, error)
 	AdminListLogs(ctx context.Context, arg AdminListLogsParams) ([]SaasApiRequestLog, error)
+	BeatHost(ctx context.Context, arg BeatHostParams) error
 	// Takes up to lim due deliveries of one notifier: the attempt is counted and
 	// next_attempt_at moves to the end of the lease, so that no other claim
 	// takes the row until the lease runs out. attempts is the claim's fence for
@@ -28,6 +29,7 @@ type Querier interface {
 	ClaimTaskRun(ctx context.Context, arg ClaimTaskRunParams) (int64, error)
 	ConsumeLoginToken(ctx context.Context, arg ConsumeLoginTokenParams) (ConsumeLoginTokenRow, error)
 	CountActiveOrgKeys(ctx context.Context, orgID string) (int64, error)
+	CountLiveHosts(ctx context.Context, since int64) (int64, error)
 	CountOrgLiveKeys(ctx context.Context, orgID string) (int64, error)
 	CountUnreconciledCalls(ctx context.Context) (int64, error)
 	DeleteExpiredSessions(ctx context.Context, now int64) (int64, error)
@@ -39,6 +41,7 @@ type Querier interface {
 	// that it has none for yet. Safe to run on several hosts at once.
 	FanOutKeyEvents(ctx context.Context, arg FanOutKeyEventsParams) (int64, error)
 	FinishTaskRun(ctx context.Context, arg FinishTaskRunParams) error
+	ForgetHost(ctx context.Context, arg ForgetHostParams) error
 	GetKeyByHash(ctx context.Context, keyHash string) (SaasApiKey, error)
 	GetKeyByID(ctx context.Context, id string) (SaasApiKey, error)
 	GetKeyEvent(ctx context.Context, id string) (SaasKeyEvent, error)

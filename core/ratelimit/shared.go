@@ -1,0 +1,290 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// admitScript decides one call in Redis, atomically and on Redis's clock:
+// the sliding-window log of KEYS[1] (a sorted set of admission times) and
+// the quota of KEYS[2] (a hash: remaining, last_refill). A call the limit
+// refuses takes no quota, and a call either refuses takes no slot.
+//
+// ARGV: limit, window_ms, has_quota (0/1), initial_remaining,
+// initial_last_refill_ms, refill_amount, refill_interval_ms, member.
+// Returns {code (0 ok, 1 limited, 2 quota), window_remaining, reset_ms,
+// quota_remaining (-1 without a quota), retry_ms}.
+var admitScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local limit, win = tonumber(ARGV[1]), tonumber(ARGV[2])
+local count, reset = 0, 0
+if limit > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - win)
+  count = redis.call('ZCARD', KEYS[1])
+  if count >= limit then
+    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    reset = tonumber(oldest[2]) + win - now
+    local q = -1
+    if ARGV[3] == '1' then q = tonumber(redis.call('HGET', KEYS[2], 'remaining') or ARGV[4]) end
+    return {1, 0, reset, q, reset}
+  end
+end
+local q = -1
+if ARGV[3] == '1' then
+  redis.call('HSETNX', KEYS[2], 'remaining', ARGV[4])
+  redis.call('HSETNX', KEYS[2], 'last_refill', ARGV[5])
+  q = tonumber(redis.call('HGET', KEYS[2], 'remaining'))
+  local amount, every = tonumber(ARGV[6]), tonumber(ARGV[7])
+  local last = tonumber(redis.call('HGET', KEYS[2], 'last_refill'))
+  if amount > 0 and every > 0 then
+    if last == 0 then
+      last = now
+      redis.call('HSET', KEYS[2], 'last_refill', last)
+    end
+    local n = math.floor((now - last) / every)
+    if n >= 1 then
+      q, last = amount, last + n * every
+      redis.call('HSET', KEYS[2], 'remaining', q, 'last_refill', last)
+    end
+  end
+  if q <= 0 then
+    local retry = 0
+    if amount > 0 and every > 0 then retry = last + every - now end
+    return {2, limit - count, 0, 0, retry}
+  end
+  q = redis.call('HINCRBY', KEYS[2], 'remaining', -1)
+  redis.call('PEXPIRE', KEYS[2], 2592000000)
+end
+if limit > 0 then
+  redis.call('ZADD', KEYS[1], now, ARGV[8])
+  redis.call('PEXPIRE', KEYS[1], win)
+  count = count + 1
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  reset = tonumber(oldest[2]) + win - now
+end
+return {0, limit - count, reset, q, 0}
+`)
+
+// quotaScript reads a quota for the write-back: {remaining, last_refill}.
+var quotaScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return redis.call('HMGET', KEYS[1], 'remaining', 'last_refill')
+`)
+
+// Fallback policies when Redis cannot be reached ([redis] on_error).
+const (
+	OnErrorLocal = "local" // each host limits alone, to its share of the limit
+	OnErrorDeny  = "deny"  // refuse limited keys until Redis answers
+)
+
+// Shared is the limiter of several hosts: the counters live in Redis, so
+// that N hosts admit what one would. A key without a limit or a quota
+// makes no Redis call. When Redis does not answer, OnErrorLocal falls back
+// to this host's own limiter with the limit (and the stored quota) divided
+// by the number of live hosts; OnErrorDeny refuses. The switch both ways is
+// logged once and shown by Degraded.
+type Shared struct {
+	rdb     redis.UniversalClient
+	local   *Limiter
+	onError string
+	log     *slog.Logger
+	prefix  string
+	member  string // this host, to make each admission's member unique
+	seq     atomic.Uint64
+	hosts   atomic.Int64 // live hosts, for the fallback's share
+
+	degraded atomic.Bool
+	dirtyMu  sync.Mutex
+	dirty    map[string]int64 // key id -> quota epoch to write back
+	taken    map[string]int64 // what the last TakeDirty returned
+	// seen is the lowest quota this host has seen per key and epoch: after
+	// a Redis restart the count starts again from it rather than from the
+	// (older) value of the key's record, so the restart re-grants at most
+	// what other hosts spent since this host last looked.
+	seen    sync.Map // "id:epoch" -> int64
+	timeout time.Duration
+}
+
+// NewShared returns a limiter on rdb. member names this host.
+func NewShared(rdb redis.UniversalClient, onError, member string, log *slog.Logger) *Shared {
+	s := &Shared{rdb: rdb, local: New(), onError: onError, log: log, prefix: "indigo:", member: member,
+		dirty: map[string]int64{}, timeout: 250 * time.Millisecond}
+	s.hosts.Store(1)
+	return s
+}
+
+// SetLiveHosts is how many hosts share the limits now (at least 1); the
+// local fallback admits each host's share.
+func (s *Shared) SetLiveHosts(n int64) { s.hosts.Store(max(n, 1)) }
+
+// Degraded reports whether the last call fell back because Redis did not
+// answer.
+func (s *Shared) Degraded() bool { return s.degraded.Load() }
+
+// Admit decides one call for key id under policy p. now is used only by
+// the fallback; Redis decides on its own clock.
+func (s *Shared) Admit(id string, p Policy, now time.Time) Decision {
+	limited := p.Limit > 0 && p.Window > 0
+	if !limited && p.Remaining == nil {
+		return Decision{Limit: p.Limit}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	args := []any{0, 0, 0, 0, 0, p.RefillAmount, p.RefillInterval.Milliseconds(),
+		s.member + ":" + strconv.FormatUint(s.seq.Add(1), 36)}
+	if limited {
+		args[0], args[1] = p.Limit, p.Window.Milliseconds()
+	}
+	seenKey := id + ":" + strconv.FormatInt(p.Epoch, 10)
+	if p.Remaining != nil {
+		start := *p.Remaining
+		if v, ok := s.seen.Load(seenKey); ok {
+			start = min(start, v.(int64))
+		}
+		args[2], args[3] = 1, start
+		if !p.LastRefill.IsZero() {
+			args[4] = p.LastRefill.UnixMilli()
+		}
+	}
+	keys := []string{s.prefix + "rl:" + id, s.prefix + "q:" + id + ":" + strconv.FormatInt(p.Epoch, 10)}
+	res, err := admitScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
+	if err != nil || len(res) != 5 {
+		return s.fallback(id, p, now, err)
+	}
+	s.recovered()
+	d := Decision{Limit: p.Limit, Remaining: max(res[1], 0), Reset: time.Duration(res[2]) * time.Millisecond,
+		RetryAfter: time.Duration(res[4]) * time.Millisecond}
+	if !limited {
+		d.Remaining, d.Reset = 0, 0
+	}
+	if p.Remaining != nil {
+		q := max(res[3], 0)
+		d.QuotaRemaining = &q
+		s.seen.Store(seenKey, q)
+	}
+	switch res[0] {
+	case 1:
+		d.Code = RateLimited
+	case 2:
+		d.Code = QuotaExceeded
+	default:
+		if p.Remaining != nil {
+			s.dirtyMu.Lock()
+			s.dirty[id] = p.Epoch
+			s.dirtyMu.Unlock()
+		}
+	}
+	return d
+}
+
+// fallback decides without Redis, per the on_error policy.
+func (s *Shared) fallback(id string, p Policy, now time.Time, err error) Decision {
+	if s.degraded.CompareAndSwap(false, true) {
+		s.log.Warn("redis is unreachable: rate limits and quotas fall back", "on_error", s.onError, "err", err)
+	}
+	if s.onError == OnErrorDeny {
+		return Decision{Code: RateLimited, Limit: p.Limit, RetryAfter: time.Second, Reset: time.Second}
+	}
+	// Each live host admits its share, so the hosts together stay within
+	// the limit; the quota each host may spend is its share of the stored
+	// remaining.
+	n := s.hosts.Load()
+	share := p
+	if p.Limit > 0 {
+		share.Limit = max(p.Limit/n, 1)
+	}
+	if p.Remaining != nil {
+		r := *p.Remaining / n
+		share.Remaining = &r
+		share.Epoch = -p.Epoch - 1 // never written back over the shared count
+	}
+	return s.local.Admit(id, share, now)
+}
+
+func (s *Shared) recovered() {
+	if s.degraded.CompareAndSwap(true, false) {
+		s.log.Info("redis answers again: rate limits and quotas are shared across hosts")
+	}
+}
+
+// TakeDirty reads from Redis the quotas this host spent since the last
+// call, for the write-back to the database. A key whose Redis entry is
+// gone (Redis restarted) is skipped: the database keeps its last value.
+func (s *Shared) TakeDirty() []Quota {
+	s.dirtyMu.Lock()
+	ids := s.dirty
+	s.dirty, s.taken = map[string]int64{}, ids
+	s.dirtyMu.Unlock()
+	var out []Quota
+	for id, epoch := range ids {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		vals, err := quotaScript.Run(ctx, s.rdb, []string{s.prefix + "q:" + id + ":" + strconv.FormatInt(epoch, 10)}).Slice()
+		cancel()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil || len(vals) != 2 {
+			s.MarkDirtyEpoch(id, epoch)
+			continue
+		}
+		rem, _ := strconv.ParseInt(fmt.Sprint(vals[0]), 10, 64)
+		last, _ := strconv.ParseInt(fmt.Sprint(vals[1]), 10, 64)
+		q := Quota{KeyID: id, Epoch: epoch, Remaining: rem}
+		if last > 0 {
+			q.LastRefill = time.UnixMilli(last)
+		}
+		out = append(out, q)
+	}
+	return out
+}
+
+// MarkDirtyEpoch flags a key's quota for the next write-back again.
+func (s *Shared) MarkDirtyEpoch(id string, epoch int64) {
+	s.dirtyMu.Lock()
+	s.dirty[id] = epoch
+	s.dirtyMu.Unlock()
+}
+
+// MarkDirty flags a key's quota again after a failed save, at the epoch
+// TakeDirty returned it with.
+func (s *Shared) MarkDirty(id string) {
+	s.dirtyMu.Lock()
+	defer s.dirtyMu.Unlock()
+	if e, ok := s.taken[id]; ok {
+		s.dirty[id] = e
+	}
+}
+
+// Current is the live shared quota of a key.
+func (s *Shared) Current(id string, epoch int64) (Quota, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	vals, err := quotaScript.Run(ctx, s.rdb, []string{s.prefix + "q:" + id + ":" + strconv.FormatInt(epoch, 10)}).Slice()
+	if err != nil || len(vals) != 2 {
+		return Quota{}, false
+	}
+	rem, _ := strconv.ParseInt(fmt.Sprint(vals[0]), 10, 64)
+	last, _ := strconv.ParseInt(fmt.Sprint(vals[1]), 10, 64)
+	q := Quota{KeyID: id, Epoch: epoch, Remaining: rem}
+	if last > 0 {
+		q.LastRefill = time.UnixMilli(last)
+	}
+	return q, true
+}
+
+// Forget drops a key's counters.
+func (s *Shared) Forget(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	_ = s.rdb.Del(ctx, s.prefix+"rl:"+id).Err()
+	s.local.Forget(id)
+}

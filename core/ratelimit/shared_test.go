@@ -1,0 +1,146 @@
+package ratelimit_test
+
+import (
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/indigo-hq/indigo/core/coretest"
+	"github.com/indigo-hq/indigo/core/ratelimit"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func ptr(v int64) *int64 { return &v }
+
+// hosts is two Shared limiters on one Redis, as two hosts would have.
+func hosts(t *testing.T, onError string) (*coretest.RedisServer, *ratelimit.Shared, *ratelimit.Shared) {
+	srv := coretest.Redis(t)
+	return srv, ratelimit.NewShared(srv.Client(), onError, "a", quiet), ratelimit.NewShared(srv.Client(), onError, "b", quiet)
+}
+
+// concurrently admits n calls alternating over the limiters and counts
+// the codes.
+func concurrently(n int, p ratelimit.Policy, ls ...*ratelimit.Shared) map[ratelimit.Code]int {
+	var mu sync.Mutex
+	got := map[ratelimit.Code]int{}
+	var wg sync.WaitGroup
+	for i := range n {
+		l := ls[i%len(ls)]
+		wg.Go(func() {
+			d := l.Admit("key_1", p, time.Now())
+			mu.Lock()
+			got[d.Code]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return got
+}
+
+// Two hosts admit what one would: exactly the limit, under concurrency.
+func TestSharedLimitIsExactAcrossHosts(t *testing.T) {
+	_, a, b := hosts(t, ratelimit.OnErrorLocal)
+	got := concurrently(200, ratelimit.Policy{Limit: 50, Window: time.Minute}, a, b)
+	if got[ratelimit.OK] != 50 || got[ratelimit.RateLimited] != 150 {
+		t.Fatalf("%v, want 50 admitted and 150 limited", got)
+	}
+}
+
+// The window slides on Redis's clock: a slot frees a window after the call
+// that took it, not at a clock boundary.
+func TestSharedWindowSlides(t *testing.T) {
+	_, a, b := hosts(t, ratelimit.OnErrorLocal)
+	p := ratelimit.Policy{Limit: 3, Window: time.Second}
+	for i, l := range []*ratelimit.Shared{a, b, a} {
+		if d := l.Admit("key_1", p, time.Now()); d.Code != ratelimit.OK || d.Remaining != int64(2-i) {
+			t.Fatalf("call %d: %+v", i, d)
+		}
+	}
+	d := b.Admit("key_1", p, time.Now())
+	if d.Code != ratelimit.RateLimited || d.RetryAfter <= 0 || d.RetryAfter > time.Second {
+		t.Fatalf("the 4th call: %+v", d)
+	}
+	time.Sleep(d.RetryAfter + 20*time.Millisecond)
+	if d := b.Admit("key_1", p, time.Now()); d.Code != ratelimit.OK {
+		t.Fatalf("after the oldest left the window: %+v", d)
+	}
+}
+
+// remaining = 100 over two hosts and 300 calls: exactly 100 pass, the quota
+// never goes below zero, and the write-back reads 0.
+func TestSharedQuotaIsExactAcrossHosts(t *testing.T) {
+	_, a, b := hosts(t, ratelimit.OnErrorLocal)
+	got := concurrently(300, ratelimit.Policy{Remaining: ptr(100)}, a, b)
+	if got[ratelimit.OK] != 100 || got[ratelimit.QuotaExceeded] != 200 {
+		t.Fatalf("%v, want 100 admitted and 200 over quota", got)
+	}
+	var saved []ratelimit.Quota
+	saved = append(saved, a.TakeDirty()...)
+	saved = append(saved, b.TakeDirty()...)
+	if len(saved) == 0 || saved[0].Remaining != 0 {
+		t.Fatalf("write-back: %+v", saved)
+	}
+	if q, ok := a.Current("key_1", 0); !ok || q.Remaining != 0 {
+		t.Fatalf("current: %+v %v", q, ok)
+	}
+}
+
+// A call the limit refuses takes no quota.
+func TestSharedRefusalCountsAgainstNeither(t *testing.T) {
+	_, a, _ := hosts(t, ratelimit.OnErrorLocal)
+	p := ratelimit.Policy{Limit: 2, Window: time.Minute, Remaining: ptr(10)}
+	for range 5 {
+		a.Admit("key_1", p, time.Now())
+	}
+	if q, _ := a.Current("key_1", 0); q.Remaining != 8 {
+		t.Fatalf("quota after 2 admitted and 3 limited: %d, want 8", q.Remaining)
+	}
+}
+
+// Without Redis: a key with no limit needs none; "local" gives each live
+// host its share and says so; recovery is automatic; "deny" refuses.
+func TestSharedFallback(t *testing.T) {
+	srv, a, _ := hosts(t, ratelimit.OnErrorLocal)
+	srv.Stop()
+	if d := a.Admit("free", ratelimit.Policy{}, time.Now()); d.Code != ratelimit.OK || a.Degraded() {
+		t.Fatalf("a key without limits touched Redis: %+v, degraded %v", d, a.Degraded())
+	}
+	a.SetLiveHosts(2)
+	got := map[ratelimit.Code]int{}
+	for range 8 {
+		got[a.Admit("key_1", ratelimit.Policy{Limit: 10, Window: time.Minute}, time.Now()).Code]++
+	}
+	if got[ratelimit.OK] != 5 || got[ratelimit.RateLimited] != 3 || !a.Degraded() {
+		t.Fatalf("local fallback with 2 hosts and a limit of 10: %v, degraded %v", got, a.Degraded())
+	}
+	srv.Start()
+	if d := a.Admit("key_2", ratelimit.Policy{Limit: 10, Window: time.Minute}, time.Now()); d.Code != ratelimit.OK || a.Degraded() {
+		t.Fatalf("after Redis came back: %+v, degraded %v", d, a.Degraded())
+	}
+
+	deny := ratelimit.NewShared(srv.Client(), ratelimit.OnErrorDeny, "c", quiet)
+	srv.Stop()
+	if d := deny.Admit("key_1", ratelimit.Policy{Limit: 10, Window: time.Minute}, time.Now()); d.Code != ratelimit.RateLimited {
+		t.Fatalf("deny while Redis is down: %+v", d)
+	}
+}
+
+// A Redis restart loses the counts; a host starts the quota again from the
+// lowest it saw, not from the older value of the key's record, so it
+// re-grants nothing it had already spent.
+func TestSharedQuotaAfterARedisRestart(t *testing.T) {
+	srv, a, _ := hosts(t, ratelimit.OnErrorLocal)
+	stale := ratelimit.Policy{Remaining: ptr(100)} // the cached record's value
+	for range 30 {
+		a.Admit("key_1", stale, time.Now())
+	}
+	srv.Stop()
+	srv.Start()
+	d := a.Admit("key_1", stale, time.Now())
+	if d.Code != ratelimit.OK || d.QuotaRemaining == nil || *d.QuotaRemaining != 69 {
+		t.Fatalf("after the restart: %+v (remaining %v), want 69", d, d.QuotaRemaining)
+	}
+}
