@@ -50,15 +50,15 @@ type Decision struct {
 }
 
 type state struct {
-	mu          sync.Mutex
-	loaded      bool
-	limit       int64
-	window      time.Duration
-	epoch       int64
-	log         admitted // the calls admitted within the last window
-	remaining   *int64
-	lastRefill  time.Time
-	dirty       bool // remaining differs from what is stored
+	mu         sync.Mutex
+	loaded     bool
+	limit      int64
+	window     time.Duration
+	epoch      int64
+	log        admitted // the calls admitted within the last window
+	remaining  *int64
+	lastRefill time.Time
+	dirty      bool // remaining differs from what is stored
 }
 
 // Admitter is what the verify path asks to admit a call: this process's
