@@ -446,18 +446,24 @@ func (h *Host) heartbeat(ctx context.Context) {
 	t := time.NewTicker(heartbeatEvery)
 	defer t.Stop()
 	for {
-		now := h.Keys.Now().UnixMilli()
-		if err := h.Store.Q().BeatHost(ctx, db.BeatHostParams{Host: h.Maint.Host, Now: now}); err == nil && h.Shared != nil {
-			if n, err := h.Store.Q().CountLiveHosts(ctx, now-3*heartbeatEvery.Milliseconds()); err == nil {
-				h.Shared.SetLiveHosts(n)
-			}
-		}
+		h.Beat(ctx)
 		select {
 		case <-ctx.Done():
-			_ = h.Store.Q().ForgetHost(context.WithoutCancel(ctx), db.ForgetHostParams{Host: h.Maint.Host, Before: now - 3600_000})
+			_ = h.Store.Q().ForgetHost(context.WithoutCancel(ctx), db.ForgetHostParams{Host: h.Maint.Host, Before: h.Keys.Now().UnixMilli() - 3600_000})
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// Beat records this host as alive now and reads how many hosts are.
+func (h *Host) Beat(ctx context.Context) {
+	now := h.Keys.Now().UnixMilli()
+	if err := h.Store.Q().BeatHost(ctx, db.BeatHostParams{Host: h.Maint.Host, Now: now}); err != nil || h.Shared == nil {
+		return
+	}
+	if n, err := h.Store.Q().CountLiveHosts(ctx, now-3*heartbeatEvery.Milliseconds()); err == nil {
+		h.Shared.SetLiveHosts(n)
 	}
 }
 

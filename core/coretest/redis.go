@@ -56,11 +56,12 @@ func (s *RedisServer) Start() {
 	}
 	c := redis.NewClient(&redis.Options{Addr: s.Addr})
 	defer c.Close()
+	// wall clock: how long to wait for a real process
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if c.Ping(context.Background()).Err() == nil {
 			return
 		}
-		if time.Now().After(deadline) {
+		if time.Now().After(deadline) { // wall clock: the same wait
 			s.t.Fatalf("redis-server on %s did not answer", s.Addr)
 		}
 	}

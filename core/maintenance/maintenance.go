@@ -8,6 +8,8 @@ package maintenance
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"database/sql"
 	"errors"
 	"hash/fnv"
@@ -51,8 +53,11 @@ type Scheduler struct {
 // New returns a scheduler for the given tasks.
 func New(store *db.Store, log *slog.Logger, tasks ...Task) *Scheduler {
 	host, _ := os.Hostname()
+	var b [3]byte
+	_, _ = rand.Read(b[:])
 	return &Scheduler{
-		store: store, log: log, tasks: tasks, Host: host + ":" + strconv.Itoa(os.Getpid()),
+		// Unique even for several hosts in one process (as tests run them).
+		store: store, log: log, tasks: tasks, Host: host + ":" + strconv.Itoa(os.Getpid()) + ":" + hex.EncodeToString(b[:]),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "indigo_task_runs_total", Help: "Periodic task runs on this host, by task and result (ok or error).",
 		}, []string{"task", "result"}),

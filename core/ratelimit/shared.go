@@ -103,6 +103,9 @@ type Shared struct {
 	hosts   atomic.Int64 // live hosts, for the fallback's share
 
 	degraded atomic.Bool
+	// retryAt (unix ns) is when a degraded limiter asks Redis again: until
+	// then calls fall back at once instead of each waiting for a timeout.
+	retryAt  atomic.Int64
 	dirtyMu  sync.Mutex
 	dirty    map[string]int64 // key id -> quota epoch to write back
 	taken    map[string]int64 // what the last TakeDirty returned
@@ -137,6 +140,10 @@ func (s *Shared) Admit(id string, p Policy, now time.Time) Decision {
 	if !limited && p.Remaining == nil {
 		return Decision{Limit: p.Limit}
 	}
+	// wall clock: a retry timer, not a moment that decides a limit
+	if s.degraded.Load() && time.Now().UnixNano() < s.retryAt.Load() {
+		return s.fallback(id, p, now, nil)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
 	args := []any{0, 0, 0, 0, 0, p.RefillAmount, p.RefillInterval.Milliseconds(),
@@ -158,6 +165,8 @@ func (s *Shared) Admit(id string, p Policy, now time.Time) Decision {
 	keys := []string{s.prefix + "rl:" + id, s.prefix + "q:" + id + ":" + strconv.FormatInt(p.Epoch, 10)}
 	res, err := admitScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
 	if err != nil || len(res) != 5 {
+		// wall clock: the retry timer
+		s.retryAt.Store(time.Now().Add(time.Second).UnixNano())
 		return s.fallback(id, p, now, err)
 	}
 	s.recovered()

@@ -117,6 +117,7 @@ func TestSharedFallback(t *testing.T) {
 		t.Fatalf("local fallback with 2 hosts and a limit of 10: %v, degraded %v", got, a.Degraded())
 	}
 	srv.Start()
+	time.Sleep(1100 * time.Millisecond) // a degraded limiter asks Redis again after a second
 	if d := a.Admit("key_2", ratelimit.Policy{Limit: 10, Window: time.Minute}, time.Now()); d.Code != ratelimit.OK || a.Degraded() {
 		t.Fatalf("after Redis came back: %+v, degraded %v", d, a.Degraded())
 	}

@@ -1,0 +1,77 @@
+package core_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/indigo-hq/indigo/core"
+	"github.com/indigo-hq/indigo/core/apikey"
+	"github.com/indigo-hq/indigo/core/config"
+	"github.com/indigo-hq/indigo/core/coretest"
+	"github.com/indigo-hq/indigo/db"
+	"github.com/indigo-hq/indigo/db/dbtest"
+)
+
+// Two hosts on one PostgreSQL database and one Redis act as one: a key's
+// rate limit and quota hold across both; with Redis gone each host keeps
+// its share, /readyz says degraded, and /metrics shows the fallback.
+func TestTwoHostsShareLimitsThroughRedis(t *testing.T) {
+	redis := coretest.Redis(t)
+	shared := dbtest.URL(t, db.Postgres)
+	opt := func(c *config.Config, _ *core.Options) {
+		c.Database.URL = shared
+		c.Redis.URL = redis.URL
+	}
+	a := coretest.New(t, db.Postgres, opt)
+	b := coretest.New(t, db.Postgres, opt)
+	org := a.Org("Acme")
+	hosts := []*coretest.Env{a, b}
+	calls := func(raw string, n int) map[int]int {
+		got := map[int]int{}
+		for i := range n {
+			got[hosts[i%2].Do("GET", "/api/v2/me", coretest.Bearer(raw), nil).Status]++
+		}
+		return got
+	}
+
+	_, limited := a.Key(org, apikey.CreateInput{Name: "limited", Scopes: []string{}, RateLimitSet: true, RateLimit: &apikey.RateLimit{Limit: 10, WindowSeconds: 60}})
+	if got := calls(limited, 40); got[200] != 10 || got[429] != 30 {
+		t.Fatalf("a limit of 10 over two hosts: %v\n%s", got, a.Logs.String())
+	}
+	remaining := int64(20)
+	_, quota := a.Key(org, apikey.CreateInput{Name: "quota", Scopes: []string{}, Remaining: &remaining})
+	if got := calls(quota, 60); got[200] != 20 || got[429] != 40 {
+		t.Fatalf("a quota of 20 over two hosts: %v", got)
+	}
+
+	redis.Stop()
+	for _, e := range hosts { // each learns that there are two
+		e.Host.Beat(t.Context())
+	}
+	_, fresh := a.Key(org, apikey.CreateInput{Name: "fresh", Scopes: []string{}, RateLimitSet: true, RateLimit: &apikey.RateLimit{Limit: 10, WindowSeconds: 60}})
+	if got := calls(fresh, 20); got[200] != 10 || got[429] != 10 {
+		t.Fatalf("a limit of 10 over two hosts without Redis (5 each): %v", got)
+	}
+	r := a.Do("GET", "/readyz", "", nil)
+	if r.Status != 200 || !strings.Contains(string(r.Body), `"status":"degraded"`) || !strings.Contains(string(r.Body), `"redis":"unreachable`) {
+		t.Fatalf("readyz without Redis: %d %s", r.Status, r.Body)
+	}
+	if m := a.Do("GET", "/metrics", "", nil); !strings.Contains(string(m.Body), "indigo_redis_fallback 1") {
+		t.Fatalf("metrics without Redis lack the fallback gauge")
+	}
+	if !strings.Contains(a.Logs.String(), "redis is unreachable") {
+		t.Fatalf("the fallback was not logged:\n%s", a.Logs.String())
+	}
+	redis.Start()
+	time.Sleep(1100 * time.Millisecond) // a degraded host asks Redis again after a second
+	if r := a.Do("GET", "/api/v2/me", coretest.Bearer(fresh), nil); r.Status != 200 && r.Status != 429 {
+		t.Fatalf("after Redis came back: %d", r.Status)
+	}
+	if r := a.Do("GET", "/readyz", "", nil); !strings.Contains(string(r.Body), `"redis":"ok"`) {
+		t.Fatalf("readyz after Redis came back: %s", r.Body)
+	}
+	if m := a.Do("GET", "/metrics", "", nil); !strings.Contains(string(m.Body), "indigo_redis_fallback 0") {
+		t.Fatal("the fallback gauge did not clear")
+	}
+}
