@@ -9,8 +9,8 @@ package maintenance
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"hash/fnv"
 	"log/slog"

@@ -105,10 +105,10 @@ type Shared struct {
 	degraded atomic.Bool
 	// retryAt (unix ns) is when a degraded limiter asks Redis again: until
 	// then calls fall back at once instead of each waiting for a timeout.
-	retryAt  atomic.Int64
-	dirtyMu  sync.Mutex
-	dirty    map[string]int64 // key id -> quota epoch to write back
-	taken    map[string]int64 // what the last TakeDirty returned
+	retryAt atomic.Int64
+	dirtyMu sync.Mutex
+	dirty   map[string]int64 // key id -> quota epoch to write back
+	taken   map[string]int64 // what the last TakeDirty returned
 	// seen is the lowest quota this host has seen per key and epoch: after
 	// a Redis restart the count starts again from it rather than from the
 	// (older) value of the key's record, so the restart re-grants at most
