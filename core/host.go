@@ -413,7 +413,13 @@ func (h *Host) StartBackground(ctx context.Context) {
 	go func() { defer h.wg.Done(); h.Notify.Run(ctx) }()
 	go func() { defer h.wg.Done(); h.API.Unmetered.Run(ctx) }()
 	go func() { defer h.wg.Done(); h.Logs.Run() }()
-	go func() { defer h.wg.Done(); h.Keys.FollowChanges(ctx, pos, cfg.ChangePollInterval.Duration, wake) }()
+	// PostgreSQL wakes the follower at each change (LISTEN/NOTIFY): its
+	// poll is only a safety net. SQLite has no notifications: it polls.
+	poll := cfg.ChangePollInterval.Duration
+	if h.Store.Engine == db.Postgres {
+		poll = cfg.ChangeSafetyPoll.Duration
+	}
+	go func() { defer h.wg.Done(); h.Keys.FollowChanges(ctx, pos, poll, wake) }()
 	go func() { defer h.wg.Done(); h.Store.Listen(ctx, db.KeyChangesChannel, wake) }()
 	go func() {
 		defer h.wg.Done()

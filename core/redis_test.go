@@ -1,6 +1,8 @@
 package core_test
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -74,4 +76,41 @@ func TestTwoHostsShareLimitsThroughRedis(t *testing.T) {
 	if m := a.Do("GET", "/metrics", "", nil); !strings.Contains(string(m.Body), "indigo_redis_fallback 0") {
 		t.Fatal("the fallback gauge did not clear")
 	}
+}
+
+// A key revoked through host A is refused by host B: the delay is measured
+// over 200 keys and printed; the test fails only past a second, so that a
+// loaded machine does not make it flaky. B's poll is a 10 s safety net, so
+// what is measured is the LISTEN/NOTIFY path.
+func TestRevocationReachesTheOtherHost(t *testing.T) {
+	shared := dbtest.URL(t, db.Postgres)
+	opt := func(c *config.Config, o *core.Options) {
+		c.Database.URL = shared
+		c.API.ChangeSafetyPoll = config.Duration{Duration: 10 * time.Second}
+	}
+	a := coretest.New(t, db.Postgres, opt)
+	b := coretest.New(t, db.Postgres, opt)
+	org := a.Org("Acme")
+	_, adminRaw := a.Superkey(org)
+	var delays []time.Duration
+	for i := range 200 {
+		k, raw := a.Key(org, apikey.CreateInput{Name: fmt.Sprint("k", i), Scopes: []string{}})
+		if r := b.Do("GET", "/api/v2/me", coretest.Bearer(raw), nil); r.Status != 200 { // cached on B
+			t.Fatalf("key %d on B: %d", i, r.Status)
+		}
+		if r := a.Do("DELETE", "/api/v2/keys/"+k.ID, coretest.Bearer(adminRaw), nil); r.Status != 200 {
+			t.Fatalf("revoke through A: %d %s", r.Status, r.Body)
+		}
+		start := time.Now()
+		for b.Do("GET", "/api/v2/me", coretest.Bearer(raw), nil).Status != 401 {
+			if time.Since(start) > time.Second {
+				t.Fatalf("key %d still works on B a second after its revocation", i)
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+		delays = append(delays, time.Since(start))
+	}
+	slices.Sort(delays)
+	t.Logf("revocation across hosts over %d keys: p50 %v, p99 %v, max %v", len(delays),
+		delays[len(delays)/2].Round(10*time.Microsecond), delays[len(delays)*99/100].Round(10*time.Microsecond), delays[len(delays)-1].Round(10*time.Microsecond))
 }

@@ -21,6 +21,11 @@ func (s *Store) Listen(ctx context.Context, channel string, wake chan<- struct{}
 		conn, err := pgx.Connect(ctx, s.URL)
 		if err == nil {
 			if _, err = conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err == nil {
+				// A change made while no one listened is found by this wake.
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
 				for {
 					if _, err = conn.WaitForNotification(ctx); err != nil {
 						break

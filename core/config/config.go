@@ -112,10 +112,14 @@ type API struct {
 	LogFlushInterval   Duration `toml:"log_flush_interval"`
 	UsageFlushInterval Duration `toml:"usage_flush_interval"`
 	ChangePollInterval Duration `toml:"change_poll_interval"`
-	MaintenanceEvery   Duration `toml:"maintenance_interval"`
-	MeteringFailOpen   bool     `toml:"metering_fail_open"`
-	ModuleCallTimeout  Duration `toml:"module_call_timeout"`
-	Deps               Deps     `toml:"deps"`
+	// ChangeSafetyPoll is how often a PostgreSQL host polls the change feed
+	// although LISTEN/NOTIFY wakes it at each change: the bound on how long
+	// a missed notification can leave a cached key stale.
+	ChangeSafetyPoll  Duration `toml:"change_safety_poll"`
+	MaintenanceEvery  Duration `toml:"maintenance_interval"`
+	MeteringFailOpen  bool     `toml:"metering_fail_open"`
+	ModuleCallTimeout Duration `toml:"module_call_timeout"`
+	Deps              Deps     `toml:"deps"`
 }
 
 // Deps names the providers of the DI hooks.
@@ -215,6 +219,7 @@ func Default() Config {
 			LogFlushInterval:   Duration{500 * time.Millisecond},
 			UsageFlushInterval: Duration{10 * time.Second},
 			ChangePollInterval: Duration{250 * time.Millisecond},
+			ChangeSafetyPoll:   Duration{10 * time.Second},
 			MaintenanceEvery:   Duration{time.Minute},
 			ModuleCallTimeout:  Duration{10 * time.Second},
 			Deps:               Deps{ResolveOrgID: "local"},
@@ -349,6 +354,7 @@ func (c *Config) validate() error {
 		"api.log_flush_interval":   c.API.LogFlushInterval,
 		"api.usage_flush_interval": c.API.UsageFlushInterval,
 		"api.change_poll_interval": c.API.ChangePollInterval,
+		"api.change_safety_poll":   c.API.ChangeSafetyPoll,
 		"api.maintenance_interval": c.API.MaintenanceEvery,
 		"api.module_call_timeout":  c.API.ModuleCallTimeout,
 		"identity.session_ttl":     c.Identity.SessionTTL,

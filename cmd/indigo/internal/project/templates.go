@@ -66,7 +66,8 @@ key_prefix = "indigo_sk"
 roll_grace = "24h"         # how long a rolled key keeps working
 default_rate_limit = "600/1m"   # applied at create when a key names none; "0" for none
 log_retention = "720h"
-change_poll_interval = "250ms"  # how often the host reads changes made by other processes
+change_poll_interval = "250ms"  # SQLite: how often the host reads changes made by other processes
+change_safety_poll = "10s"      # PostgreSQL: LISTEN/NOTIFY wakes the host at each change; this poll heals a missed one
 module_call_timeout = "10s"
 
 [identity]
