@@ -2,7 +2,7 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: run build test test-short bench generate check-generate lint modules clean ui-deps
+.PHONY: run build test test-short bench generate check-generate lint modules clean ui-deps cluster cluster-stop test-cluster
 
 run: build
 	./bin/indigo serve --config indigo.toml
@@ -53,3 +53,17 @@ modules:
 
 clean:
 	rm -rf bin data
+
+# The production rehearsal on loopback: PostgreSQL, Redis, three hosts and
+# HAProxy on 127.0.0.1:18080 (deploy/cluster.sh; everything under .cluster/).
+cluster: build
+	deploy/cluster.sh start
+
+cluster-stop:
+	deploy/cluster.sh stop
+
+# The cluster tests (deploy/clustertest), through HAProxy and against each
+# host; make test runs them too (they skip without postgresql, redis-server
+# and haproxy, except under CI=true).
+test-cluster: build
+	$(GO) test -count=1 -v ./deploy/clustertest/

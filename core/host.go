@@ -529,24 +529,30 @@ type FirstSignIn struct {
 // Bootstrap makes sure the default org and its owner exist (on a new
 // database) and returns a one-time sign-in link for that owner.
 func (h *Host) Bootstrap(ctx context.Context) (FirstSignIn, error) {
-	orgs, err := h.Local.ListOrgs(ctx)
-	if err != nil {
-		return FirstSignIn{}, err
-	}
-	if len(orgs) == 0 {
-		o, err := h.Local.CreateOrg(ctx, h.Cfg.Identity.DefaultOrg)
+	var first FirstSignIn
+	// Hosts starting together make one default org and one owner.
+	err := h.Store.Exclusive(ctx, "bootstrap", func() error {
+		orgs, err := h.Local.ListOrgs(ctx)
 		if err != nil {
-			return FirstSignIn{}, err
+			return err
 		}
-		orgs = append(orgs, o)
-	}
-	// Read before the link is made, so the link is valid at least this long.
-	expires := h.Keys.Now().Add(h.Cfg.Identity.LoginLinkTTL.Duration)
-	tok, err := h.Local.LoginLink(ctx, orgs[0].ID, h.Cfg.Identity.DefaultOwner, identity.RoleOwner, true)
-	if err != nil {
-		return FirstSignIn{}, err
-	}
-	return FirstSignIn{OrgID: orgs[0].ID, OrgName: orgs[0].Name, URL: LoginURL(h.URL(), tok), ExpiresAt: expires}, nil
+		if len(orgs) == 0 {
+			o, err := h.Local.CreateOrg(ctx, h.Cfg.Identity.DefaultOrg)
+			if err != nil {
+				return err
+			}
+			orgs = append(orgs, o)
+		}
+		// Read before the link is made, so the link is valid at least this long.
+		expires := h.Keys.Now().Add(h.Cfg.Identity.LoginLinkTTL.Duration)
+		tok, err := h.Local.LoginLink(ctx, orgs[0].ID, h.Cfg.Identity.DefaultOwner, identity.RoleOwner, true)
+		if err != nil {
+			return err
+		}
+		first = FirstSignIn{OrgID: orgs[0].ID, OrgName: orgs[0].Name, URL: LoginURL(h.URL(), tok), ExpiresAt: expires}
+		return nil
+	})
+	return first, err
 }
 
 // LoginURL is the sign-in link for a token.

@@ -88,3 +88,24 @@ func (s *Store) Close() error {
 	s.logs.mu.Unlock()
 	return s.DB.Close()
 }
+
+// Exclusive runs fn while holding a lock named name that every host
+// sharing this PostgreSQL database respects (a session advisory lock); on
+// SQLite, where one host writes, it just runs fn.
+func (s *Store) Exclusive(ctx context.Context, name string, fn func() error) error {
+	if s.Engine != Postgres {
+		return fn()
+	}
+	conn, err := s.DB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(hashtext($1))`, "indigo:"+name); err != nil {
+		return err
+	}
+	defer func() {
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext($1))`, "indigo:"+name)
+	}()
+	return fn()
+}

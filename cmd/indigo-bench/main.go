@@ -18,11 +18,21 @@
 // bare_module_db and v2_module_db on GET /api/v2/projects, which the
 // projects module answers from its own database on every call.
 //
-//	go run ./cmd/indigo-bench [-rounds 5] [-duration 2s] [-warmup 1s] [-conns 32] [-client raw|nethttp] [-cpuprofile file [-cpuprofile-bare|-cpuprofile-module]] [-module-cpuprofile file] [-request-log=false]
+// It also measures, in the same rounds, GET /api/v2/me on a second host
+// configured with Redis ([redis] url; its own SQLite database, nothing
+// shared with the first): bare_redis and v2_redis_limited with a key whose
+// rate limit Redis counts, one round trip per call, and
+// bare_redis_unlimited and v2_redis_unlimited with a key without limits,
+// which makes no Redis call. The Redis is -redis, or by default a
+// redis-server the bench starts on a free loopback port and stops at the
+// end; without one installed these pairs are skipped.
+//
+//	go run ./cmd/indigo-bench [-rounds 5] [-duration 2s] [-warmup 1s] [-conns 32] [-client raw|nethttp] [-cpuprofile file [-cpuprofile-bare|-cpuprofile-module]] [-module-cpuprofile file] [-request-log=false] [-redis redis://host:port/db]
 //
 // The files: options.go has both processes' flags, servers.go the servers
-// under test, rounds.go the parent's rounds and measurements, load.go the
-// load generator process, report.go what the parent prints.
+// under test, redis.go the Redis-configured host and its Redis, rounds.go
+// the parent's rounds and measurements, load.go the load generator
+// process, report.go what the parent prints.
 package main
 
 import (
@@ -97,7 +107,8 @@ func run(args []string) error {
 	}
 
 	b.settle()
-	printHostStats(s.host)
+	printHostStats("host", s.host)
 	printSummary(runs, o.module)
+	printRedisSummary(runs, s)
 	return nil
 }

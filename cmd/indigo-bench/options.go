@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -22,6 +23,7 @@ type options struct {
 	module        bool
 	profileModule bool
 	profileBare   bool
+	redis         string // Redis URL for the v2_redis_* pairs; "" starts a redis-server of the bench's own
 }
 
 func parseOptions(args []string) (options, error) {
@@ -37,6 +39,7 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.client, "client", "raw", "load generator client: raw (HTTP/1.1 over TCP) or nethttp (net/http Transport)")
 	fs.StringVar(&o.modProfile, "module-cpuprofile", "", "write the benchmod module process's own CPU profile here, covering every round (it is written when the host shuts the module down)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "after the measured rounds, run one extra v2 round and write the host's CPU profile of it here")
+	fs.StringVar(&o.redis, "redis", "", "Redis for the v2_redis_* pairs, as redis://host:port/db (empty: start a redis-server of the bench's own on a free loopback port, and skip those pairs if none is installed)")
 	fs.BoolVar(&o.requestLog, "request-log", true, "queue v2 request logs as the host does (false: diagnosis only, shows the wrapper without the log writer)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -56,6 +59,12 @@ func (o options) validate() error {
 		return errors.New("-conns must be in [1, 1024]")
 	case o.client != "raw" && o.client != "nethttp":
 		return errors.New("-client must be raw or nethttp")
+	}
+	if o.redis != "" {
+		// What the host's configuration accepts ([redis] url).
+		if u, err := url.Parse(o.redis); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			return fmt.Errorf("-redis must be a redis:// or rediss:// URL, got %q", o.redis)
+		}
 	}
 	return nil
 }

@@ -21,6 +21,14 @@ func printHeader(o options, s *servers) {
 		fmt.Printf("indigo-bench: module routes %s (%s, from memory) body %d bytes, %s (%s, from its database) body %d bytes\n",
 			s.mod.path, memModule, len(s.mod.body), s.modDB.path, dbModule, len(s.modDB.body))
 	}
+	if rs := s.redis; rs != nil {
+		from := "-redis"
+		if rs.own {
+			from = "started by the bench"
+		}
+		fmt.Printf("indigo-bench: redis %s (%s); Redis-configured host http://%s%s, key limit %d per %d s, body %d bytes; key without limits, body %d bytes; bare http://%s and http://%s\n",
+			rs.url, from, rs.host.Addr(), mePath, benchRateLimit.Limit, benchRateLimit.WindowSeconds, len(rs.limited.body), len(rs.unlimited.body), rs.bareLimited, rs.bareUnlimited)
+	}
 }
 
 func printRound(i int, r roundStats) {
@@ -32,10 +40,12 @@ func printProfiled(r roundStats, path string) {
 	fmt.Printf("profiled   %-5s: rps=%.0f p99_ms=%.3f (not counted) -> %s\n", r.kind, r.res.RPS, r.res.P99Ms, path)
 }
 
-func printHostStats(host *core.Host) {
+// printHostStats prints a host's request-log and key-cache counters,
+// under the name label.
+func printHostStats(label string, host *core.Host) {
 	hits, misses := host.Keys.CacheStats()
-	fmt.Printf("host: request_log written=%d dropped=%d queue_depth=%d, key cache hits=%d misses=%d\n",
-		host.Logs.Written(), host.Logs.Dropped(), host.Logs.Depth(), hits, misses)
+	fmt.Printf("%s: request_log written=%d dropped=%d queue_depth=%d, key cache hits=%d misses=%d\n",
+		label, host.Logs.Written(), host.Logs.Dropped(), host.Logs.Depth(), hits, misses)
 }
 
 // printSummary prints the medians over the rounds. Scripts parse its
@@ -73,11 +83,42 @@ func printModuleSummary(bareKind, v2Kind string, bare, v2 []roundStats) {
 		bareKind, medianOf(bare, cpuOf), v2Kind, medianOf(v2, cpuOf), medianOf(v2, moduleCPUOf))
 }
 
-func rpsOf(r roundStats) float64       { return r.res.RPS }
-func p99Of(r roundStats) float64       { return r.res.P99Ms }
-func cpuOf(r roundStats) float64       { return r.serverCPUus }
-func allocsOf(r roundStats) float64    { return r.allocsPerReq }
-func moduleCPUOf(r roundStats) float64 { return r.moduleCPUus }
+// printRedisSummary prints the medians of the Redis-configured host's
+// rounds, after the other lines, or why there are none. Each pair's bare
+// twin serves its key's own GET /api/v2/me bytes.
+func printRedisSummary(r runs, s *servers) {
+	if s.redis == nil {
+		fmt.Printf("redis: not measured (%s)\n", s.noRedis)
+		return
+	}
+	printRedisPair("bare_redis", "v2_redis_limited", r.bareRedis, r.v2RedisLimited)
+	// A key without limits makes no Redis call: its ratio should be that
+	// of v2_me.
+	printRedisPair("bare_redis_unlimited", "v2_redis_unlimited", r.bareRedisUnl, r.v2RedisUnlimited)
+	fmt.Printf("median Redis per request: v2_redis_limited %.3f round trips, redis-server CPU %.2f µs; v2_redis_unlimited %.3f round trips\n",
+		medianOf(r.v2RedisLimited, redisCallsOf), medianOf(r.v2RedisLimited, redisCPUOf), medianOf(r.v2RedisUnlimited, redisCallsOf))
+	printHostStats("redis host", s.redis.host)
+}
+
+// printRedisPair prints the medians of a Redis-configured host's pair.
+func printRedisPair(bareKind, v2Kind string, bare, v2 []roundStats) {
+	fmt.Printf("round ratios %s/%s: %s\n", v2Kind, bareKind, roundRatios(v2, bare))
+	fmt.Printf("%s_rps: %.0f\n", v2Kind, medianOf(v2, rpsOf))
+	fmt.Printf("%s_vs_bare_ratio: %.3f\n", v2Kind, pairedRatio(v2, bare))
+	fmt.Printf("%s_p99_ms: %.3f\n", v2Kind, medianOf(v2, p99Of))
+	fmt.Printf("%s_rps: %.0f\n", bareKind, medianOf(bare, rpsOf))
+	fmt.Printf("median host CPU per request: %s %.2f µs, %s %.2f µs (+%.2f µs); heap allocs per request: %s %.1f, %s %.1f\n",
+		bareKind, medianOf(bare, cpuOf), v2Kind, medianOf(v2, cpuOf), medianOf(v2, cpuOf)-medianOf(bare, cpuOf),
+		bareKind, medianOf(bare, allocsOf), v2Kind, medianOf(v2, allocsOf))
+}
+
+func rpsOf(r roundStats) float64        { return r.res.RPS }
+func p99Of(r roundStats) float64        { return r.res.P99Ms }
+func cpuOf(r roundStats) float64        { return r.serverCPUus }
+func allocsOf(r roundStats) float64     { return r.allocsPerReq }
+func moduleCPUOf(r roundStats) float64  { return r.moduleCPUus }
+func redisCallsOf(r roundStats) float64 { return r.redisCalls }
+func redisCPUOf(r roundStats) float64   { return r.redisCPUus }
 
 // medianOf is the median of f over the runs.
 func medianOf(runs []roundStats, f func(roundStats) float64) float64 {

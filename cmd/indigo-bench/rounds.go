@@ -29,6 +29,8 @@ type roundStats struct {
 	gcs          uint32  // garbage collections during the round
 	idlePct      float64 // share of the machine's CPU time left idle during the round
 	moduleCPUus  float64 // module process CPU per request, µs (v2 module rounds)
+	redisCalls   float64 // the limiter's Redis round trips (script calls) per request (v2 Redis rounds)
+	redisCPUus   float64 // Redis server CPU per request, µs (v2 Redis rounds)
 }
 
 // runs are the measured rounds of each kind, in round order.
@@ -36,6 +38,10 @@ type runs struct {
 	bare, v2           []roundStats // GET /api/v2/me
 	bareMod, v2Mod     []roundStats // benchmod's route, from memory, with -module
 	bareModDB, v2ModDB []roundStats // the projects module's list, from its database, with -module
+	// GET /api/v2/me on the Redis-configured host, with a rate-limited key
+	// and with a key without limits, unless Redis is not measured.
+	bareRedis, v2RedisLimited      []roundStats
+	bareRedisUnl, v2RedisUnlimited []roundStats
 }
 
 // bench drives the load generator against the servers.
@@ -51,34 +57,49 @@ type bench struct {
 type pairSpec struct {
 	bareKind, v2Kind string
 	route            route
+	host             *core.Host
+	bareAddr         string
 	module           string // the module whose process CPU the v2 run also measures ("" for none)
+	// redis, if not nil, is the Redis whose round trips and CPU the v2 run
+	// also measures; limited says the route's key has a rate limit, hence
+	// one round trip per call.
+	redis   *redisSide
+	limited bool
 }
 
-// rounds measures o.rounds rounds of pairs: GET /api/v2/me, and with
-// -module the two module routes, from memory (benchmod) and from the
-// module's database (projects).
+// measured is a pair and where its rounds go.
+type measured struct {
+	p        pairSpec
+	bare, v2 *[]roundStats
+}
+
+// rounds measures o.rounds rounds of pairs: GET /api/v2/me; with -module
+// the two module routes, from memory (benchmod) and from the module's
+// database (projects); and unless Redis is not measured, GET /api/v2/me
+// on the Redis-configured host with a rate-limited key and with a key
+// without limits.
 func (b *bench) rounds() (runs, error) {
-	me := pairSpec{bareKind: "bare", v2Kind: "v2_me", route: b.s.me}
-	mod := pairSpec{bareKind: "bare_module", v2Kind: "v2_module", route: b.s.mod, module: memModule}
-	modDB := pairSpec{bareKind: "bare_module_db", v2Kind: "v2_module_db", route: b.s.modDB, module: dbModule}
 	var r runs
+	host, bareAddr := b.s.host, b.s.bareAddr
+	pairs := []measured{{pairSpec{bareKind: "bare", v2Kind: "v2_me", route: b.s.me, host: host, bareAddr: bareAddr}, &r.bare, &r.v2}}
+	if b.o.module {
+		pairs = append(pairs,
+			measured{pairSpec{bareKind: "bare_module", v2Kind: "v2_module", route: b.s.mod, host: host, bareAddr: bareAddr, module: memModule}, &r.bareMod, &r.v2Mod},
+			measured{pairSpec{bareKind: "bare_module_db", v2Kind: "v2_module_db", route: b.s.modDB, host: host, bareAddr: bareAddr, module: dbModule}, &r.bareModDB, &r.v2ModDB})
+	}
+	if rs := b.s.redis; rs != nil {
+		pairs = append(pairs,
+			measured{pairSpec{bareKind: "bare_redis", v2Kind: "v2_redis_limited", route: rs.limited, host: rs.host, bareAddr: rs.bareLimited, redis: rs, limited: true}, &r.bareRedis, &r.v2RedisLimited},
+			measured{pairSpec{bareKind: "bare_redis_unlimited", v2Kind: "v2_redis_unlimited", route: rs.unlimited, host: rs.host, bareAddr: rs.bareUnlimited, redis: rs}, &r.bareRedisUnl, &r.v2RedisUnlimited})
+	}
 	for i := 1; i <= b.o.rounds; i++ {
-		bare, v2, err := b.pair(i, me)
-		if err != nil {
-			return r, err
+		for _, m := range pairs {
+			bare, v2, err := b.pair(i, m.p)
+			if err != nil {
+				return r, err
+			}
+			*m.bare, *m.v2 = append(*m.bare, bare), append(*m.v2, v2)
 		}
-		r.bare, r.v2 = append(r.bare, bare), append(r.v2, v2)
-		if !b.o.module {
-			continue
-		}
-		if bare, v2, err = b.pair(i, mod); err != nil {
-			return r, err
-		}
-		r.bareMod, r.v2Mod = append(r.bareMod, bare), append(r.v2Mod, v2)
-		if bare, v2, err = b.pair(i, modDB); err != nil {
-			return r, err
-		}
-		r.bareModDB, r.v2ModDB = append(r.bareModDB, bare), append(r.v2ModDB, v2)
 	}
 	return r, nil
 }
@@ -89,7 +110,7 @@ func (b *bench) rounds() (runs, error) {
 // the run weighs on both sides alike. The ratio is the median of the
 // rounds' own ratios.
 func (b *bench) pair(i int, p pairSpec) (bare, v2 roundStats, err error) {
-	runBare := func() (err error) { bare, err = b.round(p.bareKind, b.s.bareAddr, p.route); return err }
+	runBare := func() (err error) { bare, err = b.round(p.bareKind, p.bareAddr, p.route); return err }
 	runV2 := func() (err error) { v2, err = b.v2Round(p); return err }
 	first, second := runBare, runV2
 	if i%2 == 0 {
@@ -107,17 +128,47 @@ func (b *bench) pair(i int, p pairSpec) (bare, v2 roundStats, err error) {
 }
 
 // v2Round measures the host, and the CPU of p's module process if p names
-// one.
+// one, or Redis's round trips and CPU if p names it.
 func (b *bench) v2Round(p pairSpec) (roundStats, error) {
-	if p.module == "" {
-		return b.round(p.v2Kind, b.s.host.Addr(), p.route)
+	switch {
+	case p.module != "":
+		modCPU0 := moduleCPU(p.host, p.module)
+		v, err := b.round(p.v2Kind, p.host.Addr(), p.route)
+		if err == nil {
+			v.moduleCPUus = float64(moduleCPU(p.host, p.module)-modCPU0) / float64(time.Microsecond) / float64(v.res.Total)
+		}
+		return v, err
+	case p.redis != nil:
+		return b.redisRound(p)
+	default:
+		return b.round(p.v2Kind, p.host.Addr(), p.route)
 	}
-	modCPU0 := moduleCPU(b.s.host, p.module)
-	v, err := b.round(p.v2Kind, b.s.host.Addr(), p.route)
-	if err == nil {
-		v.moduleCPUus = float64(moduleCPU(b.s.host, p.module)-modCPU0) / float64(time.Microsecond) / float64(v.res.Total)
+}
+
+// redisRound measures a Redis-configured host's route, and Redis's round
+// trips and CPU per request. A rate-limited key must have made one round
+// trip per call: fewer means the host fell back to its own limiter, and
+// the round measured no Redis.
+func (b *bench) redisRound(p pairSpec) (roundStats, error) {
+	st0, err := readRedisStats(b.ctx, p.redis.rdb)
+	if err != nil {
+		return roundStats{}, err
 	}
-	return v, err
+	v, err := b.round(p.v2Kind, p.host.Addr(), p.route)
+	if err != nil {
+		return v, err
+	}
+	st1, err := readRedisStats(b.ctx, p.redis.rdb)
+	if err != nil {
+		return v, err
+	}
+	total := float64(v.res.Total)
+	v.redisCalls = float64(st1.scriptCalls-st0.scriptCalls) / total
+	v.redisCPUus = float64(st1.cpu-st0.cpu) / float64(time.Microsecond) / total
+	if p.limited && v.redisCalls < 0.99 {
+		return v, fmt.Errorf("%s made %.3f Redis round trips per request, want 1: the host fell back to its own limiter (Redis did not answer in time?)", p.v2Kind, v.redisCalls)
+	}
+	return v, nil
 }
 
 // profiledRound is the extra round that -cpuprofile profiles: v2_me, or
@@ -159,7 +210,9 @@ func profileRound(path string, round func() error) error {
 func (b *bench) settle() {
 	fctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
-	b.s.host.Logs.Flush(fctx)
+	for _, h := range b.s.hosts() {
+		h.Logs.Flush(fctx)
+	}
 }
 
 // round runs the load generator once against addr and measures this
@@ -205,12 +258,12 @@ func (b *bench) round(kind, addr string, rt route) (roundStats, error) {
 }
 
 // loadgenCommand is this binary re-executed as the load generator against
-// rt on addr. The Authorization header and the expected body go in its
+// rt on addr. rt's Authorization header and expected body go in its
 // environment.
 func (b *bench) loadgenCommand(addr string, rt route) *exec.Cmd {
 	lo := loadgenOptions{addr: addr, path: rt.path, conns: b.o.conns, duration: b.o.duration, warmup: b.o.warmup, client: b.o.client}
 	cmd := exec.CommandContext(b.ctx, b.exe, append([]string{"loadgen"}, lo.args()...)...)
-	cmd.Env = append(os.Environ(), envAuth+"="+b.s.auth, envBody+"="+base64.StdEncoding.EncodeToString(rt.body))
+	cmd.Env = append(os.Environ(), envAuth+"="+rt.auth, envBody+"="+base64.StdEncoding.EncodeToString(rt.body))
 	return cmd
 }
 

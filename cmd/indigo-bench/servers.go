@@ -20,17 +20,20 @@ import (
 	"github.com/indigo-hq/indigo/core/config"
 )
 
-// route is one measured path and the body and Content-Type both servers
-// answer it with.
+// route is one measured path, the Authorization header the load generator
+// sends, and the body and Content-Type both servers answer it with.
 type route struct {
 	path  string
 	body  []byte
 	ctype string
+	auth  string
 }
 
 // servers are the servers under test: the real host, and the bare
 // net/http server beside it that replays the host's answers (the bare
-// twins of the v2_me route and of the module routes).
+// twins of the v2_me route and of the module routes); and, unless Redis is
+// not measured, a second host configured with Redis and the bare twins of
+// its routes (redis.go).
 type servers struct {
 	host     *core.Host
 	bare     *http.Server
@@ -38,9 +41,11 @@ type servers struct {
 	auth     string // the superkey's Authorization header
 	ctype    string // Content-Type of the host's GET /api/v2/me answer
 	me       route
-	mod      route    // benchmod's route, from memory; recorded with -module only
-	modDB    route    // the projects module's list, from its database; recorded with -module only
-	closers  []func() // what close undoes, in the order it was done
+	mod      route      // benchmod's route, from memory; recorded with -module only
+	modDB    route      // the projects module's list, from its database; recorded with -module only
+	redis    *redisSide // the Redis-configured host and its routes; nil when Redis is not measured
+	noRedis  string     // why Redis is not measured (redis is nil then)
+	closers  []func()   // what close undoes, in the order it was done
 }
 
 // startServers starts the host and the bare server. On error it undoes
@@ -70,7 +75,11 @@ func startServers(ctx context.Context, o options) (*servers, error) {
 	}
 	s.onClose(func() { shutdownHost(s.host, cfg.Server.ShutdownTimeout.Duration) })
 
-	if s.auth, err = createSuperkey(ctx, s.host); err != nil {
+	org, err := s.host.Local.CreateOrg(ctx, "bench")
+	if err != nil {
+		return fail(err)
+	}
+	if s.auth, err = createKey(ctx, s.host, org.ID, nil); err != nil {
 		return fail(err)
 	}
 	if !o.requestLog {
@@ -84,15 +93,21 @@ func startServers(ctx context.Context, o options) (*servers, error) {
 	if o.module {
 		routes = append(routes, s.mod, s.modDB)
 	}
-	if s.bare, s.bareAddr, err = startBare(routes); err != nil {
+	if s.bare, s.bareAddr, err = s.startBare(routes); err != nil {
 		return fail(err)
 	}
-	s.onClose(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.bare.Shutdown(sctx)
-	})
+	if s.redis, s.noRedis, err = s.startRedisSide(ctx, o); err != nil {
+		return fail(err)
+	}
 	return s, nil
+}
+
+// hosts are the hosts under test.
+func (s *servers) hosts() []*core.Host {
+	if s.redis == nil {
+		return []*core.Host{s.host}
+	}
+	return []*core.Host{s.host, s.redis.host}
 }
 
 func (s *servers) onClose(f func()) { s.closers = append(s.closers, f) }
@@ -170,14 +185,11 @@ func shutdownHost(host *core.Host, timeout time.Duration) {
 	}
 }
 
-// createSuperkey creates an org and a superkey for it, and returns the
-// key's Authorization header.
-func createSuperkey(ctx context.Context, host *core.Host) (string, error) {
-	org, err := host.Local.CreateOrg(ctx, "bench")
-	if err != nil {
-		return "", err
-	}
-	_, rawKey, err := host.Keys.Create(ctx, org.ID, apikey.Actor{ID: "bench"}, apikey.CreateInput{Name: "bench", Superkey: true})
+// createKey creates a superkey in the org, with the rate limit rl (nil:
+// none), and returns the key's Authorization header.
+func createKey(ctx context.Context, host *core.Host, orgID string, rl *apikey.RateLimit) (string, error) {
+	in := apikey.CreateInput{Name: "bench", Superkey: true, RateLimit: rl, RateLimitSet: true}
+	_, rawKey, err := host.Keys.Create(ctx, orgID, apikey.Actor{ID: "bench"}, in)
 	if err != nil {
 		return "", err
 	}
@@ -193,8 +205,8 @@ func (s *servers) recordAnswers(ctx context.Context, module bool) error {
 	if err != nil {
 		return err
 	}
-	s.me, s.ctype = route{mePath, body, ctype}, ctype
-	s.mod, s.modDB = route{path: modPath}, route{path: modDBPath}
+	s.me, s.ctype = route{mePath, body, ctype, s.auth}, ctype
+	s.mod, s.modDB = route{path: modPath, auth: s.auth}, route{path: modDBPath, auth: s.auth}
 	if !module {
 		return nil
 	}
@@ -258,8 +270,8 @@ func fetch(ctx context.Context, addr, path, auth string) ([]byte, string, error)
 // startBare serves each route's body with its Content-Type on another
 // loopback port, with the same http.Server settings as the host, so that
 // the two differ only by Indigo's router and wrapper (and, for a module
-// route, the module process behind them).
-func startBare(routes []route) (*http.Server, string, error) {
+// route, the module process behind them). close shuts it down.
+func (s *servers) startBare(routes []route) (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, "", err
@@ -285,5 +297,10 @@ func startBare(routes []route) (*http.Server, string, error) {
 			fmt.Fprintln(os.Stderr, "indigo-bench: bare server:", err)
 		}
 	}()
+	s.onClose(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	})
 	return srv, ln.Addr().String(), nil
 }
