@@ -16,7 +16,14 @@ PG_PORT=55432 REDIS_PORT=56379 LB_PORT=18080
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
 export INDIGO_LB_PORT=$LB_PORT INDIGO_HOST1_PORT=18081 INDIGO_HOST2_PORT=18082 INDIGO_HOST3_PORT=18083
 
-# PostgreSQL refuses to run as root: the cluster's own user runs it then.
+# PostgreSQL refuses to run as root: then the postgres user runs it, on a
+# data folder in /tmp it can reach (the checkout may be under /root).
+PGDATA=$DIR/pg
+PGLOG=$DIR/logs/postgres.log
+if [ "$(id -u)" = 0 ]; then
+  PGDATA=/tmp/indigo-cluster-$(echo "$ROOT" | md5sum | cut -c1-8)/pg
+  PGLOG=$(dirname "$PGDATA")/postgres.log
+fi
 as_pg() {
   if [ "$(id -u)" = 0 ]; then su postgres -s /bin/bash -c "$*"; else bash -c "$*"; fi
 }
@@ -30,8 +37,8 @@ stop() {
     kill -9 "$pid" 2>/dev/null || true
     rm -f "$f"
   done
-  if [ -f "$DIR/pg/postmaster.pid" ]; then
-    as_pg "$PGBIN/pg_ctl -D '$DIR/pg' -m fast -w stop" >/dev/null || true
+  if [ -f "$PGDATA/postmaster.pid" ]; then
+    as_pg "$PGBIN/pg_ctl -D '$PGDATA' -m fast -w stop" >/dev/null || true
   fi
   echo "cluster stopped"
 }
@@ -48,11 +55,14 @@ wait_for() { # name, command
 start() {
   [ -x "$BIN" ] || { echo "build bin/indigo first (make build)" >&2; exit 1; }
   mkdir -p "$DIR/pids" "$DIR/logs" "$DIR/data"
-  if [ "$(id -u)" = 0 ]; then chown postgres "$DIR" "$DIR/logs"; chmod 755 "$DIR"; fi
-  if [ ! -f "$DIR/pg/PG_VERSION" ]; then
-    as_pg "$PGBIN/initdb -D '$DIR/pg' -U indigo --auth=trust -E UTF8 >/dev/null"
+  if [ "$(id -u)" = 0 ]; then
+    mkdir -p "$(dirname "$PGDATA")"
+    chown postgres "$(dirname "$PGDATA")"
   fi
-  as_pg "$PGBIN/pg_ctl -D '$DIR/pg' -l '$DIR/logs/postgres.log' -o '-p $PG_PORT -c listen_addresses=127.0.0.1 -k /tmp' -w start" >/dev/null
+  if [ ! -f "$PGDATA/PG_VERSION" ]; then
+    as_pg "$PGBIN/initdb -D '$PGDATA' -U indigo --auth=trust -E UTF8 >/dev/null"
+  fi
+  as_pg "$PGBIN/pg_ctl -D '$PGDATA' -l '$PGLOG' -o '-p $PG_PORT -c listen_addresses=127.0.0.1 -k /tmp' -w start" >/dev/null
   as_pg "$PGBIN/psql -h 127.0.0.1 -p $PG_PORT -U indigo -d postgres -tc \"SELECT 1 FROM pg_database WHERE datname = 'indigo'\"" | grep -q 1 ||
     as_pg "$PGBIN/createdb -h 127.0.0.1 -p $PG_PORT -U indigo indigo"
 

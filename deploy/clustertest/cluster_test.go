@@ -55,6 +55,7 @@ func up(t *testing.T) *cluster {
 	}
 	root, _ := filepath.Abs("../..")
 	c := &cluster{t: t, root: root}
+	c.make("cluster-stop") // one left running by an interrupted run
 	_ = os.RemoveAll(filepath.Join(root, ".cluster"))
 	c.make("cluster")
 	t.Cleanup(func() { c.make("cluster-stop") })
