@@ -513,6 +513,7 @@ func (h *Host) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 		if h.redis != nil {
+			h.Shared.Close()
 			_ = h.redis.Close()
 		}
 	})

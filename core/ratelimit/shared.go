@@ -115,6 +115,8 @@ type Shared struct {
 	// what other hosts spent since this host last looked.
 	seen    sync.Map // "id:epoch" -> int64
 	timeout time.Duration
+	calls   chan *admitCall // to the batch workers (batch.go)
+	stop    context.CancelFunc
 }
 
 // NewShared returns a limiter on rdb. member names this host.
@@ -122,8 +124,14 @@ func NewShared(rdb redis.UniversalClient, onError, member string, log *slog.Logg
 	s := &Shared{rdb: rdb, local: New(), onError: onError, log: log, prefix: "indigo:", member: member,
 		dirty: map[string]int64{}, timeout: 250 * time.Millisecond}
 	s.hosts.Store(1)
+	var ctx context.Context
+	ctx, s.stop = context.WithCancel(context.Background())
+	s.startBatching(ctx)
 	return s
 }
+
+// Close stops the batch workers.
+func (s *Shared) Close() { s.stop() }
 
 // SetLiveHosts is how many hosts share the limits now (at least 1); the
 // local fallback admits each host's share.
@@ -144,8 +152,6 @@ func (s *Shared) Admit(id string, p Policy, now time.Time) Decision {
 	if s.degraded.Load() && time.Now().UnixNano() < s.retryAt.Load() {
 		return s.fallback(id, p, now, nil)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
-	defer cancel()
 	args := []any{0, 0, 0, 0, 0, p.RefillAmount, p.RefillInterval.Milliseconds(),
 		s.member + ":" + strconv.FormatUint(s.seq.Add(1), 36)}
 	if limited {
@@ -163,7 +169,7 @@ func (s *Shared) Admit(id string, p Policy, now time.Time) Decision {
 		}
 	}
 	keys := []string{s.prefix + "rl:" + id, s.prefix + "q:" + id + ":" + strconv.FormatInt(p.Epoch, 10)}
-	res, err := admitScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
+	res, err := s.admit(keys, args)
 	if err != nil || len(res) != 5 {
 		// wall clock: the retry timer
 		s.retryAt.Store(time.Now().Add(time.Second).UnixNano())
