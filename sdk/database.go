@@ -43,7 +43,16 @@ func openDB(engine, dsn string) (*sql.DB, error) {
 		db.SetMaxOpenConns(8)
 		return db, nil
 	case EnginePostgres:
-		return sql.Open("pgx", dsn)
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, err
+		}
+		// Every host runs every module: a bounded pool per module process
+		// keeps N hosts × M modules within the server's connections (calls
+		// past it wait for a connection instead of failing).
+		db.SetMaxOpenConns(8)
+		db.SetMaxIdleConns(8)
+		return db, nil
 	}
 	return nil, fmt.Errorf("unknown database engine %q", engine)
 }

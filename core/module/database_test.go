@@ -287,7 +287,7 @@ func TestSubscriptionBalanceIsOneAcrossHosts(t *testing.T) {
 	}
 	wg.Wait()
 	if status[200] != 60 || status[402] != 40 || len(status) != 2 {
-		t.Fatalf("statuses %v across two hosts, want 60 × 200 and 40 × 402", status)
+		t.Fatalf("statuses %v across two hosts, want 60 × 200 and 40 × 402\nA:\n%s\nB:\n%s", status, a.Logs.String(), b.Logs.String())
 	}
 	if acc := subsAdmin(t, b, "show", org); acc["balance"] != float64(0) {
 		t.Fatalf("balance after: %v", acc["balance"])
