@@ -234,6 +234,10 @@ func New(svc *Services, opts Options) *Host {
 		maintenance.Task{ID: "prune-request-logs", Interval: cfg.API.MaintenanceEvery.Duration, Run: func(ctx context.Context) (int64, error) {
 			return requestlog.Prune(ctx, svc.Store, now(), cfg.API.LogRetention.Duration)
 		}},
+		// PostgreSQL: the request log's daily partitions, a week ahead.
+		maintenance.Task{ID: "log-partitions", Interval: cfg.API.MaintenanceEvery.Duration, Run: func(ctx context.Context) (int64, error) {
+			return svc.Store.EnsureLogPartitions(ctx, now(), 7)
+		}},
 		maintenance.Task{ID: "prune-key-changes", Interval: cfg.API.MaintenanceEvery.Duration, Run: func(ctx context.Context) (int64, error) {
 			return svc.Keys.PruneChanges(ctx, time.Hour)
 		}},

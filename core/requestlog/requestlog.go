@@ -227,5 +227,13 @@ func (w *Writer) write(buf []Entry) {
 
 // Prune deletes log rows older than retention.
 func Prune(ctx context.Context, store *db.Store, now time.Time, retention time.Duration) (int64, error) {
-	return store.Q().PruneRequestLogs(ctx, now.Add(-retention).UnixMilli())
+	before := now.Add(-retention).UnixMilli()
+	// PostgreSQL drops the whole days past retention; what is left of a
+	// partly retained day goes row by row, as on SQLite.
+	dropped, err := store.DropLogPartitionsBefore(ctx, before)
+	if err != nil {
+		return dropped, err
+	}
+	n, err := store.Q().PruneRequestLogs(ctx, before)
+	return dropped + n, err
 }

@@ -63,6 +63,18 @@ type SaasApiRequestLog struct {
 	CreatedAt int64
 }
 
+type SaasApiRequestLogsDefault struct {
+	ID        int64
+	RequestID string
+	OrgID     string
+	KeyID     string
+	Method    string
+	Route     string
+	Status    int64
+	LatencyUs int64
+	CreatedAt int64
+}
+
 type SaasAuditLog struct {
 	ID        int64
 	OrgID     string
