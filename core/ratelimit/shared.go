@@ -25,14 +25,18 @@ import (
 var admitScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- The window's log is kept in microseconds, so that calls a window apart
+-- are told apart to the microsecond, not the millisecond.
+local nowus = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local limit, win = tonumber(ARGV[1]), tonumber(ARGV[2])
+local winus = win * 1000
 local count, reset = 0, 0
 if limit > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - win)
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', nowus - winus)
   count = redis.call('ZCARD', KEYS[1])
   if count >= limit then
     local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-    reset = tonumber(oldest[2]) + win - now
+    reset = math.ceil((tonumber(oldest[2]) + winus - nowus) / 1000)
     local q = -1
     if ARGV[3] == '1' then q = tonumber(redis.call('HGET', KEYS[2], 'remaining') or ARGV[4]) end
     return {1, 0, reset, q, reset}
@@ -65,11 +69,11 @@ if ARGV[3] == '1' then
   redis.call('PEXPIRE', KEYS[2], 2592000000)
 end
 if limit > 0 then
-  redis.call('ZADD', KEYS[1], now, ARGV[8])
+  redis.call('ZADD', KEYS[1], nowus, ARGV[8])
   redis.call('PEXPIRE', KEYS[1], win)
   count = count + 1
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  reset = tonumber(oldest[2]) + win - now
+  reset = math.ceil((tonumber(oldest[2]) + winus - nowus) / 1000)
 end
 return {0, limit - count, reset, q, 0}
 `)
