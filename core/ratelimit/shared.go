@@ -245,25 +245,36 @@ func (s *Shared) TakeDirty() []Quota {
 	s.dirtyMu.Unlock()
 	var out []Quota
 	for id, epoch := range ids {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		vals, err := quotaScript.Run(ctx, s.rdb, []string{s.prefix + "q:" + id + ":" + strconv.FormatInt(epoch, 10)}).Slice()
-		cancel()
-		if errors.Is(err, redis.Nil) {
-			continue
-		}
-		if err != nil || len(vals) != 2 {
+		q, found, err := s.readQuota(id, epoch, time.Second)
+		switch {
+		case err != nil:
 			s.MarkDirtyEpoch(id, epoch)
-			continue
+		case found:
+			out = append(out, q)
 		}
-		rem, _ := strconv.ParseInt(fmt.Sprint(vals[0]), 10, 64)
-		last, _ := strconv.ParseInt(fmt.Sprint(vals[1]), 10, 64)
-		q := Quota{KeyID: id, Epoch: epoch, Remaining: rem}
-		if last > 0 {
-			q.LastRefill = time.UnixMilli(last)
-		}
-		out = append(out, q)
 	}
 	return out
+}
+
+// readQuota reads a key's shared quota; found is false when Redis holds
+// none (it restarted, or the key never spent any).
+func (s *Shared) readQuota(id string, epoch int64, timeout time.Duration) (q Quota, found bool, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	vals, err := quotaScript.Run(ctx, s.rdb, []string{s.prefix + "q:" + id + ":" + strconv.FormatInt(epoch, 10)}).Slice()
+	if errors.Is(err, redis.Nil) {
+		return Quota{}, false, nil
+	}
+	if err != nil || len(vals) != 2 {
+		return Quota{}, false, fmt.Errorf("read quota: %v", err)
+	}
+	rem, _ := strconv.ParseInt(fmt.Sprint(vals[0]), 10, 64)
+	last, _ := strconv.ParseInt(fmt.Sprint(vals[1]), 10, 64)
+	q = Quota{KeyID: id, Epoch: epoch, Remaining: rem}
+	if last > 0 {
+		q.LastRefill = time.UnixMilli(last)
+	}
+	return q, true, nil
 }
 
 // MarkDirtyEpoch flags a key's quota for the next write-back again.
@@ -285,19 +296,8 @@ func (s *Shared) MarkDirty(id string) {
 
 // Current is the live shared quota of a key.
 func (s *Shared) Current(id string, epoch int64) (Quota, bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
-	defer cancel()
-	vals, err := quotaScript.Run(ctx, s.rdb, []string{s.prefix + "q:" + id + ":" + strconv.FormatInt(epoch, 10)}).Slice()
-	if err != nil || len(vals) != 2 {
-		return Quota{}, false
-	}
-	rem, _ := strconv.ParseInt(fmt.Sprint(vals[0]), 10, 64)
-	last, _ := strconv.ParseInt(fmt.Sprint(vals[1]), 10, 64)
-	q := Quota{KeyID: id, Epoch: epoch, Remaining: rem}
-	if last > 0 {
-		q.LastRefill = time.UnixMilli(last)
-	}
-	return q, true
+	q, found, err := s.readQuota(id, epoch, s.timeout)
+	return q, found && err == nil
 }
 
 // Forget drops a key's counters.
