@@ -229,6 +229,57 @@ func TestCluster(t *testing.T) {
 		t.Logf("revocation_p50_ms: %.2f revocation_p99_ms: %.2f revocation_max_ms: %.2f (over %d keys, both other hosts)",
 			ms(delays[len(delays)/2]), ms(delays[len(delays)*99/100]), ms(delays[len(delays)-1]), len(delays))
 	})
+
+	// Last, as it leaves the cluster a host short: a host killed with
+	// SIGKILL mid-load. HAProxy stops sending it traffic; a call that was
+	// on it when it died may fail (HAProxy never sends a request that
+	// reached a host twice), and none after.
+	t.Run("a host killed mid-load", func(t *testing.T) {
+		_, raw := c.key(org, "steady", "--rate-limit", "0") // no limit: every call should pass
+		pidFile := filepath.Join(c.root, ".cluster", "pids", "host2.pid")
+		pid, err := os.ReadFile(pidFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const workers = 4
+		var mu sync.Mutex
+		status := map[int]int{}
+		var lastFailure time.Time
+		start := time.Now()
+		killedAt := start.Add(time.Second)
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for time.Since(start) < 5*time.Second {
+					s := call(lb, "GET", "/api/v2/me", raw)
+					mu.Lock()
+					status[s]++
+					if s != 200 {
+						lastFailure = time.Now()
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		time.Sleep(time.Until(killedAt))
+		if out, err := exec.Command("kill", "-9", strings.TrimSpace(string(pid))).CombinedOutput(); err != nil {
+			t.Fatalf("kill host2: %v %s", err, out)
+		}
+		wg.Wait()
+		failed := 0
+		for s, n := range status {
+			if s != 200 {
+				failed += n
+			}
+		}
+		if failed > workers {
+			t.Fatalf("%v: more failures than calls in flight when the host died", status)
+		}
+		if failed > 0 && lastFailure.Sub(killedAt) > time.Second {
+			t.Fatalf("a call failed %v after the kill: HAProxy kept sending to the dead host", lastFailure.Sub(killedAt))
+		}
+		t.Logf("host killed mid-load: %v over %v (%d failed, all at the kill)", status, 5*time.Second, failed)
+	})
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
