@@ -222,7 +222,12 @@ func (s *Shared) fallback(id string, p Policy, now time.Time, err error) Decisio
 		share.Limit = max(p.Limit/n, 1)
 	}
 	if p.Remaining != nil {
-		r := *p.Remaining / n
+		// The key's record may be older than what Redis last said remained.
+		r := *p.Remaining
+		if v, ok := s.seen.Load(id + ":" + strconv.FormatInt(p.Epoch, 10)); ok {
+			r = min(r, v.(int64))
+		}
+		r /= n
 		share.Remaining = &r
 		share.Epoch = -p.Epoch - 1 // never written back over the shared count
 	}

@@ -145,3 +145,24 @@ func TestSharedQuotaAfterARedisRestart(t *testing.T) {
 		t.Fatalf("after the restart: %+v (remaining %v), want 69", d, d.QuotaRemaining)
 	}
 }
+
+// With Redis gone, a host spends its share of what Redis last said was
+// left, not of the key's older record.
+func TestSharedQuotaFallbackUsesWhatWasLeft(t *testing.T) {
+	srv, a, _ := hosts(t, ratelimit.OnErrorLocal)
+	stale := ratelimit.Policy{Remaining: ptr(100)}
+	for range 40 {
+		a.Admit("key_1", stale, time.Now())
+	}
+	srv.Stop()
+	a.SetLiveHosts(2)
+	ok := 0
+	for range 100 {
+		if a.Admit("key_1", stale, time.Now()).Code == ratelimit.OK {
+			ok++
+		}
+	}
+	if ok != 30 {
+		t.Fatalf("admitted %d without Redis, want 30 (half of the 60 left)", ok)
+	}
+}
