@@ -2,7 +2,7 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: run build test test-short bench generate check-generate lint modules clean ui-deps cluster cluster-stop test-cluster
+.PHONY: run build test test-short bench generate check-generate lint modules clean ui-deps cluster cluster-stop test-cluster bench-scale
 
 run: build
 	./bin/indigo serve --config indigo.toml
@@ -67,3 +67,9 @@ cluster-stop:
 # and haproxy, except under CI=true).
 test-cluster: build
 	$(GO) test -count=1 -v ./deploy/clustertest/
+
+# Indigo at production volume on PostgreSQL (1,000,000 keys, 10,000,000
+# request-log rows in a schema of its own, dropped at the end): the admin
+# log query, key stats and verification, as name: value lines.
+bench-scale:
+	$(GO) run ./cmd/indigo-bench-scale
