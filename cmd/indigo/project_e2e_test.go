@@ -188,7 +188,15 @@ func TestProjectWorkflow(t *testing.T) {
 		t.Fatalf("a scope outside the module's prefix: %s", out)
 	}
 
-	out = p.run("add", "./modules/reports")
+	// No host listens on the address add checks (a developer's make run may
+	// be on the default one).
+	firstAdd := p.cmd("add", "./modules/reports")
+	firstAdd.Env = append(firstAdd.Env, "INDIGO_SERVER_ADDR="+freeAddr(t))
+	b, err := firstAdd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("add ./modules/reports: %v\n%s", err, b)
+	}
+	out = string(b)
 	if !strings.Contains(out, "installed plugins/reports") || !strings.Contains(out, "added [[modules]] reports") ||
 		!strings.Contains(out, "a host that is already running needs a restart") {
 		t.Fatalf("add ./modules/reports:\n%s", out)
