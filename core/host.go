@@ -443,7 +443,9 @@ func (h *Host) StartBackground(ctx context.Context) {
 	if !h.noMaint {
 		h.Maint.Start(ctx)
 	}
-	h.wg.Go(func() { h.heartbeat(ctx) })
+	if h.Shared != nil { // only the shared limiter's fallback counts hosts
+		h.wg.Go(func() { h.heartbeat(ctx) })
+	}
 }
 
 // heartbeatEvery is how often a host records that it is alive; a host

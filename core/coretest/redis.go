@@ -2,7 +2,6 @@ package coretest
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -83,5 +82,3 @@ func (s *RedisServer) Client() *redis.Client {
 	s.t.Cleanup(func() { _ = c.Close() })
 	return c
 }
-
-func (s *RedisServer) String() string { return fmt.Sprintf("redis at %s", s.Addr) }
