@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"syscall"
 	"testing"
 	"time"
 
@@ -72,8 +73,24 @@ func (s *RedisServer) Stop() {
 		return
 	}
 	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Process.Signal(syscall.SIGCONT) // a paused one dies only when it runs
 	_, _ = s.cmd.Process.Wait()
 	s.cmd = nil
+}
+
+// Pause freezes the server (SIGSTOP), as a network fault would: it keeps
+// its data and its connections, and answers nothing until Resume.
+func (s *RedisServer) Pause() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Signal(syscall.SIGSTOP)
+	}
+}
+
+// Resume undoes Pause.
+func (s *RedisServer) Resume() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Signal(syscall.SIGCONT)
+	}
 }
 
 // Client is a client of the server, closed at cleanup.

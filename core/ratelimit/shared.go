@@ -19,7 +19,9 @@ import (
 // refuses takes no quota, and a call either refuses takes no slot.
 //
 // ARGV: limit, window_ms, has_quota (0/1), initial_remaining,
-// initial_last_refill_ms, refill_amount, refill_interval_ms, member.
+// initial_last_refill_ms, refill_amount, refill_interval_ms, member,
+// debit (quota this host spent on its own while Redis was unreachable,
+// taken off before the call is decided).
 // Returns {code (0 ok, 1 limited, 2 quota), window_remaining, reset_ms,
 // quota_remaining (-1 without a quota), retry_ms}.
 var admitScript = redis.NewScript(`
@@ -47,6 +49,11 @@ if ARGV[3] == '1' then
   redis.call('HSETNX', KEYS[2], 'remaining', ARGV[4])
   redis.call('HSETNX', KEYS[2], 'last_refill', ARGV[5])
   q = tonumber(redis.call('HGET', KEYS[2], 'remaining'))
+  local debit = tonumber(ARGV[9])
+  if debit > 0 then
+    q = math.max(q - debit, 0)
+    redis.call('HSET', KEYS[2], 'remaining', q)
+  end
   local amount, every = tonumber(ARGV[6]), tonumber(ARGV[7])
   local last = tonumber(redis.call('HGET', KEYS[2], 'last_refill'))
   if amount > 0 and every > 0 then
@@ -117,16 +124,22 @@ type Shared struct {
 	// a Redis restart the count starts again from it rather than from the
 	// (older) value of the key's record, so the restart re-grants at most
 	// what other hosts spent since this host last looked.
-	seen    sync.Map // "id:epoch" -> int64
-	timeout time.Duration
-	calls   chan *admitCall // to the batch workers (batch.go)
-	stop    context.CancelFunc
+	seen sync.Map // "id:epoch" -> int64
+	// spent is the quota this host admitted on its own while Redis was
+	// unreachable, per "id:epoch": the next call that reaches Redis takes
+	// it off the shared count, so the outage grants no call twice.
+	spentMu  sync.Mutex
+	spent    map[string]int64
+	anySpent atomic.Bool // spent is not empty (the common case needs no lock)
+	timeout  time.Duration
+	calls    chan *admitCall // to the batch workers (batch.go)
+	stop     context.CancelFunc
 }
 
 // NewShared returns a limiter on rdb. member names this host.
 func NewShared(rdb redis.UniversalClient, onError, member string, log *slog.Logger) *Shared {
 	s := &Shared{rdb: rdb, local: New(), onError: onError, log: log, prefix: "indigo:", member: member,
-		dirty: map[string]int64{}, timeout: 250 * time.Millisecond}
+		dirty: map[string]int64{}, spent: map[string]int64{}, timeout: 250 * time.Millisecond}
 	s.hosts.Store(1)
 	var ctx context.Context
 	ctx, s.stop = context.WithCancel(context.Background())
@@ -157,7 +170,7 @@ func (s *Shared) Admit(id string, p Policy, now time.Time) Decision {
 		return s.fallback(id, p, now, nil)
 	}
 	args := []any{0, 0, 0, 0, 0, p.RefillAmount, p.RefillInterval.Milliseconds(),
-		s.member + ":" + strconv.FormatUint(s.seq.Add(1), 36)}
+		s.member + ":" + strconv.FormatUint(s.seq.Add(1), 36), int64(0)}
 	if limited {
 		args[0], args[1] = p.Limit, p.Window.Milliseconds()
 	}
@@ -171,10 +184,16 @@ func (s *Shared) Admit(id string, p Policy, now time.Time) Decision {
 		if !p.LastRefill.IsZero() {
 			args[4] = p.LastRefill.UnixMilli()
 		}
+		args[8] = s.takeSpent(seenKey)
 	}
 	keys := []string{s.prefix + "rl:" + id, s.prefix + "q:" + id + ":" + strconv.FormatInt(p.Epoch, 10)}
 	res, err := s.admit(keys, args)
 	if err != nil || len(res) != 5 {
+		if debit := args[8].(int64); debit > 0 {
+			// It may or may not have reached Redis: taking it off again
+			// later errs on the side of granting less.
+			s.addSpent(seenKey, debit)
+		}
 		// wall clock: the retry timer
 		s.retryAt.Store(time.Now().Add(time.Second).UnixNano())
 		return s.fallback(id, p, now, err)
@@ -231,7 +250,31 @@ func (s *Shared) fallback(id string, p Policy, now time.Time, err error) Decisio
 		share.Remaining = &r
 		share.Epoch = -p.Epoch - 1 // never written back over the shared count
 	}
-	return s.local.Admit(id, share, now)
+	d := s.local.Admit(id, share, now)
+	if d.Code == OK && p.Remaining != nil {
+		s.addSpent(id+":"+strconv.FormatInt(p.Epoch, 10), 1)
+	}
+	return d
+}
+
+func (s *Shared) addSpent(seenKey string, n int64) {
+	s.spentMu.Lock()
+	s.spent[seenKey] += n
+	s.anySpent.Store(true)
+	s.spentMu.Unlock()
+}
+
+// takeSpent returns and clears what this host spent of a quota on its own.
+func (s *Shared) takeSpent(seenKey string) int64 {
+	if !s.anySpent.Load() {
+		return 0
+	}
+	s.spentMu.Lock()
+	defer s.spentMu.Unlock()
+	n := s.spent[seenKey]
+	delete(s.spent, seenKey)
+	s.anySpent.Store(len(s.spent) > 0)
+	return n
 }
 
 func (s *Shared) recovered() {

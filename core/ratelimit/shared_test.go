@@ -3,6 +3,7 @@ package ratelimit_test
 import (
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -164,5 +165,53 @@ func TestSharedQuotaFallbackUsesWhatWasLeft(t *testing.T) {
 	}
 	if ok != 30 {
 		t.Fatalf("admitted %d without Redis, want 30 (half of the 60 left)", ok)
+	}
+}
+
+// What a host spent on its own while Redis was unreachable comes off the
+// shared count when Redis answers again, whether Redis kept its data (a
+// network fault) or lost it (a restart): the outage grants no call twice.
+func TestSharedFallbackSpendingIsTakenOffAfterward(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		srv, a, b := hosts(t, ratelimit.OnErrorLocal)
+		p := ratelimit.Policy{Remaining: ptr(100)}
+		for range 20 {
+			a.Admit("key_1", p, time.Now())
+		}
+		if restart {
+			srv.Stop()
+		} else {
+			srv.Pause()
+		}
+		a.SetLiveHosts(2)
+		ok := 0
+		for range 10 {
+			if a.Admit("key_1", p, time.Now()).Code == ratelimit.OK {
+				ok++
+			}
+		}
+		if ok != 10 {
+			t.Fatalf("admitted %d of 10 without Redis (a share of 40)", ok)
+		}
+		if restart {
+			srv.Start() // empty: the data is gone
+		} else {
+			srv.Resume() // the same data
+		}
+		time.Sleep(1100 * time.Millisecond)
+		// 100 - 20 before - 10 during the outage - this call = 69. A
+		// paused Redis also runs, once it resumes, the call that timed out
+		// (and was then admitted locally): 68, the safe side.
+		d := a.Admit("key_1", p, time.Now())
+		want := []int64{69}
+		if !restart {
+			want = append(want, 68)
+		}
+		if d.Code != ratelimit.OK || d.QuotaRemaining == nil || !slices.Contains(want, *d.QuotaRemaining) || a.Degraded() {
+			t.Fatalf("restart %v: after the outage %+v (remaining %v), want %v", restart, d, d.QuotaRemaining, want)
+		}
+		if got := concurrently(100, p, a, b); int64(got[ratelimit.OK]) != *d.QuotaRemaining {
+			t.Fatalf("restart %v: %v more admitted after the outage, want %d", restart, got, *d.QuotaRemaining)
+		}
 	}
 }
