@@ -43,6 +43,31 @@ stop() {
   echo "cluster stopped"
 }
 
+pg_start() {
+  as_pg "$PGBIN/pg_ctl -D '$PGDATA' -l '$PGLOG' -o '-p $PG_PORT -c listen_addresses=127.0.0.1 -k /tmp' -w start" >/dev/null
+}
+
+pg_stop() {
+  as_pg "$PGBIN/pg_ctl -D '$PGDATA' -m fast -w stop" >/dev/null
+}
+
+# Redis keeps nothing on disk here: a restart starts it empty, as the
+# failure tests want.
+redis_start() {
+  redis-server --bind 127.0.0.1 --port $REDIS_PORT --save "" --appendonly no --protected-mode no \
+    --daemonize no >>"$DIR/logs/redis.log" 2>&1 &
+  echo $! >"$DIR/pids/redis.pid"
+  wait_for redis "redis-cli -p $REDIS_PORT ping"
+}
+
+redis_stop() {
+  local pid
+  pid=$(cat "$DIR/pids/redis.pid")
+  kill -9 "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  rm -f "$DIR/pids/redis.pid"
+}
+
 wait_for() { # name, command
   for _ in $(seq 1 100); do
     if eval "$2" >/dev/null 2>&1; then return 0; fi
@@ -62,14 +87,11 @@ start() {
   if [ ! -f "$PGDATA/PG_VERSION" ]; then
     as_pg "$PGBIN/initdb -D '$PGDATA' -U indigo --auth=trust -E UTF8 >/dev/null"
   fi
-  as_pg "$PGBIN/pg_ctl -D '$PGDATA' -l '$PGLOG' -o '-p $PG_PORT -c listen_addresses=127.0.0.1 -k /tmp' -w start" >/dev/null
+  pg_start
   as_pg "$PGBIN/psql -h 127.0.0.1 -p $PG_PORT -U indigo -d postgres -tc \"SELECT 1 FROM pg_database WHERE datname = 'indigo'\"" | grep -q 1 ||
     as_pg "$PGBIN/createdb -h 127.0.0.1 -p $PG_PORT -U indigo indigo"
 
-  redis-server --bind 127.0.0.1 --port $REDIS_PORT --save "" --appendonly no --protected-mode no \
-    --daemonize no >"$DIR/logs/redis.log" 2>&1 &
-  echo $! >"$DIR/pids/redis.pid"
-  wait_for redis "redis-cli -p $REDIS_PORT ping"
+  redis_start
 
   # Migrations once, before the hosts (which start with --no-migrate).
   "$BIN" db migrate up --config deploy/cluster.toml >"$DIR/logs/migrate.log"
@@ -99,5 +121,11 @@ TXT
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
-  *) echo "usage: deploy/cluster.sh start|stop" >&2; exit 2 ;;
+  # For the failure rehearsals (deploy/clustertest): one part down and up
+  # again while the rest runs.
+  redis-stop) redis_stop ;;
+  redis-start) redis_start ;;
+  pg-stop) pg_stop ;;
+  pg-start) pg_start ;;
+  *) echo "usage: deploy/cluster.sh start|stop|redis-stop|redis-start|pg-stop|pg-start" >&2; exit 2 ;;
 esac

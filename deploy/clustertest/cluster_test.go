@@ -5,8 +5,11 @@
 package clustertest
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
 const lb = "http://127.0.0.1:18080"
@@ -230,12 +235,128 @@ func TestCluster(t *testing.T) {
 			ms(delays[len(delays)/2]), ms(delays[len(delays)*99/100]), ms(delays[len(delays)-1]), len(delays))
 	})
 
+	// Redis restarted (empty) mid-load: the hosts fall back to their share
+	// of what Redis last reported, say so in /readyz, go back to Redis by
+	// themselves, and the quota bound holds: at most what the hosts had not
+	// seen spent is granted twice (a few calls in flight here), and what
+	// they spent alone during the outage comes off the new count.
+	t.Run("redis restarted mid-load", func(t *testing.T) {
+		const quota = 1000
+		id, raw := c.key(org, "redis-outage")
+		_, admin := c.key(org, "admin-redis", "--superkey")
+		c.setRemaining(admin, id, quota)
+		status, stopLoad := load(4, 20*time.Millisecond, func() int { return call(lb, "GET", "/api/v2/me", raw) })
+		time.Sleep(time.Second)
+		c.cluster("redis-stop")
+		downAt := time.Now()
+		waitReady(t, "degraded", 3*time.Second)
+		okBefore := status()[200]
+		time.Sleep(2 * time.Second)
+		if during := status()[200] - okBefore; during == 0 {
+			t.Fatalf("no call passed while Redis was down: %v", status())
+		}
+		c.cluster("redis-start")
+		waitReady(t, "ready", 5*time.Second)
+		t.Logf("redis down %v; every host back on Redis %v after it returned", 2*time.Second, time.Since(downAt)-2*time.Second)
+		// Spend the rest: the quota runs out on every host.
+		deadline := time.Now().Add(15 * time.Second)
+		for status()[429] < 50 && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		got := stopLoad()
+		if got[429] < 50 {
+			t.Fatalf("the quota never ran out: %v", got)
+		}
+		// The bound: 4 callers in flight, each call possibly granted twice
+		// (unseen by a host when Redis lost it), and as safe the other way.
+		const slack = 12
+		if got[200] > quota+slack || got[200] < quota-slack {
+			t.Fatalf("%v: %d passed for a quota of %d (bound ±%d)", got, got[200], quota, slack)
+		}
+		for s := range got {
+			if s != 200 && s != 429 {
+				t.Fatalf("%v: a status other than 200 and 429", got)
+			}
+		}
+		t.Logf("quota %d across a Redis restart: %d passed, %d refused", quota, got[200], got[429])
+	})
+
+	// PostgreSQL restarted mid-load: cached keys keep verifying, management
+	// answers 503 JSON while it is down, and everything comes back without
+	// restarting a host (including the change feed: a revocation still
+	// reaches the other hosts).
+	t.Run("postgres restarted mid-load", func(t *testing.T) {
+		_, admin := c.key(org, "admin-pg", "--superkey")
+		_, raw := c.key(org, "steady-pg", "--rate-limit", "0")
+		for _, h := range hosts { // cached on every host
+			if s := call(h, "GET", "/api/v2/me", raw); s != 200 {
+				t.Fatalf("%s: %d", h, s)
+			}
+		}
+		_, stopLoad := load(4, 2*time.Millisecond, func() int { return call(lb, "GET", "/api/v2/me", raw) })
+		time.Sleep(500 * time.Millisecond)
+		c.cluster("pg-stop")
+		for i, h := range hosts {
+			code, body := callBody(h, "GET", "/api/v2/keys", admin)
+			if code != 503 || !strings.Contains(body, `"code":"`) {
+				t.Fatalf("host%d: management call with PostgreSQL down: %d %s", i+1, code, body)
+			}
+		}
+		time.Sleep(3 * time.Second) // long enough for HAProxy to see every /readyz fail
+		if code, body := callBody(lb, "GET", "/api/v2/keys", admin); code != 503 || !strings.HasPrefix(body, "{") {
+			t.Fatalf("through the load balancer with PostgreSQL down: %d %s", code, body)
+		}
+		c.cluster("pg-start")
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			code, _ := callBody(lb, "GET", "/api/v2/keys", admin)
+			if code == 200 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("management still %d 15 s after PostgreSQL came back", code)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		got := stopLoad()
+		if len(got) != 1 || got[200] == 0 {
+			t.Fatalf("a cached key through the outage: %v, want only 200", got)
+		}
+		t.Logf("a cached key across a PostgreSQL restart: %v", got)
+		// Each host is whole again: it creates and verifies a new key, and
+		// a revocation through host 1 reaches hosts 2 and 3 promptly.
+		for i, h := range hosts {
+			if code, body := callBody(h, "GET", "/api/v2/keys?limit=1", admin); code != 200 {
+				t.Fatalf("host%d after the restart: %d %s", i+1, code, body)
+			}
+		}
+		id, fresh := c.keyOverAPI(admin, "after-pg")
+		for _, h := range hosts[1:] {
+			if s := call(h, "GET", "/api/v2/me", fresh); s != 200 {
+				t.Fatalf("a new key on %s after the restart: %d", h, s)
+			}
+		}
+		if s := call(hosts[0], "DELETE", "/api/v2/keys/"+id, admin); s != 200 {
+			t.Fatalf("revoke: %d", s)
+		}
+		start := time.Now()
+		for _, h := range hosts[1:] {
+			for call(h, "GET", "/api/v2/me", fresh) != 401 {
+				if time.Since(start) > 2*time.Second {
+					t.Fatalf("a revocation after the PostgreSQL restart has not reached %s in 2 s", h)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		t.Logf("a revocation after the restart reached both other hosts in %v", time.Since(start))
+	})
+
 	// Last, as it leaves the cluster a host short: a host killed with
 	// SIGKILL mid-load. HAProxy stops sending it traffic; a call that was
 	// on it when it died may fail (HAProxy never sends a request that
 	// reached a host twice), and none after.
 	t.Run("a host killed mid-load", func(t *testing.T) {
-		_, raw := c.key(org, "steady", "--rate-limit", "0") // no limit: every call should pass
+		keyID, raw := c.key(org, "steady", "--rate-limit", "0") // no limit: every call should pass
 		pidFile := filepath.Join(c.root, ".cluster", "pids", "host2.pid")
 		pid, err := os.ReadFile(pidFile)
 		if err != nil {
@@ -244,6 +365,7 @@ func TestCluster(t *testing.T) {
 		const workers = 4
 		var mu sync.Mutex
 		status := map[int]int{}
+		answered := map[string]string{} // request id -> the host that answered 200
 		var lastFailure time.Time
 		start := time.Now()
 		killedAt := start.Add(time.Second)
@@ -251,9 +373,12 @@ func TestCluster(t *testing.T) {
 		for range workers {
 			wg.Go(func() {
 				for time.Since(start) < 5*time.Second {
-					s := call(lb, "GET", "/api/v2/me", raw)
+					s, rid, host := callVia(lb, "/api/v2/me", raw)
 					mu.Lock()
 					status[s]++
+					if s == 200 {
+						answered[rid] = host
+					}
 					if s != 200 {
 						lastFailure = time.Now()
 					}
@@ -279,7 +404,153 @@ func TestCluster(t *testing.T) {
 			t.Fatalf("a call failed %v after the kill: HAProxy kept sending to the dead host", lastFailure.Sub(killedAt))
 		}
 		t.Logf("host killed mid-load: %v over %v (%d failed, all at the kill)", status, 5*time.Second, failed)
+
+		// Every answered call has its request-log row, except those the
+		// killed host had queued and not yet written (its queue died with
+		// it; at most one flush interval of its calls).
+		time.Sleep(2 * time.Second) // the live hosts' writers flush
+		logged := c.loggedRequestIDs(keyID)
+		lost := map[string]int{}
+		for rid, host := range answered {
+			if !logged[rid] {
+				lost[host]++
+			}
+		}
+		for host, n := range lost {
+			if host != "host2" && host != "host2-standby" {
+				t.Fatalf("%d answered calls of %s have no request-log row (lost: %v)", n, host, lost)
+			}
+		}
+		t.Logf("request-log rows: %d answered with 200, %d logged; unlogged by host: %v", len(answered), len(logged), lost)
 	})
+}
+
+// cluster runs deploy/cluster.sh with one command (redis-stop, pg-start…).
+func (c *cluster) cluster(cmd string) {
+	c.t.Helper()
+	out, err := exec.Command(filepath.Join(c.root, "deploy", "cluster.sh"), cmd).CombinedOutput()
+	if err != nil {
+		c.t.Fatalf("cluster.sh %s: %v\n%s", cmd, err, out)
+	}
+}
+
+// setRemaining sets a key's quota over the API (the CLI has no flag for it).
+func (c *cluster) setRemaining(admin, id string, n int) {
+	c.t.Helper()
+	req, _ := http.NewRequest("PATCH", lb+"/api/v2/keys/"+id, strings.NewReader(fmt.Sprintf(`{"remaining":%d}`, n)))
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		c.t.Fatalf("set remaining: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	time.Sleep(100 * time.Millisecond) // the change reaches every host's cache
+}
+
+// load runs workers that each call do, pausing between calls, until the
+// returned stop; status is the count so far by status code.
+func load(workers int, pause time.Duration, do func() int) (status func() map[int]int, stop func() map[int]int) {
+	var mu sync.Mutex
+	got := map[int]int{}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				s := do()
+				mu.Lock()
+				got[s]++
+				mu.Unlock()
+				time.Sleep(pause)
+			}
+		})
+	}
+	status = func() map[int]int {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(got)
+	}
+	return status, func() map[int]int { close(done); wg.Wait(); return status() }
+}
+
+// waitReady waits until every host's /readyz says want ("ready" or
+// "degraded").
+func waitReady(t *testing.T, want string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for _, h := range hosts {
+		for {
+			_, body := callBody(h, "GET", "/readyz", "")
+			if strings.Contains(body, `"status":"`+want+`"`) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s/readyz is not %q after %v: %s", h, want, within, body)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// callVia is a GET that also returns the request id and the host that
+// answered (HAProxy's X-Indigo-Host).
+func callVia(base, path, key string) (status int, requestID, host string) {
+	req, _ := http.NewRequest("GET", base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", ""
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("X-Request-Id"), resp.Header.Get("X-Indigo-Host")
+}
+
+// loggedRequestIDs reads the request ids logged for a key, from the
+// cluster's database.
+func (c *cluster) loggedRequestIDs(keyID string) map[string]bool {
+	c.t.Helper()
+	conn, err := sql.Open("pgx", "postgres://indigo@127.0.0.1:55432/indigo?sslmode=disable")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer conn.Close()
+	rows, err := conn.Query("SELECT request_id FROM saas_api_request_logs WHERE key_id = $1", keyID)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer rows.Close()
+	ids := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			c.t.Fatal(err)
+		}
+		ids[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		c.t.Fatal(err)
+	}
+	return ids
+}
+
+func callBody(base, method, path, key string) (int, string) {
+	req, _ := http.NewRequest(method, base+path, nil)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
