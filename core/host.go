@@ -92,7 +92,7 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Services, err
 	if opts.DescribeModules {
 		module.RegisterDescribed(ctx, reg, cfg.Modules, func(err error) { log.Warn("module scopes unknown to this command", "err", err) })
 	}
-	settings := apikey.Settings{Prefix: cfg.API.KeyPrefix, RollGrace: cfg.API.RollGrace.Duration}
+	settings := apikey.Settings{Prefix: cfg.API.KeyPrefix, RollGrace: cfg.API.RollGrace.Duration, QueryTimeout: cfg.Database.QueryTimeout.Duration}
 	if limit, window, _ := config.ParseRateLimit(cfg.API.DefaultRateLimit); limit > 0 {
 		settings.DefaultRateLimit = &apikey.RateLimit{Limit: limit, WindowSeconds: int64(window / time.Second)}
 	}
@@ -203,7 +203,8 @@ func New(svc *Services, opts Options) *Host {
 	h.API = &api.Server{
 		Keys: svc.Keys, Identity: resolver, Local: svc.Local, Meter: opts.Meter, FailOpen: cfg.API.MeteringFailOpen,
 		Logs: logs, Log: svc.Log, TrustXFF: cfg.Server.TrustProxy, SessionTTL: cfg.Identity.SessionTTL.Duration,
-		Metrics: api.NewMetrics(svc.Keys.CacheStats, logs.Dropped, logs.Depth), V1Key: cfg.V1.APIKey,
+		QueryTimeout: cfg.Database.QueryTimeout.Duration,
+		Metrics:      api.NewMetrics(svc.Keys.CacheStats, logs.Dropped, logs.Depth), V1Key: cfg.V1.APIKey,
 	}
 	h.API.Unmetered = metering.NewBacklog(svc.Store, svc.Log, svc.Keys.Now, 10_000)
 	h.Modules = module.NewLoader(h.API, svc.Scopes, cfg.Server.DataDir, cfg.API.ModuleCallTimeout.Duration, svc.Log)

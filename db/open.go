@@ -10,8 +10,9 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
-	_ "modernc.org/sqlite"             // registers the pure-Go "sqlite" driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 )
 
 // Open connects to the database and checks that it answers. For SQLite, url
@@ -44,10 +45,21 @@ func Open(ctx context.Context, engine, dsn string) (*Store, error) {
 		sqldb.SetMaxOpenConns(8)
 		sqldb.SetMaxIdleConns(8)
 	case Postgres:
-		sqldb, err = sql.Open("pgx", dsn)
+		pcfg, err := pgx.ParseConfig(dsn)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("database url: %w", err)
 		}
+		// Bounds for a server that hangs or is gone, unless the URL sets
+		// its own: a connection attempt gives up after 5 s, and the server
+		// cancels any statement after a minute (requests have their own,
+		// shorter deadline: database.query_timeout).
+		if pcfg.ConnectTimeout == 0 {
+			pcfg.ConnectTimeout = 5 * time.Second
+		}
+		if _, set := pcfg.RuntimeParams["statement_timeout"]; !set {
+			pcfg.RuntimeParams["statement_timeout"] = "60000"
+		}
+		sqldb = stdlib.OpenDB(*pcfg)
 		sqldb.SetMaxOpenConns(20)
 		sqldb.SetMaxIdleConns(10)
 		sqldb.SetConnMaxIdleTime(5 * time.Minute)

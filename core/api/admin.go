@@ -15,9 +15,9 @@ import (
 
 func (s *Server) mountAdmin() {
 	r := s.Router()
-	r.Handle("/api/admin/keys", s.withOperator(s.adminKeys)).Methods("GET")
-	r.Handle("/api/admin/logs", s.withOperator(s.adminLogs)).Methods("GET")
-	r.Handle("/api/admin/audit", s.withOperator(s.adminAudit)).Methods("GET")
+	r.Handle("/api/admin/keys", s.bounded(s.withOperator(s.adminKeys).ServeHTTP)).Methods("GET")
+	r.Handle("/api/admin/logs", s.bounded(s.withOperator(s.adminLogs).ServeHTTP)).Methods("GET")
+	r.Handle("/api/admin/audit", s.bounded(s.withOperator(s.adminAudit).ServeHTTP)).Methods("GET")
 }
 
 // withOperator admits only a signed-in user holding the operator flag.

@@ -15,9 +15,9 @@ import (
 
 func (s *Server) mountAuth() {
 	r := s.Router()
-	r.HandleFunc("/auth/login", s.login).Methods("GET")
-	r.HandleFunc("/auth/logout", s.logout).Methods("POST")
-	r.HandleFunc("/api/session", s.session).Methods("GET")
+	r.HandleFunc("/auth/login", s.bounded(s.login)).Methods("GET")
+	r.HandleFunc("/auth/logout", s.bounded(s.logout)).Methods("POST")
+	r.HandleFunc("/api/session", s.bounded(s.session)).Methods("GET")
 	ui.Mount(r)
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/indigo-hq/indigo/core/apikey"
 	"github.com/indigo-hq/indigo/core/httpapi"
+	"github.com/indigo-hq/indigo/db"
 )
 
 // statusOf is the one place where a domain refusal becomes an HTTP status.
@@ -29,8 +30,16 @@ func apiError(err error) *httpapi.Error {
 	if e, ok := errors.AsType[*httpapi.Error](err); ok {
 		return e
 	}
+	if db.Unavailable(err) {
+		return errDatabaseUnavailable
+	}
 	return nil
 }
+
+// errDatabaseUnavailable answers a call whose database did not answer (or
+// not within database.query_timeout): the client may try again.
+var errDatabaseUnavailable = &httpapi.Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
+	Message: "the database is unavailable; try again"}
 
 // fail writes a service error; unexpected errors are logged, not shown.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -39,6 +48,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.Log.Error("request failed", "err", err, "path", r.URL.Path, "request_id", w.Header().Get("X-Request-Id"))
 		httpapi.WriteError(w, err)
 		return
+	}
+	if e == errDatabaseUnavailable {
+		s.Log.Warn("database unavailable", "err", err, "path", r.URL.Path, "request_id", w.Header().Get("X-Request-Id"))
+		w.Header().Set("Retry-After", "1")
 	}
 	httpapi.WriteError(w, e)
 }

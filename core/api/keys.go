@@ -29,19 +29,26 @@ func (s *Server) mountCore() {
 	// provider is wired; managing keys is free, so that an org out of
 	// tokens can still fix its keys.
 	s.HandleV2(Route{Method: "GET", Path: "/me", AnyKey: true, Cost: 1, Doc: docMe}, http.HandlerFunc(s.me))
-	s.HandleV2(Route{Method: "GET", Path: "/scopes", Scopes: read, Session: true, Doc: docScopes}, http.HandlerFunc(s.listScopes))
-	s.HandleV2(Route{Method: "POST", Path: "/keys/verify", Scopes: []string{ScopeKeysVerify}, Session: true, Cost: 1, Doc: docVerify}, http.HandlerFunc(s.verifyKey))
-	s.HandleV2(Route{Method: "GET", Path: "/keys", Scopes: read, Session: true, Doc: docListKeys}, http.HandlerFunc(s.listKeys))
-	s.HandleV2(Route{Method: "POST", Path: "/keys", Scopes: write, Session: true, Doc: docCreateKey}, http.HandlerFunc(s.createKey))
-	s.HandleV2(Route{Method: "GET", Path: "/keys/{id}", Scopes: read, Session: true, Doc: docGetKey}, http.HandlerFunc(s.getKey))
-	s.HandleV2(Route{Method: "PATCH", Path: "/keys/{id}", Scopes: write, Session: true, Doc: docUpdateKey}, http.HandlerFunc(s.updateKey))
-	s.HandleV2(Route{Method: "PUT", Path: "/keys/{id}/scopes", Scopes: write, Session: true, Doc: docUpdateScopes}, http.HandlerFunc(s.updateScopes))
-	s.HandleV2(Route{Method: "POST", Path: "/keys/{id}/roll", Scopes: write, Session: true, Doc: docRoll}, http.HandlerFunc(s.rollKey))
-	s.HandleV2(Route{Method: "DELETE", Path: "/keys/{id}", Scopes: write, Session: true, Doc: docRevoke}, http.HandlerFunc(s.revokeKey))
-	s.HandleV2(Route{Method: "GET", Path: "/keys/{id}/stats", Scopes: read, Session: true, Doc: docStats}, http.HandlerFunc(s.keyStats))
+	s.handleCore(Route{Method: "GET", Path: "/scopes", Scopes: read, Session: true, Doc: docScopes}, http.HandlerFunc(s.listScopes))
+	s.handleCore(Route{Method: "POST", Path: "/keys/verify", Scopes: []string{ScopeKeysVerify}, Session: true, Cost: 1, Doc: docVerify}, http.HandlerFunc(s.verifyKey))
+	s.handleCore(Route{Method: "GET", Path: "/keys", Scopes: read, Session: true, Doc: docListKeys}, http.HandlerFunc(s.listKeys))
+	s.handleCore(Route{Method: "POST", Path: "/keys", Scopes: write, Session: true, Doc: docCreateKey}, http.HandlerFunc(s.createKey))
+	s.handleCore(Route{Method: "GET", Path: "/keys/{id}", Scopes: read, Session: true, Doc: docGetKey}, http.HandlerFunc(s.getKey))
+	s.handleCore(Route{Method: "PATCH", Path: "/keys/{id}", Scopes: write, Session: true, Doc: docUpdateKey}, http.HandlerFunc(s.updateKey))
+	s.handleCore(Route{Method: "PUT", Path: "/keys/{id}/scopes", Scopes: write, Session: true, Doc: docUpdateScopes}, http.HandlerFunc(s.updateScopes))
+	s.handleCore(Route{Method: "POST", Path: "/keys/{id}/roll", Scopes: write, Session: true, Doc: docRoll}, http.HandlerFunc(s.rollKey))
+	s.handleCore(Route{Method: "DELETE", Path: "/keys/{id}", Scopes: write, Session: true, Doc: docRevoke}, http.HandlerFunc(s.revokeKey))
+	s.handleCore(Route{Method: "GET", Path: "/keys/{id}/stats", Scopes: read, Session: true, Doc: docStats}, http.HandlerFunc(s.keyStats))
 	s.mountAdmin()
 	s.mountAuth()
 	s.mountOps()
+}
+
+// handleCore mounts a core v2 route: its database work is bounded by
+// QueryTimeout.
+func (s *Server) handleCore(rt Route, h http.Handler) {
+	rt.dbBound = true
+	s.HandleV2(rt, h)
 }
 
 type meResponse struct {

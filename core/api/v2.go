@@ -44,6 +44,10 @@ type Route struct {
 	// Cost is charged through the metering hook (0: not metered).
 	Cost int64
 	Doc  Doc
+
+	// dbBound: the route's work is the host's database (a core route), so
+	// it runs under Server.QueryTimeout; a module route has its own.
+	dbBound bool
 }
 
 func (rt Route) hasPolicy() bool { return len(rt.Scopes) > 0 || rt.AnyKey }
@@ -102,7 +106,10 @@ type Server struct {
 	TrustXFF       bool
 
 	SessionTTL time.Duration
-	V1Key      string // the global v1 key; "" turns /api/v1 off
+	// QueryTimeout bounds a core route's database work (0: unbounded):
+	// past it the call answers 503 unavailable.
+	QueryTimeout time.Duration
+	V1Key        string // the global v1 key; "" turns /api/v1 off
 
 	router   *mux.Router
 	v2       *mux.Router // the /api/v2/ routes, matched before any other
@@ -223,6 +230,27 @@ func (s *Server) clientIP(r *http.Request) string {
 	return host
 }
 
+// boundDB puts the request under Server.QueryTimeout, so that a database
+// that hangs costs a 503 after that long instead of holding the call; the
+// returned func releases the timer.
+func (s *Server) boundDB(st *reqState) context.CancelFunc {
+	if s.QueryTimeout <= 0 || st == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithTimeout(st.Context, s.QueryTimeout)
+	st.Context = ctx
+	return cancel
+}
+
+// bounded runs h under Server.QueryTimeout (routes outside the v2 wrapper).
+func (s *Server) bounded(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		st, r := requestState(r)
+		defer s.boundDB(st)()
+		h(w, r)
+	}
+}
+
 func isSafeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
@@ -237,6 +265,9 @@ func (s *Server) withApiV2Route(rt Route, h http.Handler) http.Handler {
 		start := time.Now()
 		now := s.Keys.Now() // the keys' clock (a test may move it), read once
 		st, r, rid := begin(w, r)
+		if rt.dbBound {
+			defer s.boundDB(st)()
+		}
 		sw := &st.sw
 		caller := s.admit(sw, r, rt, rid, now, &st.caller)
 		if caller != nil && !caller.refused {

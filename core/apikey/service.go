@@ -20,6 +20,9 @@ type Settings struct {
 	Prefix           string
 	RollGrace        time.Duration
 	DefaultRateLimit *RateLimit
+	// QueryTimeout bounds verify's database lookup of an uncached key
+	// (0: only the caller's context bounds it).
+	QueryTimeout time.Duration
 }
 
 // Actor is who performs a management action, for the audit log and for the

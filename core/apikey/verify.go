@@ -49,6 +49,11 @@ func (s *Service) VerifyAt(ctx context.Context, raw string, now time.Time) (*Rec
 			return nil, CodeNotFound, nil
 		}
 		s.cache.Miss()
+		if s.settings.QueryTimeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, s.settings.QueryTimeout)
+			defer cancel()
+		}
 		row, err := s.store.Q().GetKeyByHash(ctx, parsed.Hash())
 		id := ""
 		switch {

@@ -85,6 +85,12 @@ type Database struct {
 	Driver      string `toml:"driver"`
 	URL         string `toml:"url"`
 	AutoMigrate bool   `toml:"auto_migrate"`
+	// QueryTimeout bounds each request's database work: past it the
+	// request answers 503 instead of waiting on a database that hangs.
+	QueryTimeout Duration `toml:"query_timeout"`
+	// StartTimeout is how long `indigo serve` keeps trying to reach the
+	// database at start (a host starting beside its database).
+	StartTimeout Duration `toml:"start_timeout"`
 }
 
 // Redis holds the counters that several hosts share: rate limits and
@@ -206,8 +212,9 @@ func Default() Config {
 			DataDir:         "data",
 			ShutdownTimeout: Duration{10 * time.Second},
 		},
-		Database: Database{Driver: "sqlite", URL: "data/indigo.db", AutoMigrate: true},
-		Redis:    Redis{OnError: "local"},
+		Database: Database{Driver: "sqlite", URL: "data/indigo.db", AutoMigrate: true,
+			QueryTimeout: Duration{5 * time.Second}, StartTimeout: Duration{60 * time.Second}},
+		Redis: Redis{OnError: "local"},
 		API: API{
 			Enabled:            true,
 			KeyPrefix:          "indigo_sk",
@@ -337,6 +344,9 @@ func (c *Config) validate() error {
 	if !prefixRE.MatchString(c.API.KeyPrefix) {
 		return bad("api.key_prefix", "must match %s, got %q", prefixRE, c.API.KeyPrefix)
 	}
+	if c.Database.StartTimeout.Duration < 0 {
+		return bad("database.start_timeout", "must not be negative")
+	}
 	if c.API.RollGrace.Duration < 0 {
 		return bad("api.roll_grace", "must not be negative")
 	}
@@ -357,6 +367,7 @@ func (c *Config) validate() error {
 		"api.change_safety_poll":   c.API.ChangeSafetyPoll,
 		"api.maintenance_interval": c.API.MaintenanceEvery,
 		"api.module_call_timeout":  c.API.ModuleCallTimeout,
+		"database.query_timeout":   c.Database.QueryTimeout,
 		"identity.session_ttl":     c.Identity.SessionTTL,
 		"identity.login_link_ttl":  c.Identity.LoginLinkTTL,
 	} {

@@ -288,8 +288,11 @@ func TestCluster(t *testing.T) {
 	t.Run("postgres restarted mid-load", func(t *testing.T) {
 		_, admin := c.key(org, "admin-pg", "--superkey")
 		_, raw := c.key(org, "steady-pg", "--rate-limit", "0")
-		for _, h := range hosts { // cached on every host
+		for _, h := range hosts { // both keys cached on every host
 			if s := call(h, "GET", "/api/v2/me", raw); s != 200 {
+				t.Fatalf("%s: %d", h, s)
+			}
+			if s := call(h, "GET", "/api/v2/me", admin); s != 200 {
 				t.Fatalf("%s: %d", h, s)
 			}
 		}
