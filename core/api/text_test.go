@@ -2,11 +2,15 @@ package api_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
+	"github.com/indigo-hq/indigo/core"
+	"github.com/indigo-hq/indigo/core/config"
 	"github.com/indigo-hq/indigo/core/coretest"
+	"github.com/indigo-hq/indigo/core/identity"
 )
 
 // Text that is not valid UTF-8, or that holds a NUL character, is refused
@@ -120,4 +124,25 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// An external identity provider's answer is stored (the org on first
+// sight, the user in the audit log) and queried by: one that is not text
+// is refused like a bad token, instead of a 500 on PostgreSQL.
+func TestIdentityThatIsNotTextIsUnauthorized(t *testing.T) {
+	coretest.Engines(t, func(t *testing.T, engine string) {
+		e := coretest.New(t, engine, func(_ *config.Config, o *core.Options) {
+			o.Resolver = identity.ResolverFunc(func(r *http.Request) (*identity.Identity, error) {
+				return &identity.Identity{UserID: r.Header.Get("X-User"), OrgID: r.Header.Get("X-Org"), Role: identity.RoleOwner}, nil
+			})
+		})
+		for _, h := range [][]string{{"X-User", "u", "X-Org", "org\xff"}, {"X-User", "u\xc3\x28", "X-Org", "org_a"}} {
+			if r := e.Do("POST", "/api/v2/keys", "", map[string]any{"name": "k"}, h...); r.Status != 401 {
+				t.Errorf("identity %q: %d %s; want 401", h, r.Status, r.Body)
+			}
+		}
+		if r := e.Do("POST", "/api/v2/keys", "", map[string]any{"name": "k"}, "X-User", "u", "X-Org", "org_a"); r.Status != 201 {
+			t.Errorf("a text identity: %d %s", r.Status, r.Body)
+		}
+	})
 }
