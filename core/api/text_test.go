@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/indigo-hq/indigo/core/config"
 	"github.com/indigo-hq/indigo/core/coretest"
 	"github.com/indigo-hq/indigo/core/identity"
+	"github.com/indigo-hq/indigo/db"
 )
 
 // Text that is not valid UTF-8, or that holds a NUL character, is refused
@@ -143,6 +145,33 @@ func TestIdentityThatIsNotTextIsUnauthorized(t *testing.T) {
 		}
 		if r := e.Do("POST", "/api/v2/keys", "", map[string]any{"name": "k"}, "X-User", "u", "X-Org", "org_a"); r.Status != 201 {
 			t.Errorf("a text identity: %d %s", r.Status, r.Body)
+		}
+	})
+}
+
+// With trust_proxy on, X-Forwarded-For names the caller in the audit log:
+// a value that is not an address is not used (it was stored as it came on
+// SQLite, and was a 500 on PostgreSQL when it was not text).
+func TestForwardedForThatIsNotAnAddress(t *testing.T) {
+	coretest.Engines(t, func(t *testing.T, engine string) {
+		e := coretest.New(t, engine, func(c *config.Config, _ *core.Options) { c.Server.TrustProxy = true })
+		org := e.Org("A")
+		_, raw := e.Superkey(org)
+		for _, c := range []struct{ xff, want string }{
+			{"\xff, 10.0.0.1", "127.0.0.1"},
+			{"not an address", "127.0.0.1"},
+			{" 203.0.113.7 , 10.0.0.1", "203.0.113.7"},
+			{"2001:DB8::1", "2001:db8::1"},
+		} {
+			k, _ := e.Scoped(org)
+			if r := e.Do("DELETE", "/api/v2/keys/"+k.ID, bearer(raw), nil, "X-Forwarded-For", c.xff); r.Status != 200 {
+				t.Errorf("revoke with X-Forwarded-For %q: %d %s", c.xff, r.Status, r.Body)
+				continue
+			}
+			rows, err := e.Host.Keys.Store().Q().AdminListAudit(context.Background(), db.AdminListAuditParams{KeyID: k.ID, Action: "key.revoke", Lim: 1})
+			if err != nil || len(rows) != 1 || rows[0].SourceIp != c.want {
+				t.Errorf("X-Forwarded-For %q: audit %v, %v; want source_ip %q", c.xff, rows, err, c.want)
+			}
 		}
 	})
 }
