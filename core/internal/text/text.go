@@ -51,8 +51,10 @@ func CheckJSON(b []byte) error {
 			i += n - 1
 		case c == '\\' && i+1 < len(b):
 			if b[i+1] != 'u' {
-				i++ // \" \\ \n and the like: skip the escaped byte
-				continue
+				if strings.IndexByte(`"\/bfnrt`, b[i+1]) >= 0 {
+					i++ // \" \\ \n and the like: skip the escaped byte
+				}
+				continue // anything else is checked as it comes
 			}
 			r, ok := hex4(b, i+2)
 			if !ok {

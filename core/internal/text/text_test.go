@@ -44,6 +44,8 @@ func TestCheckJSON(t *testing.T) {
 		{"{\"a\":\"\xc3\x28\"}", "invalid UTF-8"},
 		{"{\"a\":\"\xed\xa0\x80\"}", "invalid UTF-8"},
 		{"{\"a\":\"\x00\"}", "NUL byte"},
+		{"{\"a\":\"\\\x00\"}", "NUL byte"},  // a backslash does not hide what follows it
+		{"{\"a\":\\\xff}", "invalid UTF-8"}, // (found by FuzzJSONBody)
 	} {
 		err := CheckJSON([]byte(c.body))
 		switch {
