@@ -175,3 +175,22 @@ func TestForwardedForThatIsNotAnAddress(t *testing.T) {
 		}
 	})
 }
+
+// A key whose metadata SQLite stored with invalid bytes, before requests
+// were checked, is listed in a body that is UTF-8 (U+FFFD for each bad
+// byte). PostgreSQL never stored such bytes.
+func TestStoredInvalidMetadataIsListedAsUTF8(t *testing.T) {
+	e := coretest.New(t, db.SQLite)
+	org := e.Org("A")
+	_, raw := e.Superkey(org)
+	k, _ := e.Scoped(org)
+	if _, err := e.Host.Keys.Store().DB.Exec(`UPDATE saas_api_keys SET metadata = ? WHERE id = ?`, "{\"k\":\"a\xffb\xc3\x28\"}", k.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/api/v2/keys", "/api/v2/keys/" + k.ID} {
+		r := e.Do("GET", path, bearer(raw), nil)
+		if r.Status != 200 || !utf8.Valid(r.Body) || !strings.Contains(string(r.Body), "\"metadata\":{\"k\":\"a\uFFFDb\uFFFD(\"}") {
+			t.Errorf("GET %s: %d %q", path, r.Status, r.Body)
+		}
+	}
+}
