@@ -74,7 +74,8 @@ func schemas() map[string]any {
 			field: map[string]any{"type": "array", "items": ref(item)}, "next_cursor": nullable("string")})
 	}
 	return map[string]any{
-		"Error": obj([]string{"error"}, map[string]any{"error": obj([]string{"code", "message"}, map[string]any{"code": str, "message": str})}),
+		"Error": obj([]string{"error"}, map[string]any{"error": obj([]string{"code", "message"}, map[string]any{
+			"code": map[string]any{"type": "string", "description": errorCodesDoc}, "message": str})}),
 		"RateLimit": obj([]string{"limit", "window_seconds"}, map[string]any{
 			"limit": map[string]any{"type": "integer", "minimum": 1}, "window_seconds": map[string]any{"type": "integer", "minimum": 1}}),
 		"Refill": obj([]string{"amount", "interval_seconds"}, map[string]any{
@@ -145,6 +146,13 @@ func schemas() map[string]any {
 			"default_rate_limit": nullableRef("RateLimit")}),
 	}
 }
+
+// errorCodesDoc names the stable codes that any route may answer, beside
+// those of its own.
+const errorCodesDoc = "A stable code. Any route may answer 400 invalid_text: a JSON string " +
+	"at any depth, a path segment, a query parameter or the Idempotency-Key header that is " +
+	"not valid UTF-8 or holds a NUL character (raw or escaped as \\u0000; an unpaired " +
+	"surrogate escape such as \\ud800 is refused too)."
 
 func errorResponses(codes ...int) map[string]any {
 	out := map[string]any{}
@@ -220,7 +228,7 @@ func (s *Server) OpenAPI() map[string]any {
 		}
 		op := operation(Doc{OperationID: "v1_" + rt.Module + "_" + operationSuffix("GET", rt.Path),
 			Summary: "Read-only v1 route of module " + rt.Module, Response: "ModuleResponse"},
-			params, []any{map[string]any{"v1Key": []string{}}}, []int{401, 404, 405})
+			params, []any{map[string]any{"v1Key": []string{}}}, []int{400, 401, 404, 405})
 		add(V1Prefix+rt.Path, "GET", op)
 	}
 	adminParams := append([]any{
@@ -237,7 +245,7 @@ func (s *Server) OpenAPI() map[string]any {
 			queryParam("caller", "key: calls with an API key; session: calls by signed-in people", map[string]any{"type": "string", "enum": []string{"key", "session"}})}), op, []int{400, 401, 403}))
 	add("/api/admin/audit", "GET", operation(Doc{"adminGetAudit", "The audit log across organizations (operators)", "", 200, "AuditList"},
 		slices.Concat(adminParams, []any{queryParam("action", "e.g. key.revoke", str)}), op, []int{400, 401, 403}))
-	add("/api/session", "GET", operation(Doc{"getSession", "The signed-in member and the CSRF token", "", 200, "Session"}, nil, op, []int{401}))
+	add("/api/session", "GET", operation(Doc{"getSession", "The signed-in member and the CSRF token", "", 200, "Session"}, nil, op, []int{400, 401}))
 
 	return map[string]any{
 		"openapi": "3.1.0",
