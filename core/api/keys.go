@@ -169,7 +169,11 @@ func ParseCreate(body createBody, now time.Time) (apikey.CreateInput, error) {
 		if body.ExpiresInSeconds.V <= 0 {
 			return in, httpapi.Errorf(http.StatusUnprocessableEntity, "invalid_expiry", "expires_in_seconds must be positive")
 		}
-		t := now.Add(time.Duration(body.ExpiresInSeconds.V) * time.Second)
+		d, err := seconds("expires_in_seconds", "invalid_expiry", body.ExpiresInSeconds.V)
+		if err != nil {
+			return in, err
+		}
+		t := now.Add(d)
 		in.ExpiresAt = &t
 	}
 	if body.RateLimit.Set {
@@ -188,6 +192,18 @@ func ParseCreate(body createBody, now time.Time) (apikey.CreateInput, error) {
 		in.Refill = &rf
 	}
 	return in, nil
+}
+
+// seconds converts a duration given in seconds, refusing what a
+// time.Duration cannot hold (the product would wrap around).
+func seconds(field, code string, v int64) (time.Duration, error) {
+	switch {
+	case v < 0:
+		return 0, httpapi.Errorf(http.StatusUnprocessableEntity, code, "%s must not be negative", field)
+	case v > apikey.MaxSeconds:
+		return 0, httpapi.Errorf(http.StatusUnprocessableEntity, code, "%s", apikey.TooLarge(field))
+	}
+	return time.Duration(v) * time.Second, nil
 }
 
 // CreateResponse is the answer to create and roll.
@@ -276,7 +292,11 @@ func (s *Server) rollKey(w http.ResponseWriter, r *http.Request) {
 	}
 	var grace *time.Duration
 	if body.GraceSeconds.Set && !body.GraceSeconds.Null {
-		g := time.Duration(body.GraceSeconds.V) * time.Second
+		g, err := seconds("grace_seconds", "invalid_grace", body.GraceSeconds.V)
+		if err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
 		grace = &g
 	}
 	c := CallerFrom(r.Context())

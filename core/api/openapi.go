@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/indigo-hq/indigo/core/apikey"
 )
 
 func promHandler(m *Metrics) http.Handler {
@@ -79,7 +81,7 @@ func schemas() map[string]any {
 		"RateLimit": obj([]string{"limit", "window_seconds"}, map[string]any{
 			"limit": map[string]any{"type": "integer", "minimum": 1}, "window_seconds": map[string]any{"type": "integer", "minimum": 1}}),
 		"Refill": obj([]string{"amount", "interval_seconds"}, map[string]any{
-			"amount": map[string]any{"type": "integer", "minimum": 1}, "interval_seconds": map[string]any{"type": "integer", "minimum": 1}}),
+			"amount": map[string]any{"type": "integer", "minimum": 1}, "interval_seconds": map[string]any{"type": "integer", "minimum": 1, "maximum": apikey.MaxSeconds}}),
 		"Key": obj(keyFields, map[string]any{
 			"id": str, "org_id": str, "name": str, "prefix": str, "last4": map[string]any{"type": "string", "minLength": 4, "maxLength": 4},
 			"scopes": scopesOrNil, "status": map[string]any{"enum": []string{"active", "expiring", "expired", "revoked"}},
@@ -90,7 +92,7 @@ func schemas() map[string]any {
 		"KeyEnvelope": obj([]string{"key"}, map[string]any{"key": ref("Key")}),
 		"KeyList":     page("Key", "keys"),
 		"CreateKeyRequest": obj([]string{"name"}, map[string]any{
-			"name": str, "scopes": scopesOrNil, "expires_at": timeOrNil, "expires_in_seconds": nullable("integer"),
+			"name": str, "scopes": scopesOrNil, "expires_at": timeOrNil, "expires_in_seconds": map[string]any{"type": []string{"integer", "null"}, "minimum": 1, "maximum": apikey.MaxSeconds},
 			"rate_limit": nullableRef("RateLimit"), "remaining": nullable("integer"), "refill": nullableRef("Refill"),
 			"metadata": map[string]any{"type": []string{"object", "null"}},
 			"prefix":   map[string]any{"type": "string", "pattern": "^[a-z][a-z0-9_]{1,15}$"},
@@ -104,7 +106,7 @@ func schemas() map[string]any {
 			"rate_limit": nullableRef("RateLimit"), "remaining": nullable("integer"), "refill": nullableRef("Refill"), "expires_at": timeOrNil,
 		}),
 		"ScopesRequest": obj([]string{"scopes"}, map[string]any{"scopes": scopesOrNil}),
-		"RollRequest":   obj(nil, map[string]any{"grace_seconds": map[string]any{"type": "integer", "minimum": 0}}),
+		"RollRequest":   obj(nil, map[string]any{"grace_seconds": map[string]any{"type": "integer", "minimum": 0, "maximum": apikey.MaxSeconds}}),
 		"Revoked":       obj([]string{"revoked"}, map[string]any{"revoked": map[string]any{"const": true}}),
 		"Me": obj([]string{"org_id", "key_id", "name", "scopes", "status", "expires_at"}, map[string]any{
 			"org_id": str, "key_id": str, "name": str, "scopes": scopesOrNil, "status": str, "expires_at": timeOrNil}),
