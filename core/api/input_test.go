@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"encoding/base64"
 	"math"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +64,57 @@ func TestDurationsBeyondAHundredYearsAreTooLarge(t *testing.T) {
 		r = e.Do("POST", "/api/v2/keys/"+k.ID+"/roll", auth, map[string]any{"grace_seconds": apikey.MaxSeconds})
 		if r.Status != 201 || !at(r.JSON(t)["previous"].(map[string]any)["expires_at"]).Equal(want) {
 			t.Fatalf("grace_seconds = %d: %d %s", apikey.MaxSeconds, r.Status, r.Body)
+		}
+	})
+}
+
+// A cursor that does not decode to a position of its list is a 400
+// invalid_cursor on every paginated list. "AAAA" (three NUL bytes) used to
+// answer an empty page on SQLite and a 500 on PostgreSQL, and a log
+// cursor that did not parse was a plain bad_request.
+func TestCursorThatIsNoPositionIsRefused(t *testing.T) {
+	coretest.Engines(t, func(t *testing.T, engine string) {
+		e := coretest.New(t, engine)
+		org := e.Org("A")
+		_, raw := e.Superkey(org)
+		op, _ := e.Session(org, "operator@example.com", "owner", true)
+		for range 3 {
+			if r := e.Do("POST", "/api/v2/keys", bearer(raw), map[string]any{"name": "k"}); r.Status != 201 {
+				t.Fatalf("create: %d %s", r.Status, r.Body)
+			}
+		}
+		e.FlushLogs()
+		b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+		bad := []string{"AAAA", "!!!!", "a", b64("key_"), b64("key_\x00"), b64("key_01 AB"), b64("org_01KJMMA2G0B62JBFN46QA10W5A"),
+			b64("0"), b64("-1"), b64("+5"), b64("007"), b64("abc"), b64("99999999999999999999"), b64(strings.Repeat("7", 65))}
+		for _, l := range []struct {
+			path, field string
+			header      []string
+			other       string // a cursor of another list
+		}{
+			{"/api/v2/keys", "keys", nil, b64("5")},
+			{"/api/admin/keys", "keys", []string{"Cookie", op}, b64("5")},
+			{"/api/admin/logs", "logs", []string{"Cookie", op}, b64("key_01KJMMA2G0B62JBFN46QA10W5A")},
+			{"/api/admin/audit", "audit", []string{"Cookie", op}, b64("key_01KJMMA2G0B62JBFN46QA10W5A")},
+		} {
+			auth := ""
+			if l.header == nil {
+				auth = bearer(raw)
+			}
+			r := e.Do("GET", l.path+"?limit=1", auth, nil, l.header...)
+			next, _ := r.JSON(t)["next_cursor"].(string)
+			if r.Status != 200 || next == "" {
+				t.Fatalf("%s?limit=1: %d %s", l.path, r.Status, r.Body)
+			}
+			if r := e.Do("GET", l.path+"?limit=1&cursor="+next, auth, nil, l.header...); r.Status != 200 || len(r.JSON(t)[l.field].([]any)) != 1 {
+				t.Errorf("%s with its own next_cursor %q: %d %s", l.path, next, r.Status, r.Body)
+			}
+			for _, c := range append(bad, l.other) {
+				r := e.Do("GET", l.path+"?cursor="+url.QueryEscape(c), auth, nil, l.header...)
+				if r.Status != 400 || r.ErrorCode() != "invalid_cursor" {
+					t.Errorf("%s?cursor=%s: %d %s; want 400 invalid_cursor", l.path, c, r.Status, r.Body)
+				}
+			}
 		}
 	})
 }

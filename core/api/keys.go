@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/indigo-hq/indigo/core/apikey"
@@ -93,8 +94,10 @@ func (s *Server) listScopes(w http.ResponseWriter, _ *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"scopes": reg.List(), "groups": reg.Groups()})
 }
 
-// pageParams reads ?limit= (default 50, at most 200) and ?cursor=.
-func pageParams(r *http.Request) (int, string, error) {
+// pageParams reads ?limit= (default 50, at most 200) and ?cursor=, which
+// must decode to a position that valid accepts: a cursor is only ever the
+// next_cursor of the same list, and anything else would page from nowhere.
+func pageParams(r *http.Request, valid func(string) bool) (int, string, error) {
 	limit := 50
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -106,12 +109,27 @@ func pageParams(r *http.Request) (int, string, error) {
 	cursor := ""
 	if v := r.URL.Query().Get("cursor"); v != "" {
 		b, err := base64.RawURLEncoding.DecodeString(v)
-		if err != nil || len(b) == 0 || len(b) > 64 {
-			return 0, "", httpapi.Errorf(http.StatusBadRequest, "bad_request", "cursor is not valid")
+		if err != nil || len(b) == 0 || len(b) > 64 || !valid(string(b)) {
+			return 0, "", httpapi.Errorf(http.StatusBadRequest, "invalid_cursor", "cursor is not a next_cursor of this list")
 		}
 		cursor = string(b)
 	}
 	return limit, cursor, nil
+}
+
+// keyPosition is a key list's position: a key id. Ids are key_ and 26
+// Crockford characters (ids.New), but rows seeded otherwise (the scale
+// bench) must page too, so any key_ and word characters will do.
+func keyPosition(c string) bool {
+	if !strings.HasPrefix(c, "key_") || len(c) == len("key_") {
+		return false
+	}
+	for i := len("key_"); i < len(c); i++ {
+		if b := c[i]; !(b >= '0' && b <= '9' || b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z' || b == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func encodeCursor(c string) *string {
@@ -123,7 +141,7 @@ func encodeCursor(c string) *string {
 }
 
 func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
-	limit, cursor, err := pageParams(r)
+	limit, cursor, err := pageParams(r, keyPosition)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return

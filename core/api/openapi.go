@@ -199,7 +199,7 @@ func (s *Server) OpenAPI() map[string]any {
 	}
 	pageParams := []any{
 		queryParam("limit", "page size, 1 to 200 (default 50)", map[string]any{"type": "integer", "minimum": 1}),
-		queryParam("cursor", "next_cursor of the previous page", str),
+		queryParam("cursor", "next_cursor of the previous page of the same list; anything else is a 400 invalid_cursor", str),
 	}
 	for _, rt := range s.routes {
 		var params []any
