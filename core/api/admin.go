@@ -58,11 +58,12 @@ type adminQuery struct {
 	cursor                              string
 }
 
-func parseAdminQuery(r *http.Request) (adminQuery, error) {
+// parseAdminQuery reads the filters, and a cursor that position accepts.
+func parseAdminQuery(r *http.Request, position func(string) bool) (adminQuery, error) {
 	q := r.URL.Query()
 	a := adminQuery{orgID: q.Get("org_id"), keyID: q.Get("key_id"), status: q.Get("status"), route: q.Get("route"), action: q.Get("action")}
 	var err error
-	if a.limit, a.cursor, err = pageParams(r); err != nil {
+	if a.limit, a.cursor, err = pageParams(r, position); err != nil {
 		return a, err
 	}
 	for name, dst := range map[string]*int64{"since": &a.since, "until": &a.until} {
@@ -78,7 +79,7 @@ func parseAdminQuery(r *http.Request) (adminQuery, error) {
 }
 
 func (s *Server) adminKeys(w http.ResponseWriter, r *http.Request) {
-	a, err := parseAdminQuery(r)
+	a, err := parseAdminQuery(r, keyPosition)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
@@ -115,19 +116,21 @@ type LogEntry struct {
 	Time      apikey.Time `json:"time"`
 }
 
-func idCursor(c string) (int64, error) {
-	if c == "" {
-		return 0, nil
-	}
+// rowPosition is a log list's position: a row id, in decimal as
+// next_cursor gives it.
+func rowPosition(c string) bool {
 	n, err := strconv.ParseInt(c, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, httpapi.Errorf(http.StatusBadRequest, "bad_request", "cursor is not valid")
-	}
-	return n, nil
+	return err == nil && n > 0 && strconv.FormatInt(n, 10) == c
+}
+
+// idCursor is the row id of a cursor that rowPosition accepted (0: none).
+func idCursor(c string) int64 {
+	n, _ := strconv.ParseInt(c, 10, 64)
+	return n
 }
 
 func (s *Server) adminLogs(w http.ResponseWriter, r *http.Request) {
-	a, err := parseAdminQuery(r)
+	a, err := parseAdminQuery(r, rowPosition)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
@@ -147,11 +150,6 @@ func (s *Server) adminLogs(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "bad_request", "caller must be key or session"))
 		return
 	}
-	cur, err := idCursor(a.cursor)
-	if err != nil {
-		httpapi.WriteError(w, err)
-		return
-	}
 	if a.keyID != "" && a.orgID == "" {
 		// The log table is indexed by org: narrow a key filter to its org.
 		if k, err := s.Keys.Store().Q().GetKeyByID(r.Context(), a.keyID); err == nil {
@@ -160,7 +158,7 @@ func (s *Server) adminLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	rows, err := s.Keys.Store().Q().AdminListLogs(r.Context(), db.AdminListLogsParams{
 		OrgID: a.orgID, KeyID: a.keyID, Route: a.route, Caller: caller, Status: a.httpStatus,
-		Since: a.since, Until: a.until, Cursor: cur, Lim: int64(a.limit + 1),
+		Since: a.since, Until: a.until, Cursor: idCursor(a.cursor), Lim: int64(a.limit + 1),
 	})
 	if err != nil {
 		s.fail(w, r, err)
@@ -196,18 +194,13 @@ type AuditEntry struct {
 }
 
 func (s *Server) adminAudit(w http.ResponseWriter, r *http.Request) {
-	a, err := parseAdminQuery(r)
-	if err != nil {
-		httpapi.WriteError(w, err)
-		return
-	}
-	cur, err := idCursor(a.cursor)
+	a, err := parseAdminQuery(r, rowPosition)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
 	rows, err := s.Keys.Store().Q().AdminListAudit(r.Context(), db.AdminListAuditParams{
-		OrgID: a.orgID, KeyID: a.keyID, Action: a.action, Since: a.since, Until: a.until, Cursor: cur, Lim: int64(a.limit + 1),
+		OrgID: a.orgID, KeyID: a.keyID, Action: a.action, Since: a.since, Until: a.until, Cursor: idCursor(a.cursor), Lim: int64(a.limit + 1),
 	})
 	if err != nil {
 		s.fail(w, r, err)

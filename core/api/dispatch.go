@@ -67,6 +67,11 @@ func (s *Server) dispatch(router *mux.Router) http.Handler {
 				httpapi.WriteError(w, httpapi.ErrInternal)
 			}
 		}()
+		if err := checkText(req); err != nil {
+			w.Header()["X-Request-Id"] = []string{newRequestID()}
+			httpapi.WriteError(w, err)
+			return
+		}
 		if p := cleanPath(req.URL.Path); p != req.URL.Path {
 			u := *req.URL
 			u.Path = p

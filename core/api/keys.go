@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/indigo-hq/indigo/core/apikey"
@@ -100,8 +101,10 @@ func (s *Server) listScopes(w http.ResponseWriter, _ *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"scopes": reg.List(), "groups": reg.Groups()})
 }
 
-// pageParams reads ?limit= (default 50, at most 200) and ?cursor=.
-func pageParams(r *http.Request) (int, string, error) {
+// pageParams reads ?limit= (default 50, at most 200) and ?cursor=, which
+// must decode to a position that valid accepts: a cursor is only ever the
+// next_cursor of the same list, and anything else would page from nowhere.
+func pageParams(r *http.Request, valid func(string) bool) (int, string, error) {
 	limit := 50
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -113,12 +116,27 @@ func pageParams(r *http.Request) (int, string, error) {
 	cursor := ""
 	if v := r.URL.Query().Get("cursor"); v != "" {
 		b, err := base64.RawURLEncoding.DecodeString(v)
-		if err != nil || len(b) == 0 || len(b) > 64 {
-			return 0, "", httpapi.Errorf(http.StatusBadRequest, "bad_request", "cursor is not valid")
+		if err != nil || len(b) == 0 || len(b) > 64 || !valid(string(b)) {
+			return 0, "", httpapi.Errorf(http.StatusBadRequest, "invalid_cursor", "cursor is not a next_cursor of this list")
 		}
 		cursor = string(b)
 	}
 	return limit, cursor, nil
+}
+
+// keyPosition is a key list's position: a key id. Ids are key_ and 26
+// Crockford characters (ids.New), but rows seeded otherwise (the scale
+// bench) must page too, so any key_ and word characters will do.
+func keyPosition(c string) bool {
+	if !strings.HasPrefix(c, "key_") || len(c) == len("key_") {
+		return false
+	}
+	for i := len("key_"); i < len(c); i++ {
+		if b := c[i]; !(b >= '0' && b <= '9' || b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z' || b == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func encodeCursor(c string) *string {
@@ -130,7 +148,7 @@ func encodeCursor(c string) *string {
 }
 
 func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
-	limit, cursor, err := pageParams(r)
+	limit, cursor, err := pageParams(r, keyPosition)
 	if err != nil {
 		httpapi.WriteError(w, err)
 		return
@@ -176,7 +194,11 @@ func ParseCreate(body createBody, now time.Time) (apikey.CreateInput, error) {
 		if body.ExpiresInSeconds.V <= 0 {
 			return in, httpapi.Errorf(http.StatusUnprocessableEntity, "invalid_expiry", "expires_in_seconds must be positive")
 		}
-		t := now.Add(time.Duration(body.ExpiresInSeconds.V) * time.Second)
+		d, err := seconds("expires_in_seconds", "invalid_expiry", body.ExpiresInSeconds.V)
+		if err != nil {
+			return in, err
+		}
+		t := now.Add(d)
 		in.ExpiresAt = &t
 	}
 	if body.RateLimit.Set {
@@ -195,6 +217,18 @@ func ParseCreate(body createBody, now time.Time) (apikey.CreateInput, error) {
 		in.Refill = &rf
 	}
 	return in, nil
+}
+
+// seconds converts a duration given in seconds, refusing what a
+// time.Duration cannot hold (the product would wrap around).
+func seconds(field, code string, v int64) (time.Duration, error) {
+	switch {
+	case v < 0:
+		return 0, httpapi.Errorf(http.StatusUnprocessableEntity, code, "%s must not be negative", field)
+	case v > apikey.MaxSeconds:
+		return 0, httpapi.Errorf(http.StatusUnprocessableEntity, code, "%s", apikey.TooLarge(field))
+	}
+	return time.Duration(v) * time.Second, nil
 }
 
 // CreateResponse is the answer to create and roll.
@@ -283,7 +317,11 @@ func (s *Server) rollKey(w http.ResponseWriter, r *http.Request) {
 	}
 	var grace *time.Duration
 	if body.GraceSeconds.Set && !body.GraceSeconds.Null {
-		g := time.Duration(body.GraceSeconds.V) * time.Second
+		g, err := seconds("grace_seconds", "invalid_grace", body.GraceSeconds.V)
+		if err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
 		grace = &g
 	}
 	c := CallerFrom(r.Context())

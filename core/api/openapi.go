@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/indigo-hq/indigo/core/apikey"
 )
 
 func promHandler(m *Metrics) http.Handler {
@@ -74,11 +76,12 @@ func schemas() map[string]any {
 			field: map[string]any{"type": "array", "items": ref(item)}, "next_cursor": nullable("string")})
 	}
 	return map[string]any{
-		"Error": obj([]string{"error"}, map[string]any{"error": obj([]string{"code", "message"}, map[string]any{"code": str, "message": str})}),
+		"Error": obj([]string{"error"}, map[string]any{"error": obj([]string{"code", "message"}, map[string]any{
+			"code": map[string]any{"type": "string", "description": errorCodesDoc}, "message": str})}),
 		"RateLimit": obj([]string{"limit", "window_seconds"}, map[string]any{
 			"limit": map[string]any{"type": "integer", "minimum": 1}, "window_seconds": map[string]any{"type": "integer", "minimum": 1}}),
 		"Refill": obj([]string{"amount", "interval_seconds"}, map[string]any{
-			"amount": map[string]any{"type": "integer", "minimum": 1}, "interval_seconds": map[string]any{"type": "integer", "minimum": 1}}),
+			"amount": map[string]any{"type": "integer", "minimum": 1}, "interval_seconds": map[string]any{"type": "integer", "minimum": 1, "maximum": apikey.MaxSeconds}}),
 		"Key": obj(keyFields, map[string]any{
 			"id": str, "org_id": str, "name": str, "prefix": str, "last4": map[string]any{"type": "string", "minLength": 4, "maxLength": 4},
 			"scopes": scopesOrNil, "status": map[string]any{"enum": []string{"active", "expiring", "expired", "revoked"}},
@@ -89,7 +92,7 @@ func schemas() map[string]any {
 		"KeyEnvelope": obj([]string{"key"}, map[string]any{"key": ref("Key")}),
 		"KeyList":     page("Key", "keys"),
 		"CreateKeyRequest": obj([]string{"name"}, map[string]any{
-			"name": str, "scopes": scopesOrNil, "expires_at": timeOrNil, "expires_in_seconds": nullable("integer"),
+			"name": str, "scopes": scopesOrNil, "expires_at": timeOrNil, "expires_in_seconds": map[string]any{"type": []string{"integer", "null"}, "minimum": 1, "maximum": apikey.MaxSeconds},
 			"rate_limit": nullableRef("RateLimit"), "remaining": nullable("integer"), "refill": nullableRef("Refill"),
 			"metadata": map[string]any{"type": []string{"object", "null"}},
 			"prefix":   map[string]any{"type": "string", "pattern": "^[a-z][a-z0-9_]{1,15}$"},
@@ -103,7 +106,7 @@ func schemas() map[string]any {
 			"rate_limit": nullableRef("RateLimit"), "remaining": nullable("integer"), "refill": nullableRef("Refill"), "expires_at": timeOrNil,
 		}),
 		"ScopesRequest": obj([]string{"scopes"}, map[string]any{"scopes": scopesOrNil}),
-		"RollRequest":   obj(nil, map[string]any{"grace_seconds": map[string]any{"type": "integer", "minimum": 0}}),
+		"RollRequest":   obj(nil, map[string]any{"grace_seconds": map[string]any{"type": "integer", "minimum": 0, "maximum": apikey.MaxSeconds}}),
 		"Revoked":       obj([]string{"revoked"}, map[string]any{"revoked": map[string]any{"const": true}}),
 		"Me": obj([]string{"org_id", "key_id", "name", "scopes", "status", "expires_at"}, map[string]any{
 			"org_id": str, "key_id": str, "name": str, "scopes": scopesOrNil, "status": str, "expires_at": timeOrNil}),
@@ -145,6 +148,13 @@ func schemas() map[string]any {
 			"default_rate_limit": nullableRef("RateLimit")}),
 	}
 }
+
+// errorCodesDoc names the stable codes that any route may answer, beside
+// those of its own.
+const errorCodesDoc = "A stable code. Any route may answer 400 invalid_text: a JSON string " +
+	"at any depth, a path segment, a query parameter or the Idempotency-Key header that is " +
+	"not valid UTF-8 or holds a NUL character (raw or escaped as \\u0000; an unpaired " +
+	"surrogate escape such as \\ud800 is refused too)."
 
 func errorResponses(codes ...int) map[string]any {
 	out := map[string]any{}
@@ -189,7 +199,7 @@ func (s *Server) OpenAPI() map[string]any {
 	}
 	pageParams := []any{
 		queryParam("limit", "page size, 1 to 200 (default 50)", map[string]any{"type": "integer", "minimum": 1}),
-		queryParam("cursor", "next_cursor of the previous page", str),
+		queryParam("cursor", "next_cursor of the previous page of the same list; anything else is a 400 invalid_cursor", str),
 	}
 	for _, rt := range s.routes {
 		var params []any
@@ -220,7 +230,7 @@ func (s *Server) OpenAPI() map[string]any {
 		}
 		op := operation(Doc{OperationID: "v1_" + rt.Module + "_" + operationSuffix("GET", rt.Path),
 			Summary: "Read-only v1 route of module " + rt.Module, Response: "ModuleResponse"},
-			params, []any{map[string]any{"v1Key": []string{}}}, []int{401, 404, 405})
+			params, []any{map[string]any{"v1Key": []string{}}}, []int{400, 401, 404, 405})
 		add(V1Prefix+rt.Path, "GET", op)
 	}
 	adminParams := append([]any{
@@ -237,7 +247,7 @@ func (s *Server) OpenAPI() map[string]any {
 			queryParam("caller", "key: calls with an API key; session: calls by signed-in people", map[string]any{"type": "string", "enum": []string{"key", "session"}})}), op, []int{400, 401, 403}))
 	add("/api/admin/audit", "GET", operation(Doc{"adminGetAudit", "The audit log across organizations (operators)", "", 200, "AuditList"},
 		slices.Concat(adminParams, []any{queryParam("action", "e.g. key.revoke", str)}), op, []int{400, 401, 403}))
-	add("/api/session", "GET", operation(Doc{"getSession", "The signed-in member and the CSRF token", "", 200, "Session"}, nil, op, []int{401}))
+	add("/api/session", "GET", operation(Doc{"getSession", "The signed-in member and the CSRF token", "", 200, "Session"}, nil, op, []int{400, 401}))
 
 	return map[string]any{
 		"openapi": "3.1.0",

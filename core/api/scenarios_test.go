@@ -704,7 +704,7 @@ func scnExtraScenarios() []ApiScenario {
 		{Name: "list with limit=0 is 400", Method: "GET", Path: "/api/v2/keys?limit=0", Auth: "A:read",
 			ExpectedStatus: 400, ExpectedCode: "bad_request"},
 		{Name: "list with a bad cursor is 400", Method: "GET", Path: "/api/v2/keys?cursor=%21%21", Auth: "A:read",
-			ExpectedStatus: 400, ExpectedCode: "bad_request"},
+			ExpectedStatus: 400, ExpectedCode: "invalid_cursor"},
 		{Name: "list pages with limit=1", Method: "GET", Path: "/api/v2/keys?limit=1", Auth: "A:read",
 			ExpectedStatus: 200, ExpectedFields: []string{"keys", "next_cursor"},
 			Check: func(t *testing.T, f *scnFixture, _ coretest.Response, m map[string]any) {

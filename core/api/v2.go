@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -219,8 +220,12 @@ func parseBearer(h string) (string, bool) {
 func (s *Server) clientIP(r *http.Request) string {
 	if s.TrustXFF {
 		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			ip, _, _ := strings.Cut(xff, ",")
-			return strings.TrimSpace(ip)
+			first, _, _ := strings.Cut(xff, ",")
+			// It goes into the audit log: what is not an address (not
+			// even text, perhaps) is not used.
+			if ip, err := netip.ParseAddr(strings.TrimSpace(first)); err == nil {
+				return ip.WithZone("").String()
+			}
 		}
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)

@@ -4,9 +4,11 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/indigo-hq/indigo/core/jsontime"
 	"github.com/indigo-hq/indigo/db"
@@ -147,8 +149,13 @@ func (r *Record) Public(now time.Time) Key {
 	if row.RefillAmount.Valid && row.RefillIntervalSeconds.Valid {
 		k.Refill = &Refill{Amount: row.RefillAmount.Int64, IntervalSeconds: row.RefillIntervalSeconds.Int64}
 	}
-	if len(k.Metadata) == 0 {
+	switch {
+	case len(k.Metadata) == 0:
 		k.Metadata = json.RawMessage("{}")
+	case !utf8.ValidString(row.Metadata):
+		// Stored on SQLite before requests were checked for it; the bytes
+		// can only sit inside strings, so U+FFFD keeps the JSON valid.
+		k.Metadata = json.RawMessage(strings.ToValidUTF8(row.Metadata, "\uFFFD"))
 	}
 	return k
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 )
@@ -60,12 +61,25 @@ func checkRateLimit(rl *RateLimit) error {
 	return nil
 }
 
+// MaxSeconds bounds every duration given in seconds (an expiry, a roll's
+// grace, a refill interval): 100 years of 365 days, well inside the 292
+// years of a time.Duration, past which the conversion wrapped around.
+const MaxSeconds = 100 * 365 * 24 * 60 * 60
+
+// TooLarge is the message for a duration in seconds above MaxSeconds.
+func TooLarge(field string) string {
+	return fmt.Sprintf("%s is too large: at most %d seconds (100 years)", field, MaxSeconds)
+}
+
 func checkQuota(remaining *int64, refill *Refill) error {
 	if remaining != nil && *remaining < 0 {
 		return unprocessable("invalid_remaining", "remaining must not be negative")
 	}
 	if refill != nil && (refill.Amount < 1 || refill.IntervalSeconds < 1) {
 		return unprocessable("invalid_refill", "refill needs amount >= 1 and interval_seconds >= 1")
+	}
+	if refill != nil && refill.IntervalSeconds > MaxSeconds {
+		return unprocessable("invalid_refill", "%s", TooLarge("refill.interval_seconds"))
 	}
 	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+
+	"github.com/indigo-hq/indigo/core/internal/text"
 )
 
 // Error is an API error with a stable code.
@@ -34,6 +36,17 @@ var (
 	ErrInternal     = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
 	ErrUnavailable  = &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "service temporarily unavailable"}
 )
+
+// CodeInvalidText is the code of a 400 for text that is not valid UTF-8 or
+// holds a NUL character, wherever it came in: a JSON string at any depth,
+// a path segment, a query parameter or a header the host keeps.
+const CodeInvalidText = "invalid_text"
+
+// InvalidText builds the 400 for text that cannot be stored; what says
+// where, and must itself be valid text.
+func InvalidText(what string) *Error {
+	return Errorf(http.StatusBadRequest, CodeInvalidText, "%s is not valid UTF-8 text or holds a NUL character", what)
+}
 
 // UnauthorizedBody is the one 401 body, byte for byte, whatever the cause,
 // so that a caller learns nothing about why a key was refused.
@@ -126,17 +139,26 @@ func ReadJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	return DecodeStrict(body, v)
 }
 
-// DecodeStrict decodes exactly one JSON value with no unknown fields.
+// DecodeStrict decodes exactly one JSON value with no unknown fields. The
+// raw body is checked first (text.CheckJSON): the decoder would quietly
+// turn invalid UTF-8 into U+FFFD, and keep it as it is in a RawMessage.
 func DecodeStrict(rd io.Reader, v any) error {
-	dec := json.NewDecoder(rd)
+	b, err := io.ReadAll(rd)
+	if err != nil {
+		if mbe, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body is larger than %d bytes", mbe.Limit)
+		}
+		return Errorf(http.StatusBadRequest, "bad_request", "could not read the request body")
+	}
+	if err := text.CheckJSON(b); err != nil {
+		return InvalidText("the request body (" + err.Error() + ")")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
 		var ute *json.UnmarshalTypeError
 		var se *json.SyntaxError
 		switch {
-		case errors.As(err, &mbe):
-			return Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body is larger than %d bytes", mbe.Limit)
 		case errors.Is(err, io.EOF):
 			return Errorf(http.StatusBadRequest, "bad_request", "request body is empty")
 		case errors.As(err, &ute):

@@ -20,6 +20,7 @@ import (
 
 	"github.com/indigo-hq/indigo/core/audit"
 	"github.com/indigo-hq/indigo/core/ids"
+	"github.com/indigo-hq/indigo/core/internal/text"
 	"github.com/indigo-hq/indigo/core/jsontime"
 	"github.com/indigo-hq/indigo/db"
 )
@@ -284,8 +285,16 @@ type provisioned struct {
 
 func (p *provisioned) Resolve(r *http.Request) (*Identity, error) {
 	id, err := p.next.Resolve(r)
-	if err != nil || id == nil || id.OrgID == "" {
+	if err != nil || id == nil {
 		return id, err
+	}
+	// The provider's answer is stored (the org here, the user in the audit
+	// log) and queried by: an identity that is not text is no identity.
+	if !text.Valid(id.UserID) || !text.Valid(id.OrgID) || !text.Valid(id.Email) || !text.Valid(id.Role) {
+		return nil, ErrInvalidToken
+	}
+	if id.OrgID == "" {
+		return id, nil
 	}
 	if _, ok := p.seen.Load(id.OrgID); !ok {
 		if err := p.local.EnsureOrg(r.Context(), id.OrgID); err != nil {

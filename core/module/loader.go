@@ -455,6 +455,11 @@ func (m *Instance) proxy(rt sdk.Route) http.Handler {
 			httpapi.WriteError(w, httpapi.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body is larger than %d bytes", MaxRequestBody))
 			return
 		}
+		// The path, query and data headers were checked at the router.
+		if err := api.CheckBodyText(r.Header.Get("Content-Type"), body); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
 		c := api.CallerFrom(r.Context())
 		header := r.Header.Clone()
 		for _, h := range strippedRequestHeaders {
