@@ -45,6 +45,18 @@ var (
 	MaxBackoff = 10 * time.Second
 )
 
+// DefaultShutdownTimeout bounds Shutdown when neither its context nor the
+// loader's ShutdownTimeout gives a deadline.
+const DefaultShutdownTimeout = 10 * time.Second
+
+const (
+	// killGrace is how long kill lets go-plugin stop a process gracefully
+	// before it sends SIGKILL.
+	killGrace = 5 * time.Second
+	// reapWait bounds the wait for a killed process to be reaped.
+	reapWait = 5 * time.Second
+)
+
 // Loader owns the module processes of one host.
 type Loader struct {
 	log     *slog.Logger
@@ -61,6 +73,9 @@ type Loader struct {
 	// Provision makes (or finds) the database of a module that asks for
 	// one, in dir, the module's folder; the host sets it.
 	Provision func(ctx context.Context, name, dir string) (db.ModuleDB, error)
+	// ShutdownTimeout bounds Shutdown when its context has no deadline
+	// (server.shutdown_timeout; DefaultShutdownTimeout when 0).
+	ShutdownTimeout time.Duration
 }
 
 func (l *Loader) stopCh() <-chan struct{} { return l.stop }
@@ -81,6 +96,7 @@ type Instance struct {
 
 	mu       sync.RWMutex
 	client   *plugin.Client
+	cmd      *exec.Cmd  // the client's process, for SIGKILL
 	mod      rpc.Module // serving; nil while down
 	pending  rpc.Module // launched, before serverInit
 	manifest sdk.Manifest
@@ -274,10 +290,19 @@ func (m *Instance) launch(ctx context.Context) error {
 		return fmt.Errorf("describe: %w", err)
 	}
 	m.mu.Lock()
-	m.client, m.manifest, m.pending = client, man, mod // serving starts after serverInit
+	if m.closing.Load() {
+		// Shutdown has already taken the previous process: this one
+		// would outlive it.
+		m.mu.Unlock()
+		client.Kill()
+		return errClosing
+	}
+	m.client, m.cmd, m.manifest, m.pending = client, cmd, man, mod // serving starts after serverInit
 	m.mu.Unlock()
 	return nil
 }
+
+var errClosing = errors.New("the host is shutting down")
 
 // init runs serverInit on the launched process and starts serving.
 func (m *Instance) init(ctx context.Context) error {
@@ -327,13 +352,47 @@ func (m *Instance) markDown() {
 	}
 }
 
+// kill takes the process out of service and ends it, by SIGKILL if it has
+// not stopped within killGrace.
 func (m *Instance) kill() {
+	ctx, cancel := context.WithTimeout(context.Background(), killGrace)
+	defer cancel()
+	m.stop(ctx)
+}
+
+// stop takes the process out of service and ends it. go-plugin's Kill asks
+// the process to exit over gRPC and waits for the answer without a
+// deadline, which a hung (stopped, deadlocked) process never gives: when
+// ctx ends first, the process gets SIGKILL, and Kill returns once the
+// process is reaped.
+func (m *Instance) stop(ctx context.Context) {
 	m.mu.Lock()
-	c := m.client
-	m.mod, m.client = nil, nil
+	c, cmd := m.client, m.cmd
+	m.mod, m.client, m.cmd = nil, nil, nil
 	m.mu.Unlock()
-	if c != nil {
+	if c == nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
 		c.Kill()
+	}()
+	select {
+	case <-done:
+		return
+	case <-ctx.Done():
+	}
+	pid := 0
+	if cmd != nil && cmd.Process != nil {
+		pid = cmd.Process.Pid
+		m.log.Warn("module did not stop in time; killing it", "pid", pid)
+		_ = cmd.Process.Kill() // os.Process holds a pidfd: never another process
+	}
+	select {
+	case <-done:
+	case <-time.After(reapWait):
+		m.log.Error("module process not reaped after SIGKILL", "pid", pid)
 	}
 }
 
@@ -400,23 +459,40 @@ func sameRoutes(a, b sdk.Manifest) bool {
 	return string(ja) == string(jb)
 }
 
-// Shutdown asks each module to stop, then kills its process.
+// Shutdown asks every module at once to stop, and kills each process by
+// SIGKILL if it has not stopped when ctx ends (after ShutdownTimeout when
+// ctx has no deadline). It returns once every process is reaped.
 func (l *Loader) Shutdown(ctx context.Context) {
 	l.stopOnce.Do(func() { close(l.stop) })
+	if _, ok := ctx.Deadline(); !ok {
+		d := l.ShutdownTimeout
+		if d <= 0 {
+			d = DefaultShutdownTimeout
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	var wg sync.WaitGroup
 	for _, m := range l.Modules() {
 		m.closing.Store(true)
-		if mod := m.current(); mod != nil {
-			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			if err := mod.Shutdown(sctx); err != nil && !rpc.IsUnavailable(err) {
-				m.log.Warn("module shutdown", "err", err)
-			}
-			cancel()
+		wg.Go(func() { m.shutdown(ctx) })
+	}
+	wg.Wait()
+}
+
+func (m *Instance) shutdown(ctx context.Context) {
+	if mod := m.current(); mod != nil {
+		if err := mod.Shutdown(ctx); err != nil && !rpc.IsUnavailable(err) {
+			m.log.Warn("module shutdown", "err", err)
 		}
-		m.kill()
-		select {
-		case <-m.done:
-		case <-time.After(5 * time.Second):
-		}
+	}
+	m.stop(ctx)
+	// The supervisor ends at its next tick; a restart it has under way
+	// sees closing and kills its own process.
+	select {
+	case <-m.done:
+	case <-ctx.Done():
 	}
 }
 

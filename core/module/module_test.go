@@ -402,3 +402,65 @@ func TestDescribeAndManifestChecks(t *testing.T) {
 		t.Fatalf("registered %v, warned %v", reg.List(), warned)
 	}
 }
+
+// gone reports whether pid has exited and been reaped: a zombie still
+// has its /proc entry.
+func gone(pid int) bool {
+	_, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid)))
+	return os.IsNotExist(err)
+}
+
+// killOnFailure SIGKILLs pid at the end of a failed test, so that a
+// stopped module cannot outlive it; a passing test has reaped it already.
+func killOnFailure(t *testing.T, pid int) {
+	t.Cleanup(func() {
+		if t.Failed() && !gone(pid) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+}
+
+func findModule(t *testing.T, e *coretest.Env, name string) *module.Instance {
+	t.Helper()
+	m := e.Host.Modules.Find(name)
+	if m == nil || m.PID() == 0 {
+		t.Fatalf("module %s is not running", name)
+	}
+	return m
+}
+
+// A module that stops answering (SIGSTOP) cannot hold up shutdown: at the
+// deadline the host kills it, and the process is reaped.
+func TestShutdownKillsAHungModule(t *testing.T) {
+	if _, err := os.Stat("/proc/self"); err != nil {
+		t.Skip("no /proc")
+	}
+	e := start(t, withModules(t, 5*time.Second, modSpec{"testmod", "./core/module/testdata/testmod", ""}))
+	pid := findModule(t, e, "testmod").PID()
+	killOnFailure(t, pid)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	const deadline = time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	begin := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- e.Host.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+	case <-time.After(deadline + 5*time.Second):
+		_ = syscall.Kill(pid, syscall.SIGKILL) // unblocks the shutdown, so the test can end
+		<-done
+		t.Fatalf("shutdown was still waiting on the stopped module %v after its %v deadline", 5*time.Second, deadline)
+	}
+	if d := time.Since(begin); d > deadline+time.Second {
+		t.Fatalf("shutdown took %v with a %v deadline", d, deadline)
+	}
+	if !gone(pid) {
+		t.Fatalf("module process %d is still there (or not reaped) after shutdown", pid)
+	}
+}
