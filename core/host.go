@@ -209,6 +209,8 @@ func New(svc *Services, opts Options) *Host {
 	h.Modules = module.NewLoader(h.API, svc.Scopes, cfg.Server.DataDir, cfg.API.ModuleCallTimeout.Duration, svc.Log)
 	h.Modules.Provision = svc.Store.ProvisionModule
 	h.Modules.ShutdownTimeout = cfg.Server.ShutdownTimeout.Duration
+	h.Modules.HangThreshold = cfg.API.ModuleHangThreshold
+	h.Modules.HealthInterval = cfg.API.ModuleHealthInterval.Duration
 	if !local {
 		// Sign-in belongs to the host's identity provider: no local links.
 		h.API.Local = nil

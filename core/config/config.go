@@ -119,7 +119,14 @@ type API struct {
 	MaintenanceEvery  Duration `toml:"maintenance_interval"`
 	MeteringFailOpen  bool     `toml:"metering_fail_open"`
 	ModuleCallTimeout Duration `toml:"module_call_timeout"`
-	Deps              Deps     `toml:"deps"`
+	// ModuleHangThreshold is how many calls in a row that time out, or
+	// health checks in a row that fail, make the host kill a module's
+	// process and start a new one; 0 never does.
+	ModuleHangThreshold int `toml:"module_hang_threshold"`
+	// ModuleHealthInterval is how often the host checks that each module's
+	// process answers (within its call timeout); 0 does not check.
+	ModuleHealthInterval Duration `toml:"module_health_interval"`
+	Deps                 Deps     `toml:"deps"`
 }
 
 // Deps names the providers of the DI hooks.
@@ -209,20 +216,22 @@ func Default() Config {
 		Database: Database{Driver: "sqlite", URL: "data/indigo.db", AutoMigrate: true},
 		Redis:    Redis{OnError: "local"},
 		API: API{
-			Enabled:            true,
-			KeyPrefix:          "indigo_sk",
-			RollGrace:          Duration{24 * time.Hour},
-			DefaultRateLimit:   "600/1m",
-			LogRetention:       Duration{30 * 24 * time.Hour},
-			LogQueueSize:       10000,
-			LogBatchSize:       500,
-			LogFlushInterval:   Duration{500 * time.Millisecond},
-			UsageFlushInterval: Duration{10 * time.Second},
-			ChangePollInterval: Duration{250 * time.Millisecond},
-			ChangeSafetyPoll:   Duration{10 * time.Second},
-			MaintenanceEvery:   Duration{time.Minute},
-			ModuleCallTimeout:  Duration{10 * time.Second},
-			Deps:               Deps{ResolveOrgID: "local"},
+			Enabled:              true,
+			KeyPrefix:            "indigo_sk",
+			RollGrace:            Duration{24 * time.Hour},
+			DefaultRateLimit:     "600/1m",
+			LogRetention:         Duration{30 * 24 * time.Hour},
+			LogQueueSize:         10000,
+			LogBatchSize:         500,
+			LogFlushInterval:     Duration{500 * time.Millisecond},
+			UsageFlushInterval:   Duration{10 * time.Second},
+			ChangePollInterval:   Duration{250 * time.Millisecond},
+			ChangeSafetyPoll:     Duration{10 * time.Second},
+			MaintenanceEvery:     Duration{time.Minute},
+			ModuleCallTimeout:    Duration{10 * time.Second},
+			ModuleHangThreshold:  3,
+			ModuleHealthInterval: Duration{5 * time.Second},
+			Deps:                 Deps{ResolveOrgID: "local"},
 		},
 		Identity: Identity{
 			Provider:     "local",
@@ -349,6 +358,12 @@ func (c *Config) validate() error {
 		if v <= 0 {
 			return bad(key, "must be positive, got %d", v)
 		}
+	}
+	if c.API.ModuleHangThreshold < 0 {
+		return bad("api.module_hang_threshold", "must not be negative (0 never replaces a module), got %d", c.API.ModuleHangThreshold)
+	}
+	if c.API.ModuleHealthInterval.Duration < 0 {
+		return bad("api.module_health_interval", "must not be negative (0 turns the checks off)")
 	}
 	for key, d := range map[string]Duration{
 		"api.log_flush_interval":   c.API.LogFlushInterval,

@@ -26,6 +26,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/indigo-hq/indigo/core/api"
 	"github.com/indigo-hq/indigo/core/config"
@@ -76,6 +77,13 @@ type Loader struct {
 	// ShutdownTimeout bounds Shutdown when its context has no deadline
 	// (server.shutdown_timeout; DefaultShutdownTimeout when 0).
 	ShutdownTimeout time.Duration
+	// HangThreshold is how many calls in a row that time out, or health
+	// checks in a row that fail, get a module's process killed and
+	// restarted (api.module_hang_threshold); 0 never.
+	HangThreshold int
+	// HealthInterval is how often each module's process is checked
+	// (api.module_health_interval); 0 never.
+	HealthInterval time.Duration
 }
 
 func (l *Loader) stopCh() <-chan struct{} { return l.stop }
@@ -99,7 +107,12 @@ type Instance struct {
 	cmd      *exec.Cmd  // the client's process, for SIGKILL
 	mod      rpc.Module // serving; nil while down
 	pending  rpc.Module // launched, before serverInit
+	ping     func(context.Context) error
 	manifest sdk.Manifest
+
+	// Evidence that the serving process hangs: calls in a row that timed
+	// out, and health checks in a row that failed.
+	timeouts, healthFails atomic.Int64
 
 	restarts atomic.Int64
 	closing  atomic.Bool
@@ -227,6 +240,9 @@ func (l *Loader) load(ctx context.Context, mc config.Module) error {
 	l.mods = append(l.mods, inst)
 	l.mu.Unlock()
 	go inst.supervise()
+	if l.HealthInterval > 0 {
+		go inst.watchHealth(l.HealthInterval)
+	}
 	inst.log.Info("module loaded", "version", man.Version, "routes", len(man.Routes), "scopes", len(man.Scopes), "pid", inst.PID())
 	return nil
 }
@@ -282,6 +298,15 @@ func (m *Instance) launch(ctx context.Context) error {
 		client.Kill()
 		return fmt.Errorf("dispensed %T, not a module", raw)
 	}
+	var ping func(context.Context) error
+	if gc, ok := conn.(*plugin.GRPCClient); ok {
+		// go-plugin's own Ping has no deadline.
+		health := grpc_health_v1.NewHealthClient(gc.Conn)
+		ping = func(ctx context.Context) error {
+			_, err := health.Check(ctx, &grpc_health_v1.HealthCheckRequest{Service: plugin.GRPCServiceName})
+			return err
+		}
+	}
 	dctx, cancel := context.WithTimeout(ctx, m.timeout)
 	defer cancel()
 	man, err := mod.Describe(dctx)
@@ -297,7 +322,7 @@ func (m *Instance) launch(ctx context.Context) error {
 		client.Kill()
 		return errClosing
 	}
-	m.client, m.cmd, m.manifest, m.pending = client, cmd, man, mod // serving starts after serverInit
+	m.client, m.cmd, m.manifest, m.pending, m.ping = client, cmd, man, mod, ping // serving starts after serverInit
 	m.mu.Unlock()
 	return nil
 }
@@ -331,8 +356,83 @@ func (m *Instance) init(ctx context.Context) error {
 	}
 	m.mu.Lock()
 	m.mod = mod
+	m.timeouts.Store(0)
+	m.healthFails.Store(0)
 	m.mu.Unlock()
 	return nil
+}
+
+// answered notes that the serving process answered a call.
+func (m *Instance) answered() {
+	if m.timeouts.Load() != 0 { // no write, and no shared cache line, per call
+		m.timeouts.Store(0)
+	}
+}
+
+// failed adds one to a count of evidence (timeouts or healthFails) that
+// mod, the process that failed, hangs; at the threshold it is replaced.
+func (m *Instance) failed(mod rpc.Module, count *atomic.Int64, what string) {
+	if m.current() != mod {
+		return // a process already replaced
+	}
+	n := count.Add(1)
+	if th := int64(m.loader.HangThreshold); th > 0 && n >= th {
+		m.replace(mod, fmt.Sprintf("%d %s in a row", n, what))
+	}
+}
+
+// replace kills mod's process, which has stopped answering, so that the
+// supervisor starts another one. A hung process would not answer a
+// graceful stop: it gets SIGKILL at once.
+func (m *Instance) replace(mod rpc.Module, reason string) {
+	m.mu.Lock()
+	if m.mod != mod {
+		m.mu.Unlock()
+		return
+	}
+	m.mod = nil // new calls answer 503 until the new process serves
+	cmd := m.cmd
+	m.mu.Unlock()
+	pid := 0
+	if cmd != nil && cmd.Process != nil {
+		pid = cmd.Process.Pid
+		_ = cmd.Process.Kill()
+	}
+	m.log.Error("module stopped answering; killed it to start a new process", "reason", reason, "pid", pid, "timeout", m.timeout)
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+// watchHealth checks every interval that the serving process answers
+// go-plugin's health service within the module's call timeout: a process
+// that hangs without traffic is found too.
+func (m *Instance) watchHealth(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.loader.stopCh():
+			return
+		case <-t.C:
+		}
+		m.mu.RLock()
+		mod, ping := m.mod, m.ping
+		m.mu.RUnlock()
+		if mod == nil || ping == nil || m.closing.Load() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), m.timeout)
+		err := ping(ctx)
+		cancel()
+		if err == nil {
+			m.healthFails.Store(0)
+			continue
+		}
+		m.log.Warn("module health check failed", "err", err, "in_a_row", m.healthFails.Load()+1)
+		m.failed(mod, &m.healthFails, "failed health checks")
+	}
 }
 
 func (m *Instance) current() rpc.Module {
@@ -544,10 +644,16 @@ func (m *Instance) proxy(rt sdk.Route) http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), m.timeout)
 		defer cancel()
 		resp, err := mod.Handle(ctx, req)
+		if err == nil {
+			m.answered()
+		}
 		switch {
 		case err == nil && ctx.Err() == nil:
 		case rpc.IsDeadline(err) || errors.Is(ctx.Err(), context.DeadlineExceeded):
 			// Also a response that arrived just as the deadline passed.
+			if err != nil {
+				m.failed(mod, &m.timeouts, "calls timed out")
+			}
 			httpapi.WriteError(w, httpapi.Errorf(http.StatusGatewayTimeout, "module_timeout", "module %s did not answer within %s", m.cfg.Name, m.timeout))
 			return
 		case err == nil: // the caller went away; nobody reads this

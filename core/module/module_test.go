@@ -464,3 +464,97 @@ func TestShutdownKillsAHungModule(t *testing.T) {
 		t.Fatalf("module process %d is still there (or not reaped) after shutdown", pid)
 	}
 }
+
+func hangSettings(threshold int, health time.Duration) coretest.Option {
+	return func(c *config.Config, _ *core.Options) {
+		c.API.ModuleHangThreshold = threshold
+		c.API.ModuleHealthInterval = config.Duration{Duration: health}
+	}
+}
+
+// replacedWithin waits until the module serves from a process other than
+// old and a call succeeds, answering 503 meanwhile.
+func replacedWithin(t *testing.T, e *coretest.Env, m *module.Instance, old int, raw string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		r := e.Do("GET", "/api/v2/testmod/ping", bearer(raw), nil)
+		if r.Status == 200 && m.PID() != old && m.PID() != 0 {
+			return
+		}
+		if r.Status != 200 && r.Status != 503 && r.Status != 504 {
+			t.Fatalf("while the module was replaced: %d %s", r.Status, r.Body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("module still on pid %d (now %d) after %v: last answer %d %s", old, m.PID(), d, r.Status, r.Body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A module that stops answering gets 504 for a while, not forever: after
+// api.module_hang_threshold timeouts in a row the host kills the process
+// and starts another, and says why. An answer in between resets the count.
+func TestHungModuleIsReplaced(t *testing.T) {
+	e := start(t, withModules(t, 300*time.Millisecond, modSpec{"testmod", "./core/module/testdata/testmod", ""}), hangSettings(3, 0))
+	_, raw := e.Scoped(e.Org("A"), "testmod:read")
+	m := findModule(t, e, "testmod")
+	pid := m.PID()
+	killOnFailure(t, pid)
+
+	// Slow, not hung: two timeouts, an answer, two timeouts keep the process.
+	for _, path := range []string{"slow?ms=2000", "slow?ms=2000", "ping", "slow?ms=2000", "slow?ms=2000"} {
+		if r := e.Do("GET", "/api/v2/testmod/"+path, bearer(raw), nil); r.Status != 200 && r.ErrorCode() != "module_timeout" {
+			t.Fatalf("%s: %d %s", path, r.Status, r.Body)
+		}
+	}
+	if m.PID() != pid {
+		t.Fatalf("module replaced although it answered between timeouts (pid %d, now %d)", pid, m.PID())
+	}
+	if r := e.Do("GET", "/api/v2/testmod/ping", bearer(raw), nil); r.Status != 200 {
+		t.Fatalf("ping: %d %s", r.Status, r.Body)
+	}
+
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if r := e.Do("GET", "/api/v2/testmod/ping", bearer(raw), nil); r.Status != 504 || r.ErrorCode() != "module_timeout" {
+			t.Fatalf("call %d to the stopped module: %d %s", i+1, r.Status, r.Body)
+		}
+	}
+	replacedWithin(t, e, m, pid, raw, 10*time.Second)
+	if !gone(pid) {
+		t.Fatalf("the hung process %d is still there (or not reaped)", pid)
+	}
+	if m.Restarts() != 1 {
+		t.Fatalf("restarts = %d, want 1", m.Restarts())
+	}
+	logs := e.Logs.String()
+	if !strings.Contains(logs, "module stopped answering") || !strings.Contains(logs, "module=testmod") || !strings.Contains(logs, `reason="3 calls timed out in a row"`) {
+		t.Fatalf("the log does not say which module was replaced and why:\n%s", logs)
+	}
+}
+
+// A hung module that gets no calls is found by the health checks.
+func TestHungIdleModuleIsReplaced(t *testing.T) {
+	e := start(t, withModules(t, 300*time.Millisecond, modSpec{"testmod", "./core/module/testdata/testmod", ""}), hangSettings(2, 100*time.Millisecond))
+	_, raw := e.Scoped(e.Org("A"), "testmod:read")
+	m := findModule(t, e, "testmod")
+	pid := m.PID()
+	killOnFailure(t, pid)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for m.PID() == pid {
+		if time.Now().After(deadline) {
+			t.Fatal("the stopped module was not replaced within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	replacedWithin(t, e, m, pid, raw, 10*time.Second)
+	if logs := e.Logs.String(); !strings.Contains(logs, `reason="2 failed health checks in a row"`) {
+		t.Fatalf("the log does not say why:\n%s", logs)
+	}
+}

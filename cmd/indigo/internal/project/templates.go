@@ -69,6 +69,8 @@ log_retention = "720h"
 change_poll_interval = "250ms"  # SQLite: how often the host reads changes made by other processes
 change_safety_poll = "10s"      # PostgreSQL: LISTEN/NOTIFY wakes the host at each change; this poll heals a missed one
 module_call_timeout = "10s"
+module_hang_threshold = 3       # a module whose calls time out (or health checks fail) this many times in a row is killed and restarted; 0: never
+module_health_interval = "5s"   # how often each module's process must answer a health check, within its call timeout; "0": no checks
 
 [identity]
 provider = "local"
