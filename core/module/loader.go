@@ -658,7 +658,15 @@ func (m *Instance) proxy(rt sdk.Route) http.Handler {
 			return
 		case err == nil: // the caller went away; nobody reads this
 			return
-		case rpc.IsUnavailable(err):
+		case rpc.IsOutcomeUnknown(err):
+			// The module had the request when it went away: it may have
+			// applied it, and "try again" could apply it twice.
+			m.markDown()
+			m.log.Error("module went down during a call; its outcome is unknown", "err", err, "route", rt.Path, "request_id", req.Caller.RequestID)
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusBadGateway, "module_outcome_unknown",
+				"module %s went down while handling the request: it may have been applied, so check before you repeat it", m.cfg.Name))
+			return
+		case rpc.IsUnavailable(err): // never sent: safe to repeat
 			m.markDown()
 			w.Header().Set("Retry-After", "1")
 			httpapi.WriteError(w, httpapi.Errorf(http.StatusServiceUnavailable, "module_unavailable", "module %s is restarting; try again", m.cfg.Name))

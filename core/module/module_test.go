@@ -272,7 +272,9 @@ func TestTamperedBinaryIsRefused(t *testing.T) {
 
 // kill -9 a module under light load: the host stays up, the module's
 // routes answer 503 while it is down and 200 after the restart, another
-// module keeps serving, and no process is leaked.
+// module keeps serving, and no process is leaked. A call sent just as the
+// process died, before the host saw it go, is 502 module_outcome_unknown:
+// the host cannot tell whether the module ran it.
 func TestCrashAndRestart(t *testing.T) {
 	before := children(t)
 	e := start(t, withModules(t, 5*time.Second, modSpec{"testmod", "./core/module/testdata/testmod", ""}, modSpec{"projects", "./modules/projects", ""}))
@@ -333,7 +335,8 @@ func TestCrashAndRestart(t *testing.T) {
 			if r.Status == 200 && inst.PID() != pid && inst.PID() != 0 {
 				break
 			}
-			if r.Status != 200 && r.Status != 503 {
+			unknown := r.Status == 502 && r.ErrorCode() == "module_outcome_unknown"
+			if r.Status != 200 && r.Status != 503 && !unknown {
 				t.Fatalf("cycle %d: status %d %s", cycle, r.Status, r.Body)
 			}
 			if time.Now().After(deadline) {
@@ -556,5 +559,106 @@ func TestHungIdleModuleIsReplaced(t *testing.T) {
 	replacedWithin(t, e, m, pid, raw, 10*time.Second)
 	if logs := e.Logs.String(); !strings.Contains(logs, `reason="2 failed health checks in a row"`) {
 		t.Fatalf("the log does not say why:\n%s", logs)
+	}
+}
+
+// writesStarted is how many writes the test module has begun.
+func writesStarted(t *testing.T, e *coretest.Env, raw string) int {
+	t.Helper()
+	r := e.Do("GET", "/api/v2/testmod/writes", bearer(raw), nil)
+	if r.Status != 200 {
+		t.Fatalf("writes: %d %s", r.Status, r.Body)
+	}
+	return int(r.JSON(t)["started"].(float64))
+}
+
+// A write the module had when it was killed may have been applied: the
+// caller is told so (502 module_outcome_unknown), never to try again,
+// which could apply it twice.
+func TestModuleKilledMidCallIsOutcomeUnknown(t *testing.T) {
+	for _, wire := range []struct {
+		name string
+		body string
+	}{
+		{"stream", `{"name":"small"}`},
+		{"unary", `{"name":"` + strings.Repeat("x", 100<<10) + `"}`}, // above the stream's body limit
+	} {
+		t.Run(wire.name, func(t *testing.T) {
+			e := start(t, withModules(t, 10*time.Second, modSpec{"testmod", "./core/module/testdata/testmod", ""}))
+			_, raw := e.Scoped(e.Org("A"), "testmod:read", "testmod:write")
+			m := findModule(t, e, "testmod")
+			pid := m.PID()
+			got := make(chan coretest.Response, 1)
+			go func() { got <- e.Do("POST", "/api/v2/testmod/writes?ms=5000", bearer(raw), wire.body) }()
+			deadline := time.Now().Add(5 * time.Second)
+			for writesStarted(t, e, raw) == 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("the write never reached the module")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			r := <-got
+			if r.Status != 502 || r.ErrorCode() != "module_outcome_unknown" || r.Header.Get("Retry-After") != "" {
+				t.Fatalf("a write in flight when its module died: %d %s (Retry-After %q), want 502 module_outcome_unknown",
+					r.Status, r.Body, r.Header.Get("Retry-After"))
+			}
+			if !strings.Contains(string(r.Body), "may have been applied") {
+				t.Fatalf("the message does not say the write may have happened: %s", r.Body)
+			}
+		})
+	}
+}
+
+// A call made while the module is known to be down never reached it: 503
+// with Retry-After, safe to repeat.
+func TestModuleDownIsRetryable(t *testing.T) {
+	// A copy of the binary, moved away so that restarts fail while the
+	// test needs the module down.
+	path := filepath.Join(t.TempDir(), "testmod")
+	b, err := os.ReadFile(buildModule(t, "./core/module/testdata/testmod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, func(c *config.Config, _ *core.Options) {
+		c.Modules = []config.Module{{Name: "testmod", Path: path, Timeout: config.Duration{Duration: 5 * time.Second}}}
+	})
+	_, raw := e.Scoped(e.Org("A"), "testmod:read", "testmod:write")
+	m := findModule(t, e, "testmod")
+	if err := os.Rename(path, path+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(m.PID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for m.Up() {
+		if time.Now().After(deadline) {
+			t.Fatal("the host did not see the module go down")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r := e.Do("POST", "/api/v2/testmod/writes", bearer(raw), `{"name":"x"}`)
+	if r.Status != 503 || r.ErrorCode() != "module_unavailable" || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("a write while the module is down: %d %s (Retry-After %q)", r.Status, r.Body, r.Header.Get("Retry-After"))
+	}
+	if err := os.Rename(path+".away", path); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		r := e.Do("POST", "/api/v2/testmod/writes", bearer(raw), `{"name":"x"}`)
+		if r.Status == 201 {
+			break
+		}
+		if r.Status != 503 || time.Now().After(deadline) {
+			t.Fatalf("after the binary came back: %d %s", r.Status, r.Body)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
