@@ -20,6 +20,7 @@ import (
 	"github.com/indigo-hq/indigo/core/api"
 	"github.com/indigo-hq/indigo/core/apikey"
 	"github.com/indigo-hq/indigo/core/config"
+	"github.com/indigo-hq/indigo/core/idempotency"
 	"github.com/indigo-hq/indigo/core/identity"
 	"github.com/indigo-hq/indigo/core/maintenance"
 	"github.com/indigo-hq/indigo/core/metering"
@@ -211,6 +212,11 @@ func New(svc *Services, opts Options) *Host {
 	h.Modules.ShutdownTimeout = cfg.Server.ShutdownTimeout.Duration
 	h.Modules.HangThreshold = cfg.API.ModuleHangThreshold
 	h.Modules.HealthInterval = cfg.API.ModuleHealthInterval.Duration
+	if ttl := cfg.API.IdempotencyTTL.Duration; ttl > 0 {
+		h.Modules.Idempotency = idempotency.New(idempotency.Settings{
+			TTL: ttl, MaxEntries: cfg.API.IdempotencyMaxEntries, MaxBytes: int64(cfg.API.IdempotencyMaxMB) << 20,
+		}, svc.Keys.Now)
+	}
 	if !local {
 		// Sign-in belongs to the host's identity provider: no local links.
 		h.API.Local = nil

@@ -84,6 +84,7 @@ func TestBadConfigNamesFileKeyAndReason(t *testing.T) {
 		{"unknown org resolver", "", []string{"INDIGO_API_DEPS_RESOLVE_ORG_ID=ldap"}, []string{"api.deps.resolve_org_id", "ldap"}},
 		{"jwt resolver without the jwt provider", "", []string{"INDIGO_API_DEPS_RESOLVE_ORG_ID=jwt"}, []string{"api.deps.resolve_org_id", "identity.provider"}},
 		{"negative hang threshold", "[api]\nmodule_hang_threshold = -1\n", nil, []string{"api.module_hang_threshold", "negative"}},
+		{"no idempotency entries", "[api]\nidempotency_max_entries = 0\n", nil, []string{"api.idempotency_max_entries", "api.idempotency_ttl"}},
 		{"negative health interval", "", []string{"INDIGO_API_MODULE_HEALTH_INTERVAL=-1s"}, []string{"INDIGO_API_MODULE_HEALTH_INTERVAL", "api.module_health_interval"}},
 	}
 	for _, c := range cases {

@@ -31,6 +31,7 @@ import (
 	"github.com/indigo-hq/indigo/core/api"
 	"github.com/indigo-hq/indigo/core/config"
 	"github.com/indigo-hq/indigo/core/httpapi"
+	"github.com/indigo-hq/indigo/core/idempotency"
 	"github.com/indigo-hq/indigo/core/scope"
 	"github.com/indigo-hq/indigo/db"
 	"github.com/indigo-hq/indigo/sdk"
@@ -84,6 +85,9 @@ type Loader struct {
 	// HealthInterval is how often each module's process is checked
 	// (api.module_health_interval); 0 never.
 	HealthInterval time.Duration
+	// Idempotency keeps the answers to module calls sent with an
+	// Idempotency-Key (non-GET); nil ignores the header.
+	Idempotency *idempotency.Store
 }
 
 func (l *Loader) stopCh() <-chan struct{} { return l.stop }
@@ -616,6 +620,26 @@ var strippedRequestHeaders = []string{"Authorization", "Cookie", "X-Csrf-Token",
 
 func (m *Instance) proxy(rt sdk.Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
+		if err != nil {
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body is larger than %d bytes", MaxRequestBody))
+			return
+		}
+		c := api.CallerFrom(r.Context())
+		ctx := r.Context()
+		var claim *idempotency.Claim
+		if key := r.Header.Get("Idempotency-Key"); key != "" && m.loader.Idempotency != nil && c != nil && !c.V1 &&
+			r.Method != http.MethodGet && r.Method != http.MethodHead {
+			// Before the module's state: a kept answer replays even while
+			// the module is down.
+			if claim = m.idempotent(w, r, c, key, body); claim == nil {
+				return
+			}
+			defer claim.Release() // unless finished: without an answer, a retry runs again
+			// The answer is kept for the retry, so a caller that goes away
+			// does not cut the call short.
+			ctx = context.WithoutCancel(ctx)
+		}
 		mod := m.current()
 		if reason := m.broken.Load(); reason != nil {
 			httpapi.WriteError(w, httpapi.Errorf(http.StatusServiceUnavailable, "module_unavailable", "module %s is down: %s", m.cfg.Name, *reason))
@@ -626,55 +650,14 @@ func (m *Instance) proxy(rt sdk.Route) http.Handler {
 			httpapi.WriteError(w, httpapi.Errorf(http.StatusServiceUnavailable, "module_unavailable", "module %s is restarting; try again", m.cfg.Name))
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
-		if err != nil {
-			httpapi.WriteError(w, httpapi.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body is larger than %d bytes", MaxRequestBody))
+		resp := m.forward(ctx, w, r, rt, mod, c, body)
+		if resp == nil {
 			return
 		}
-		c := api.CallerFrom(r.Context())
-		header := r.Header.Clone()
-		for _, h := range strippedRequestHeaders {
-			header.Del(h)
-		}
-		path := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, api.V2Prefix), api.V1Prefix)
-		req := rpc.Request{Method: r.Method, Path: path, PathParams: api.Vars(r), Query: r.URL.RawQuery, Header: header, Body: body}
-		if c != nil {
-			req.Caller = sdk.Caller{OrgID: c.OrgID, KeyID: c.KeyID, Scopes: c.Scopes, Superkey: c.Superkey, RequestID: c.RequestID, V1: c.V1}
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), m.timeout)
-		defer cancel()
-		resp, err := mod.Handle(ctx, req)
-		if err == nil {
-			m.answered()
-		}
-		switch {
-		case err == nil && ctx.Err() == nil:
-		case rpc.IsDeadline(err) || errors.Is(ctx.Err(), context.DeadlineExceeded):
-			// Also a response that arrived just as the deadline passed.
-			if err != nil {
-				m.failed(mod, &m.timeouts, "calls timed out")
-			}
-			httpapi.WriteError(w, httpapi.Errorf(http.StatusGatewayTimeout, "module_timeout", "module %s did not answer within %s", m.cfg.Name, m.timeout))
-			return
-		case err == nil: // the caller went away; nobody reads this
-			return
-		case rpc.IsOutcomeUnknown(err):
-			// The module had the request when it went away: it may have
-			// applied it, and "try again" could apply it twice.
-			m.markDown()
-			m.log.Error("module went down during a call; its outcome is unknown", "err", err, "route", rt.Path, "request_id", req.Caller.RequestID)
-			httpapi.WriteError(w, httpapi.Errorf(http.StatusBadGateway, "module_outcome_unknown",
-				"module %s went down while handling the request: it may have been applied, so check before you repeat it", m.cfg.Name))
-			return
-		case rpc.IsUnavailable(err): // never sent: safe to repeat
-			m.markDown()
-			w.Header().Set("Retry-After", "1")
-			httpapi.WriteError(w, httpapi.Errorf(http.StatusServiceUnavailable, "module_unavailable", "module %s is restarting; try again", m.cfg.Name))
-			return
-		default:
-			m.log.Error("module call failed", "err", err, "route", rt.Path)
-			httpapi.WriteError(w, httpapi.Errorf(http.StatusBadGateway, "module_error", "module %s failed to answer", m.cfg.Name))
-			return
+		h := w.Header()
+		var kept http.Header
+		if claim != nil {
+			kept = http.Header{}
 		}
 		n, size := 0, 0
 		for k, vs := range resp.Header {
@@ -687,16 +670,69 @@ func (m *Instance) proxy(rt sdk.Route) http.Handler {
 				if n > maxHeaders || size > maxHeaderBytes || strings.ContainsAny(v, "\r\n") {
 					continue
 				}
-				w.Header().Add(k, v)
+				h.Add(k, v)
+				if kept != nil {
+					kept.Add(k, v)
+				}
 			}
 		}
 		status := resp.Status
 		if status < 100 || status > 599 {
 			status = http.StatusBadGateway
 		}
+		if claim != nil {
+			claim.Finish(idempotency.Response{Status: status, Header: kept, Body: resp.Body})
+		}
 		w.WriteHeader(status)
 		_, _ = w.Write(resp.Body)
 	})
+}
+
+// forward sends the request to the module and returns its answer. When the
+// module does not answer (timed out, gone) it writes the host's answer and
+// returns nil, as it does when the caller went away.
+func (m *Instance) forward(ctx context.Context, w http.ResponseWriter, r *http.Request, rt sdk.Route, mod rpc.Module, c *api.Caller, body []byte) *rpc.Response {
+	header := r.Header.Clone()
+	for _, h := range strippedRequestHeaders {
+		header.Del(h)
+	}
+	path := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, api.V2Prefix), api.V1Prefix)
+	req := rpc.Request{Method: r.Method, Path: path, PathParams: api.Vars(r), Query: r.URL.RawQuery, Header: header, Body: body}
+	if c != nil {
+		req.Caller = sdk.Caller{OrgID: c.OrgID, KeyID: c.KeyID, Scopes: c.Scopes, Superkey: c.Superkey, RequestID: c.RequestID, V1: c.V1}
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.timeout)
+	defer cancel()
+	resp, err := mod.Handle(ctx, req)
+	if err == nil {
+		m.answered()
+	}
+	switch {
+	case err == nil && ctx.Err() == nil:
+		return &resp
+	case rpc.IsDeadline(err) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		// Also a response that arrived just as the deadline passed.
+		if err != nil {
+			m.failed(mod, &m.timeouts, "calls timed out")
+		}
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusGatewayTimeout, "module_timeout", "module %s did not answer within %s", m.cfg.Name, m.timeout))
+	case err == nil: // the caller went away; nobody reads this
+	case rpc.IsOutcomeUnknown(err):
+		// The module had the request when it went away: it may have
+		// applied it, and "try again" could apply it twice.
+		m.markDown()
+		m.log.Error("module went down during a call; its outcome is unknown", "err", err, "route", rt.Path, "request_id", req.Caller.RequestID)
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusBadGateway, "module_outcome_unknown",
+			"module %s went down while handling the request: it may have been applied, so check before you repeat it", m.cfg.Name))
+	case rpc.IsUnavailable(err): // never sent: safe to repeat
+		m.markDown()
+		w.Header().Set("Retry-After", "1")
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusServiceUnavailable, "module_unavailable", "module %s is restarting; try again", m.cfg.Name))
+	default:
+		m.log.Error("module call failed", "err", err, "route", rt.Path)
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusBadGateway, "module_error", "module %s failed to answer", m.cfg.Name))
+	}
+	return nil
 }
 
 // hostServices is what a module may ask of the host.

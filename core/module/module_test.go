@@ -662,3 +662,116 @@ func TestModuleDownIsRetryable(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// An Idempotency-Key makes a retried write safe: the retry is answered
+// with the first answer, marked Idempotent-Replayed, without reaching the
+// module. A retry while the first still runs is 409, the key with another
+// body 422. An answer the host could not get (the module died) is not
+// kept: the retry runs.
+func TestIdempotencyKeyReplaysAModuleAnswer(t *testing.T) {
+	e := start(t, withModules(t, 10*time.Second, modSpec{"testmod", "./core/module/testdata/testmod", ""}))
+	org := e.Org("A")
+	_, raw := e.Scoped(org, "testmod:read", "testmod:write")
+	_, other := e.Scoped(org, "testmod:read", "testmod:write")
+	post := func(key, query, body string, auth ...string) coretest.Response {
+		a := raw
+		if len(auth) > 0 {
+			a = auth[0]
+		}
+		return e.Do("POST", "/api/v2/testmod/writes"+query, bearer(a), body, "Idempotency-Key", key)
+	}
+
+	first := post("k1", "", `{"name":"a"}`)
+	if first.Status != 201 || first.Header.Get("X-Testmod-Write") != "1" || first.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("first: %d %s %v", first.Status, first.Body, first.Header)
+	}
+	again := post("k1", "", `{"name":"a"}`)
+	if again.Status != 201 || string(again.Body) != string(first.Body) || again.Header.Get("X-Testmod-Write") != "1" ||
+		again.Header.Get("Idempotent-Replayed") != "true" || again.Header.Get("X-Request-Id") == first.Header.Get("X-Request-Id") {
+		t.Fatalf("retry: %d %s %v", again.Status, again.Body, again.Header)
+	}
+	if n := writesStarted(t, e, raw); n != 1 {
+		t.Fatalf("the module was called %d times for one key, want 1", n)
+	}
+	if r := post("k1", "", `{"name":"b"}`); r.Status != 422 || r.ErrorCode() != "idempotency_key_reused" {
+		t.Fatalf("the key with another body: %d %s", r.Status, r.Body)
+	}
+	if r := post("k1", "?x=1", `{"name":"a"}`); r.Status != 422 || r.ErrorCode() != "idempotency_key_reused" {
+		t.Fatalf("the key with another query: %d %s", r.Status, r.Body)
+	}
+	// Another key, or the same key sent by another API key, is another request.
+	if r := post("k2", "", `{"name":"a"}`); r.Status != 201 || r.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("another key: %d %s", r.Status, r.Body)
+	}
+	if r := post("k1", "", `{"name":"a"}`, other); r.Status != 201 || r.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("the key from another API key: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do("POST", "/api/v2/testmod/writes", bearer(raw), `{}`, "Idempotency-Key", strings.Repeat("k", 129)); r.Status != 400 || r.ErrorCode() != "idempotency_key_invalid" {
+		t.Fatalf("a key too long: %d %s", r.Status, r.Body)
+	}
+	if n := writesStarted(t, e, raw); n != 3 {
+		t.Fatalf("module calls = %d, want 3", n)
+	}
+
+	// A retry while the first runs.
+	slow := make(chan coretest.Response, 1)
+	go func() { slow <- post("k3", "?ms=1000", `{}`) }()
+	for deadline := time.Now().Add(5 * time.Second); writesStarted(t, e, raw) != 4; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the slow write never reached the module")
+		}
+	}
+	if r := post("k3", "?ms=1000", `{}`); r.Status != 409 || r.ErrorCode() != "idempotency_in_progress" || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("a retry while the first runs: %d %s", r.Status, r.Body)
+	}
+	if r := <-slow; r.Status != 201 {
+		t.Fatalf("slow write: %d %s", r.Status, r.Body)
+	}
+	if r := post("k3", "?ms=1000", `{}`); r.Status != 201 || r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("a retry after the first answered: %d %s", r.Status, r.Body)
+	}
+
+	// Kept for api.idempotency_ttl (24 h) on the host's clock.
+	e.Clock.Advance(24*time.Hour - time.Second)
+	if r := post("k2", "", `{"name":"a"}`); r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("forgotten before the TTL: %d %s", r.Status, r.Body)
+	}
+	e.Clock.Advance(time.Second)
+	fresh := post("k2", "", `{"name":"a"}`)
+	if fresh.Status != 201 || fresh.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("kept past the TTL: %d %s", fresh.Status, fresh.Body)
+	}
+	if n := writesStarted(t, e, raw); n != 5 {
+		t.Fatalf("module calls = %d, want 5", n)
+	}
+
+	// The module dies under a write: 502, not kept; a kept answer still
+	// replays while the module restarts, and the retry of the lost write runs.
+	m := findModule(t, e, "testmod")
+	pid := m.PID()
+	lost := make(chan coretest.Response, 1)
+	go func() { lost <- post("k4", "?ms=5000", `{}`) }()
+	for deadline := time.Now().Add(5 * time.Second); writesStarted(t, e, raw) != 6; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the write never reached the module")
+		}
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-lost; r.Status != 502 || r.ErrorCode() != "module_outcome_unknown" {
+		t.Fatalf("the write the module died under: %d %s", r.Status, r.Body)
+	}
+	if r := post("k2", "", `{"name":"a"}`); r.Status != 201 || string(r.Body) != string(fresh.Body) || r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("a kept answer while the module restarts: %d %s", r.Status, r.Body)
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		r := post("k4", "", `{}`)
+		if r.Status == 201 && r.Header.Get("Idempotent-Replayed") == "" {
+			break
+		}
+		if r.Status != 503 || time.Now().After(deadline) {
+			t.Fatalf("the retry of the lost write: %d %s", r.Status, r.Body)
+		}
+	}
+}
