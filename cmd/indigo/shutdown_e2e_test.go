@@ -13,6 +13,19 @@ import (
 	"time"
 )
 
+// procState is the state letter of pid in /proc ("" when it is gone).
+func procState(pid int) string {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	if f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]); len(f) > 0 {
+		return f[0]
+	}
+	return ""
+}
+
 // childPIDs lists the live children of pid, from /proc.
 func childPIDs(t *testing.T, pid int) []int {
 	t.Helper()
@@ -76,7 +89,6 @@ func TestServeStopsWithAHungModule(t *testing.T) {
 		}
 	}()
 	go func() { exited <- serve.Wait() }()
-	var modPID int
 	t.Cleanup(func() {
 		if serve.ProcessState == nil {
 			_ = serve.Process.Kill()
@@ -94,9 +106,14 @@ func TestServeStopsWithAHungModule(t *testing.T) {
 	if len(kids) != 1 {
 		t.Fatalf("serve has children %v, want the one module", kids)
 	}
-	modPID = kids[0]
+	modPID := kids[0]
 	if err := syscall.Kill(modPID, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); procState(modPID) != "T"; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("module %d not stopped 5s after SIGSTOP", modPID)
+		}
 	}
 	begin := time.Now()
 	if err := serve.Process.Signal(syscall.SIGTERM); err != nil {

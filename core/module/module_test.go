@@ -423,6 +423,28 @@ func killOnFailure(t *testing.T, pid int) {
 	})
 }
 
+// sigstop stops pid and waits until the kernel reports it stopped: the
+// signal is delivered asynchronously.
+func sigstop(t *testing.T, pid int) {
+	t.Helper()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		if f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]); len(f) > 0 && f[0] == "T" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d not stopped 5s after SIGSTOP: %s", pid, s)
+		}
+	}
+}
+
 func findModule(t *testing.T, e *coretest.Env, name string) *module.Instance {
 	t.Helper()
 	m := e.Host.Modules.Find(name)
@@ -441,9 +463,7 @@ func TestShutdownKillsAHungModule(t *testing.T) {
 	e := start(t, withModules(t, 5*time.Second, modSpec{"testmod", "./core/module/testdata/testmod", ""}))
 	pid := findModule(t, e, "testmod").PID()
 	killOnFailure(t, pid)
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	sigstop(t, pid)
 	const deadline = time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
@@ -518,9 +538,7 @@ func TestHungModuleIsReplaced(t *testing.T) {
 		t.Fatalf("ping: %d %s", r.Status, r.Body)
 	}
 
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	sigstop(t, pid)
 	for i := range 3 {
 		if r := e.Do("GET", "/api/v2/testmod/ping", bearer(raw), nil); r.Status != 504 || r.ErrorCode() != "module_timeout" {
 			t.Fatalf("call %d to the stopped module: %d %s", i+1, r.Status, r.Body)
@@ -546,9 +564,7 @@ func TestHungIdleModuleIsReplaced(t *testing.T) {
 	m := findModule(t, e, "testmod")
 	pid := m.PID()
 	killOnFailure(t, pid)
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	sigstop(t, pid)
 	deadline := time.Now().Add(10 * time.Second)
 	for m.PID() == pid {
 		if time.Now().After(deadline) {
