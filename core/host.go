@@ -20,6 +20,7 @@ import (
 	"github.com/indigo-hq/indigo/core/api"
 	"github.com/indigo-hq/indigo/core/apikey"
 	"github.com/indigo-hq/indigo/core/config"
+	"github.com/indigo-hq/indigo/core/idempotency"
 	"github.com/indigo-hq/indigo/core/identity"
 	"github.com/indigo-hq/indigo/core/maintenance"
 	"github.com/indigo-hq/indigo/core/metering"
@@ -209,6 +210,14 @@ func New(svc *Services, opts Options) *Host {
 	h.API.Unmetered = metering.NewBacklog(svc.Store, svc.Log, svc.Keys.Now, 10_000)
 	h.Modules = module.NewLoader(h.API, svc.Scopes, cfg.Server.DataDir, cfg.API.ModuleCallTimeout.Duration, svc.Log)
 	h.Modules.Provision = svc.Store.ProvisionModule
+	h.Modules.ShutdownTimeout = cfg.Server.ShutdownTimeout.Duration
+	h.Modules.HangThreshold = cfg.API.ModuleHangThreshold
+	h.Modules.HealthInterval = cfg.API.ModuleHealthInterval.Duration
+	if ttl := cfg.API.IdempotencyTTL.Duration; ttl > 0 {
+		h.Modules.Idempotency = idempotency.New(idempotency.Settings{
+			TTL: ttl, MaxEntries: cfg.API.IdempotencyMaxEntries, MaxBytes: int64(cfg.API.IdempotencyMaxMB) << 20,
+		}, svc.Keys.Now)
+	}
 	if !local {
 		// Sign-in belongs to the host's identity provider: no local links.
 		h.API.Local = nil
@@ -496,17 +505,32 @@ func (h *Host) URL() string {
 	return "http://" + h.Addr()
 }
 
-// Shutdown stops accepting requests, finishes those in flight, writes every
-// queued log entry and the in-memory usage, and closes the store.
+// Shutdown stops accepting requests, finishes those in flight, stops the
+// modules (killing any that has not stopped by the deadline), writes every
+// queued log entry and the in-memory usage, and closes the store. Without
+// a deadline on ctx, server.shutdown_timeout applies.
 func (h *Host) Shutdown(ctx context.Context) error {
 	var errs []error
 	h.stopped.Do(func() {
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, h.Cfg.Server.ShutdownTimeout.Duration)
+			defer cancel()
+		}
+		// Requests and modules stop a little before the deadline, so that
+		// the writes after them still have time when a hung module takes
+		// all it gives.
+		dl, _ := ctx.Deadline()
+		// wall clock: context deadlines are on the real clock
+		reserve := min(time.Until(dl)/5, 2*time.Second)
+		stopCtx, cancel := context.WithDeadline(ctx, dl.Add(-reserve))
+		defer cancel()
 		if h.srv != nil {
-			if err := h.srv.Shutdown(ctx); err != nil {
+			if err := h.srv.Shutdown(stopCtx); err != nil {
 				errs = append(errs, err)
 			}
 		}
-		h.Modules.Shutdown(ctx)
+		h.Modules.Shutdown(stopCtx)
 		h.Logs.Close()
 		if h.cancel != nil {
 			h.cancel()

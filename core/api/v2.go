@@ -21,6 +21,7 @@ import (
 
 	"github.com/indigo-hq/indigo/core/apikey"
 	"github.com/indigo-hq/indigo/core/httpapi"
+	"github.com/indigo-hq/indigo/core/idempotency"
 	"github.com/indigo-hq/indigo/core/identity"
 	"github.com/indigo-hq/indigo/core/internal/striped"
 	"github.com/indigo-hq/indigo/core/metering"
@@ -389,9 +390,10 @@ func isJWTBearer(h string) bool {
 
 // meterID is the charge's idempotency id: the request id, or, when the
 // client sends an Idempotency-Key, that key scoped to the calling key, so
-// that a retried call is charged once.
+// that a retried call is charged once (and a module call's replayed
+// answer, from the idempotency store, is not charged again).
 func meterID(r *http.Request, keyID, rid string) string {
-	if k := r.Header.Get("Idempotency-Key"); k != "" && len(k) <= 128 {
+	if k := r.Header.Get("Idempotency-Key"); k != "" && len(k) <= idempotency.MaxKeyLen {
 		return keyID + ":" + k
 	}
 	return rid

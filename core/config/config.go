@@ -125,7 +125,21 @@ type API struct {
 	MaintenanceEvery  Duration `toml:"maintenance_interval"`
 	MeteringFailOpen  bool     `toml:"metering_fail_open"`
 	ModuleCallTimeout Duration `toml:"module_call_timeout"`
-	Deps              Deps     `toml:"deps"`
+	// ModuleHangThreshold is how many calls in a row that time out, or
+	// health checks in a row that fail, make the host kill a module's
+	// process and start a new one; 0 never does.
+	ModuleHangThreshold int `toml:"module_hang_threshold"`
+	// ModuleHealthInterval is how often the host checks that each module's
+	// process answers (within its call timeout); 0 does not check.
+	ModuleHealthInterval Duration `toml:"module_health_interval"`
+	// IdempotencyTTL is how long the answer to a module call sent with an
+	// Idempotency-Key is kept to answer its retries; 0 ignores the header.
+	IdempotencyTTL Duration `toml:"idempotency_ttl"`
+	// IdempotencyMaxEntries and IdempotencyMaxMB (MiB) bound the answers
+	// kept, in each host's memory; the oldest go first.
+	IdempotencyMaxEntries int  `toml:"idempotency_max_entries"`
+	IdempotencyMaxMB      int  `toml:"idempotency_max_mb"`
+	Deps                  Deps `toml:"deps"`
 }
 
 // Deps names the providers of the DI hooks.
@@ -216,20 +230,25 @@ func Default() Config {
 			QueryTimeout: Duration{5 * time.Second}, StartTimeout: Duration{60 * time.Second}},
 		Redis: Redis{OnError: "local"},
 		API: API{
-			Enabled:            true,
-			KeyPrefix:          "indigo_sk",
-			RollGrace:          Duration{24 * time.Hour},
-			DefaultRateLimit:   "600/1m",
-			LogRetention:       Duration{30 * 24 * time.Hour},
-			LogQueueSize:       10000,
-			LogBatchSize:       500,
-			LogFlushInterval:   Duration{500 * time.Millisecond},
-			UsageFlushInterval: Duration{10 * time.Second},
-			ChangePollInterval: Duration{250 * time.Millisecond},
-			ChangeSafetyPoll:   Duration{10 * time.Second},
-			MaintenanceEvery:   Duration{time.Minute},
-			ModuleCallTimeout:  Duration{10 * time.Second},
-			Deps:               Deps{ResolveOrgID: "local"},
+			Enabled:               true,
+			KeyPrefix:             "indigo_sk",
+			RollGrace:             Duration{24 * time.Hour},
+			DefaultRateLimit:      "600/1m",
+			LogRetention:          Duration{30 * 24 * time.Hour},
+			LogQueueSize:          10000,
+			LogBatchSize:          500,
+			LogFlushInterval:      Duration{500 * time.Millisecond},
+			UsageFlushInterval:    Duration{10 * time.Second},
+			ChangePollInterval:    Duration{250 * time.Millisecond},
+			ChangeSafetyPoll:      Duration{10 * time.Second},
+			MaintenanceEvery:      Duration{time.Minute},
+			ModuleCallTimeout:     Duration{10 * time.Second},
+			ModuleHangThreshold:   3,
+			ModuleHealthInterval:  Duration{5 * time.Second},
+			IdempotencyTTL:        Duration{24 * time.Hour},
+			IdempotencyMaxEntries: 100_000,
+			IdempotencyMaxMB:      64,
+			Deps:                  Deps{ResolveOrgID: "local"},
 		},
 		Identity: Identity{
 			Provider:     "local",
@@ -358,6 +377,22 @@ func (c *Config) validate() error {
 	for key, v := range map[string]int{"api.log_queue_size": c.API.LogQueueSize, "api.log_batch_size": c.API.LogBatchSize} {
 		if v <= 0 {
 			return bad(key, "must be positive, got %d", v)
+		}
+	}
+	if c.API.ModuleHangThreshold < 0 {
+		return bad("api.module_hang_threshold", "must not be negative (0 never replaces a module), got %d", c.API.ModuleHangThreshold)
+	}
+	if c.API.ModuleHealthInterval.Duration < 0 {
+		return bad("api.module_health_interval", "must not be negative (0 turns the checks off)")
+	}
+	if c.API.IdempotencyTTL.Duration < 0 {
+		return bad("api.idempotency_ttl", "must not be negative (0 ignores Idempotency-Key)")
+	}
+	if c.API.IdempotencyTTL.Duration > 0 {
+		for key, v := range map[string]int{"api.idempotency_max_entries": c.API.IdempotencyMaxEntries, "api.idempotency_max_mb": c.API.IdempotencyMaxMB} {
+			if v <= 0 {
+				return bad(key, "must be positive while api.idempotency_ttl is set, got %d", v)
+			}
 		}
 	}
 	for key, d := range map[string]Duration{

@@ -54,13 +54,14 @@ func TestEnvironmentOverrides(t *testing.T) {
 		"INDIGO_API_LOG_QUEUE_SIZE=7",
 		"INDIGO_API_DEPS_RESOLVE_ORG_ID=local",
 		"INDIGO_DATABASE_AUTO_MIGRATE=false",
+		"INDIGO_API_MODULE_HANG_THRESHOLD=0",
 		"PATH=/bin",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Server.Addr != "127.0.0.1:9000" || cfg.Database.Driver != "postgres" || cfg.Database.URL != "postgres://u@localhost/db" ||
-		cfg.API.RollGrace.Duration != 90*time.Second || cfg.API.LogQueueSize != 7 || cfg.Database.AutoMigrate {
+		cfg.API.RollGrace.Duration != 90*time.Second || cfg.API.LogQueueSize != 7 || cfg.Database.AutoMigrate || cfg.API.ModuleHangThreshold != 0 {
 		t.Fatalf("overrides not applied: %+v", cfg)
 	}
 }
@@ -82,6 +83,9 @@ func TestBadConfigNamesFileKeyAndReason(t *testing.T) {
 		{"metering from an unlisted module", "[api.deps]\ndeduct_api_call_token = \"billing\"\n", nil, []string{"api.deps.deduct_api_call_token", "billing", "[[modules]]"}},
 		{"unknown org resolver", "", []string{"INDIGO_API_DEPS_RESOLVE_ORG_ID=ldap"}, []string{"api.deps.resolve_org_id", "ldap"}},
 		{"jwt resolver without the jwt provider", "", []string{"INDIGO_API_DEPS_RESOLVE_ORG_ID=jwt"}, []string{"api.deps.resolve_org_id", "identity.provider"}},
+		{"negative hang threshold", "[api]\nmodule_hang_threshold = -1\n", nil, []string{"api.module_hang_threshold", "negative"}},
+		{"no idempotency entries", "[api]\nidempotency_max_entries = 0\n", nil, []string{"api.idempotency_max_entries", "api.idempotency_ttl"}},
+		{"negative health interval", "", []string{"INDIGO_API_MODULE_HEALTH_INTERVAL=-1s"}, []string{"INDIGO_API_MODULE_HEALTH_INTERVAL", "api.module_health_interval"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

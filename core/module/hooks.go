@@ -47,6 +47,12 @@ func (m *Instance) CallHook(ctx context.Context, hook string, in, out any) error
 	ctx, cancel := context.WithTimeout(ctx, m.timeout)
 	defer cancel()
 	res, err := mod.CallHook(ctx, hook, payload)
+	switch {
+	case err == nil || errors.As(err, new(*rpc.HookError)):
+		m.answered()
+	case rpc.IsDeadline(err):
+		m.failed(mod, &m.timeouts, "calls timed out")
+	}
 	if rpc.IsUnavailable(err) {
 		m.markDown()
 		return fmt.Errorf("module %s: %w", m.cfg.Name, ErrModuleDown)

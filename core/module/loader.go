@@ -26,10 +26,12 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/indigo-hq/indigo/core/api"
 	"github.com/indigo-hq/indigo/core/config"
 	"github.com/indigo-hq/indigo/core/httpapi"
+	"github.com/indigo-hq/indigo/core/idempotency"
 	"github.com/indigo-hq/indigo/core/scope"
 	"github.com/indigo-hq/indigo/db"
 	"github.com/indigo-hq/indigo/sdk"
@@ -43,6 +45,18 @@ const MaxRequestBody = 10 << 20
 var (
 	MinBackoff = 100 * time.Millisecond
 	MaxBackoff = 10 * time.Second
+)
+
+// DefaultShutdownTimeout bounds Shutdown when neither its context nor the
+// loader's ShutdownTimeout gives a deadline.
+const DefaultShutdownTimeout = 10 * time.Second
+
+const (
+	// killGrace is how long kill lets go-plugin stop a process gracefully
+	// before it sends SIGKILL.
+	killGrace = 5 * time.Second
+	// reapWait bounds the wait for a killed process to be reaped.
+	reapWait = 5 * time.Second
 )
 
 // Loader owns the module processes of one host.
@@ -61,6 +75,19 @@ type Loader struct {
 	// Provision makes (or finds) the database of a module that asks for
 	// one, in dir, the module's folder; the host sets it.
 	Provision func(ctx context.Context, name, dir string) (db.ModuleDB, error)
+	// ShutdownTimeout bounds Shutdown when its context has no deadline
+	// (server.shutdown_timeout; DefaultShutdownTimeout when 0).
+	ShutdownTimeout time.Duration
+	// HangThreshold is how many calls in a row that time out, or health
+	// checks in a row that fail, get a module's process killed and
+	// restarted (api.module_hang_threshold); 0 never.
+	HangThreshold int
+	// HealthInterval is how often each module's process is checked
+	// (api.module_health_interval); 0 never.
+	HealthInterval time.Duration
+	// Idempotency keeps the answers to module calls sent with an
+	// Idempotency-Key (non-GET); nil ignores the header.
+	Idempotency *idempotency.Store
 }
 
 func (l *Loader) stopCh() <-chan struct{} { return l.stop }
@@ -81,9 +108,15 @@ type Instance struct {
 
 	mu       sync.RWMutex
 	client   *plugin.Client
+	cmd      *exec.Cmd  // the client's process, for SIGKILL
 	mod      rpc.Module // serving; nil while down
 	pending  rpc.Module // launched, before serverInit
+	ping     func(context.Context) error
 	manifest sdk.Manifest
+
+	// Evidence that the serving process hangs: calls in a row that timed
+	// out, and health checks in a row that failed.
+	timeouts, healthFails atomic.Int64
 
 	restarts atomic.Int64
 	closing  atomic.Bool
@@ -211,6 +244,9 @@ func (l *Loader) load(ctx context.Context, mc config.Module) error {
 	l.mods = append(l.mods, inst)
 	l.mu.Unlock()
 	go inst.supervise()
+	if l.HealthInterval > 0 {
+		go inst.watchHealth(l.HealthInterval)
+	}
 	inst.log.Info("module loaded", "version", man.Version, "routes", len(man.Routes), "scopes", len(man.Scopes), "pid", inst.PID())
 	return nil
 }
@@ -266,6 +302,15 @@ func (m *Instance) launch(ctx context.Context) error {
 		client.Kill()
 		return fmt.Errorf("dispensed %T, not a module", raw)
 	}
+	var ping func(context.Context) error
+	if gc, ok := conn.(*plugin.GRPCClient); ok {
+		// go-plugin's own Ping has no deadline.
+		health := grpc_health_v1.NewHealthClient(gc.Conn)
+		ping = func(ctx context.Context) error {
+			_, err := health.Check(ctx, &grpc_health_v1.HealthCheckRequest{Service: plugin.GRPCServiceName})
+			return err
+		}
+	}
 	dctx, cancel := context.WithTimeout(ctx, m.timeout)
 	defer cancel()
 	man, err := mod.Describe(dctx)
@@ -274,10 +319,19 @@ func (m *Instance) launch(ctx context.Context) error {
 		return fmt.Errorf("describe: %w", err)
 	}
 	m.mu.Lock()
-	m.client, m.manifest, m.pending = client, man, mod // serving starts after serverInit
+	if m.closing.Load() {
+		// Shutdown has already taken the previous process: this one
+		// would outlive it.
+		m.mu.Unlock()
+		client.Kill()
+		return errClosing
+	}
+	m.client, m.cmd, m.manifest, m.pending, m.ping = client, cmd, man, mod, ping // serving starts after serverInit
 	m.mu.Unlock()
 	return nil
 }
+
+var errClosing = errors.New("the host is shutting down")
 
 // init runs serverInit on the launched process and starts serving.
 func (m *Instance) init(ctx context.Context) error {
@@ -306,8 +360,83 @@ func (m *Instance) init(ctx context.Context) error {
 	}
 	m.mu.Lock()
 	m.mod = mod
+	m.timeouts.Store(0)
+	m.healthFails.Store(0)
 	m.mu.Unlock()
 	return nil
+}
+
+// answered notes that the serving process answered a call.
+func (m *Instance) answered() {
+	if m.timeouts.Load() != 0 { // no write, and no shared cache line, per call
+		m.timeouts.Store(0)
+	}
+}
+
+// failed adds one to a count of evidence (timeouts or healthFails) that
+// mod, the process that failed, hangs; at the threshold it is replaced.
+func (m *Instance) failed(mod rpc.Module, count *atomic.Int64, what string) {
+	if m.current() != mod {
+		return // a process already replaced
+	}
+	n := count.Add(1)
+	if th := int64(m.loader.HangThreshold); th > 0 && n >= th {
+		m.replace(mod, fmt.Sprintf("%d %s in a row", n, what))
+	}
+}
+
+// replace kills mod's process, which has stopped answering, so that the
+// supervisor starts another one. A hung process would not answer a
+// graceful stop: it gets SIGKILL at once.
+func (m *Instance) replace(mod rpc.Module, reason string) {
+	m.mu.Lock()
+	if m.mod != mod {
+		m.mu.Unlock()
+		return
+	}
+	m.mod = nil // new calls answer 503 until the new process serves
+	cmd := m.cmd
+	m.mu.Unlock()
+	pid := 0
+	if cmd != nil && cmd.Process != nil {
+		pid = cmd.Process.Pid
+		_ = cmd.Process.Kill()
+	}
+	m.log.Error("module stopped answering; killed it to start a new process", "reason", reason, "pid", pid, "timeout", m.timeout)
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+// watchHealth checks every interval that the serving process answers
+// go-plugin's health service within the module's call timeout: a process
+// that hangs without traffic is found too.
+func (m *Instance) watchHealth(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.loader.stopCh():
+			return
+		case <-t.C:
+		}
+		m.mu.RLock()
+		mod, ping := m.mod, m.ping
+		m.mu.RUnlock()
+		if mod == nil || ping == nil || m.closing.Load() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), m.timeout)
+		err := ping(ctx)
+		cancel()
+		if err == nil {
+			m.healthFails.Store(0)
+			continue
+		}
+		m.log.Warn("module health check failed", "err", err, "in_a_row", m.healthFails.Load()+1)
+		m.failed(mod, &m.healthFails, "failed health checks")
+	}
 }
 
 func (m *Instance) current() rpc.Module {
@@ -327,13 +456,47 @@ func (m *Instance) markDown() {
 	}
 }
 
+// kill takes the process out of service and ends it, by SIGKILL if it has
+// not stopped within killGrace.
 func (m *Instance) kill() {
+	ctx, cancel := context.WithTimeout(context.Background(), killGrace)
+	defer cancel()
+	m.stop(ctx)
+}
+
+// stop takes the process out of service and ends it. go-plugin's Kill asks
+// the process to exit over gRPC and waits for the answer without a
+// deadline, which a hung (stopped, deadlocked) process never gives: when
+// ctx ends first, the process gets SIGKILL, and Kill returns once the
+// process is reaped.
+func (m *Instance) stop(ctx context.Context) {
 	m.mu.Lock()
-	c := m.client
-	m.mod, m.client = nil, nil
+	c, cmd := m.client, m.cmd
+	m.mod, m.client, m.cmd = nil, nil, nil
 	m.mu.Unlock()
-	if c != nil {
+	if c == nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
 		c.Kill()
+	}()
+	select {
+	case <-done:
+		return
+	case <-ctx.Done():
+	}
+	pid := 0
+	if cmd != nil && cmd.Process != nil {
+		pid = cmd.Process.Pid
+		m.log.Warn("module did not stop in time; killing it", "pid", pid)
+		_ = cmd.Process.Kill() // os.Process holds a pidfd: never another process
+	}
+	select {
+	case <-done:
+	case <-time.After(reapWait):
+		m.log.Error("module process not reaped after SIGKILL", "pid", pid)
 	}
 }
 
@@ -400,23 +563,40 @@ func sameRoutes(a, b sdk.Manifest) bool {
 	return string(ja) == string(jb)
 }
 
-// Shutdown asks each module to stop, then kills its process.
+// Shutdown asks every module at once to stop, and kills each process by
+// SIGKILL if it has not stopped when ctx ends (after ShutdownTimeout when
+// ctx has no deadline). It returns once every process is reaped.
 func (l *Loader) Shutdown(ctx context.Context) {
 	l.stopOnce.Do(func() { close(l.stop) })
+	if _, ok := ctx.Deadline(); !ok {
+		d := l.ShutdownTimeout
+		if d <= 0 {
+			d = DefaultShutdownTimeout
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	var wg sync.WaitGroup
 	for _, m := range l.Modules() {
 		m.closing.Store(true)
-		if mod := m.current(); mod != nil {
-			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			if err := mod.Shutdown(sctx); err != nil && !rpc.IsUnavailable(err) {
-				m.log.Warn("module shutdown", "err", err)
-			}
-			cancel()
+		wg.Go(func() { m.shutdown(ctx) })
+	}
+	wg.Wait()
+}
+
+func (m *Instance) shutdown(ctx context.Context) {
+	if mod := m.current(); mod != nil {
+		if err := mod.Shutdown(ctx); err != nil && !rpc.IsUnavailable(err) {
+			m.log.Warn("module shutdown", "err", err)
 		}
-		m.kill()
-		select {
-		case <-m.done:
-		case <-time.After(5 * time.Second):
-		}
+	}
+	m.stop(ctx)
+	// The supervisor ends at its next tick; a restart it has under way
+	// sees closing and kills its own process.
+	select {
+	case <-m.done:
+	case <-ctx.Done():
 	}
 }
 
@@ -440,6 +620,33 @@ var strippedRequestHeaders = []string{"Authorization", "Cookie", "X-Csrf-Token",
 
 func (m *Instance) proxy(rt sdk.Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
+		if err != nil {
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body is larger than %d bytes", MaxRequestBody))
+			return
+		}
+		// The path, query and data headers were checked at the router; a
+		// body that is not text is refused before it can claim an
+		// Idempotency-Key.
+		if err := api.CheckBodyText(r.Header.Get("Content-Type"), body); err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+		c := api.CallerFrom(r.Context())
+		ctx := r.Context()
+		var claim *idempotency.Claim
+		if key := r.Header.Get("Idempotency-Key"); key != "" && m.loader.Idempotency != nil && c != nil && !c.V1 &&
+			r.Method != http.MethodGet && r.Method != http.MethodHead {
+			// Before the module's state: a kept answer replays even while
+			// the module is down.
+			if claim = m.idempotent(w, r, c, key, body); claim == nil {
+				return
+			}
+			defer claim.Release() // unless finished: without an answer, a retry runs again
+			// The answer is kept for the retry, so a caller that goes away
+			// does not cut the call short.
+			ctx = context.WithoutCancel(ctx)
+		}
 		mod := m.current()
 		if reason := m.broken.Load(); reason != nil {
 			httpapi.WriteError(w, httpapi.Errorf(http.StatusServiceUnavailable, "module_unavailable", "module %s is down: %s", m.cfg.Name, *reason))
@@ -450,46 +657,14 @@ func (m *Instance) proxy(rt sdk.Route) http.Handler {
 			httpapi.WriteError(w, httpapi.Errorf(http.StatusServiceUnavailable, "module_unavailable", "module %s is restarting; try again", m.cfg.Name))
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
-		if err != nil {
-			httpapi.WriteError(w, httpapi.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body is larger than %d bytes", MaxRequestBody))
+		resp := m.forward(ctx, w, r, rt, mod, c, body)
+		if resp == nil {
 			return
 		}
-		// The path, query and data headers were checked at the router.
-		if err := api.CheckBodyText(r.Header.Get("Content-Type"), body); err != nil {
-			httpapi.WriteError(w, err)
-			return
-		}
-		c := api.CallerFrom(r.Context())
-		header := r.Header.Clone()
-		for _, h := range strippedRequestHeaders {
-			header.Del(h)
-		}
-		path := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, api.V2Prefix), api.V1Prefix)
-		req := rpc.Request{Method: r.Method, Path: path, PathParams: api.Vars(r), Query: r.URL.RawQuery, Header: header, Body: body}
-		if c != nil {
-			req.Caller = sdk.Caller{OrgID: c.OrgID, KeyID: c.KeyID, Scopes: c.Scopes, Superkey: c.Superkey, RequestID: c.RequestID, V1: c.V1}
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), m.timeout)
-		defer cancel()
-		resp, err := mod.Handle(ctx, req)
-		switch {
-		case err == nil && ctx.Err() == nil:
-		case rpc.IsDeadline(err) || errors.Is(ctx.Err(), context.DeadlineExceeded):
-			// Also a response that arrived just as the deadline passed.
-			httpapi.WriteError(w, httpapi.Errorf(http.StatusGatewayTimeout, "module_timeout", "module %s did not answer within %s", m.cfg.Name, m.timeout))
-			return
-		case err == nil: // the caller went away; nobody reads this
-			return
-		case rpc.IsUnavailable(err):
-			m.markDown()
-			w.Header().Set("Retry-After", "1")
-			httpapi.WriteError(w, httpapi.Errorf(http.StatusServiceUnavailable, "module_unavailable", "module %s is restarting; try again", m.cfg.Name))
-			return
-		default:
-			m.log.Error("module call failed", "err", err, "route", rt.Path)
-			httpapi.WriteError(w, httpapi.Errorf(http.StatusBadGateway, "module_error", "module %s failed to answer", m.cfg.Name))
-			return
+		h := w.Header()
+		var kept http.Header
+		if claim != nil {
+			kept = http.Header{}
 		}
 		n, size := 0, 0
 		for k, vs := range resp.Header {
@@ -502,16 +677,69 @@ func (m *Instance) proxy(rt sdk.Route) http.Handler {
 				if n > maxHeaders || size > maxHeaderBytes || strings.ContainsAny(v, "\r\n") {
 					continue
 				}
-				w.Header().Add(k, v)
+				h.Add(k, v)
+				if kept != nil {
+					kept.Add(k, v)
+				}
 			}
 		}
 		status := resp.Status
 		if status < 100 || status > 599 {
 			status = http.StatusBadGateway
 		}
+		if claim != nil {
+			claim.Finish(idempotency.Response{Status: status, Header: kept, Body: resp.Body})
+		}
 		w.WriteHeader(status)
 		_, _ = w.Write(resp.Body)
 	})
+}
+
+// forward sends the request to the module and returns its answer. When the
+// module does not answer (timed out, gone) it writes the host's answer and
+// returns nil, as it does when the caller went away.
+func (m *Instance) forward(ctx context.Context, w http.ResponseWriter, r *http.Request, rt sdk.Route, mod rpc.Module, c *api.Caller, body []byte) *rpc.Response {
+	header := r.Header.Clone()
+	for _, h := range strippedRequestHeaders {
+		header.Del(h)
+	}
+	path := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, api.V2Prefix), api.V1Prefix)
+	req := rpc.Request{Method: r.Method, Path: path, PathParams: api.Vars(r), Query: r.URL.RawQuery, Header: header, Body: body}
+	if c != nil {
+		req.Caller = sdk.Caller{OrgID: c.OrgID, KeyID: c.KeyID, Scopes: c.Scopes, Superkey: c.Superkey, RequestID: c.RequestID, V1: c.V1}
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.timeout)
+	defer cancel()
+	resp, err := mod.Handle(ctx, req)
+	if err == nil {
+		m.answered()
+	}
+	switch {
+	case err == nil && ctx.Err() == nil:
+		return &resp
+	case rpc.IsDeadline(err) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		// Also a response that arrived just as the deadline passed.
+		if err != nil {
+			m.failed(mod, &m.timeouts, "calls timed out")
+		}
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusGatewayTimeout, "module_timeout", "module %s did not answer within %s", m.cfg.Name, m.timeout))
+	case err == nil: // the caller went away; nobody reads this
+	case rpc.IsOutcomeUnknown(err):
+		// The module had the request when it went away: it may have
+		// applied it, and "try again" could apply it twice.
+		m.markDown()
+		m.log.Error("module went down during a call; its outcome is unknown", "err", err, "route", rt.Path, "request_id", req.Caller.RequestID)
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusBadGateway, "module_outcome_unknown",
+			"module %s went down while handling the request: it may have been applied, so check before you repeat it", m.cfg.Name))
+	case rpc.IsUnavailable(err): // never sent: safe to repeat
+		m.markDown()
+		w.Header().Set("Retry-After", "1")
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusServiceUnavailable, "module_unavailable", "module %s is restarting; try again", m.cfg.Name))
+	default:
+		m.log.Error("module call failed", "err", err, "route", rt.Path)
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusBadGateway, "module_error", "module %s failed to answer", m.cfg.Name))
+	}
+	return nil
 }
 
 // hostServices is what a module may ask of the host.

@@ -272,7 +272,9 @@ func TestTamperedBinaryIsRefused(t *testing.T) {
 
 // kill -9 a module under light load: the host stays up, the module's
 // routes answer 503 while it is down and 200 after the restart, another
-// module keeps serving, and no process is leaked.
+// module keeps serving, and no process is leaked. A call sent just as the
+// process died, before the host saw it go, is 502 module_outcome_unknown:
+// the host cannot tell whether the module ran it.
 func TestCrashAndRestart(t *testing.T) {
 	before := children(t)
 	e := start(t, withModules(t, 5*time.Second, modSpec{"testmod", "./core/module/testdata/testmod", ""}, modSpec{"projects", "./modules/projects", ""}))
@@ -333,7 +335,8 @@ func TestCrashAndRestart(t *testing.T) {
 			if r.Status == 200 && inst.PID() != pid && inst.PID() != 0 {
 				break
 			}
-			if r.Status != 200 && r.Status != 503 {
+			unknown := r.Status == 502 && r.ErrorCode() == "module_outcome_unknown"
+			if r.Status != 200 && r.Status != 503 && !unknown {
 				t.Fatalf("cycle %d: status %d %s", cycle, r.Status, r.Body)
 			}
 			if time.Now().After(deadline) {
@@ -400,5 +403,391 @@ func TestDescribeAndManifestChecks(t *testing.T) {
 		func(err error) { warned = append(warned, err) })
 	if !reg.Has("projects:write") || len(warned) != 1 || !strings.Contains(warned[0].Error(), `"gone"`) {
 		t.Fatalf("registered %v, warned %v", reg.List(), warned)
+	}
+}
+
+// gone reports whether pid has exited and been reaped: a zombie still
+// has its /proc entry.
+func gone(pid int) bool {
+	_, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid)))
+	return os.IsNotExist(err)
+}
+
+// killOnFailure SIGKILLs pid at the end of a failed test, so that a
+// stopped module cannot outlive it; a passing test has reaped it already.
+func killOnFailure(t *testing.T, pid int) {
+	t.Cleanup(func() {
+		if t.Failed() && !gone(pid) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+}
+
+// sigstop stops pid and waits until the kernel reports it stopped: the
+// signal is delivered asynchronously.
+func sigstop(t *testing.T, pid int) {
+	t.Helper()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		if f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]); len(f) > 0 && f[0] == "T" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d not stopped 5s after SIGSTOP: %s", pid, s)
+		}
+	}
+}
+
+func findModule(t *testing.T, e *coretest.Env, name string) *module.Instance {
+	t.Helper()
+	m := e.Host.Modules.Find(name)
+	if m == nil || m.PID() == 0 {
+		t.Fatalf("module %s is not running", name)
+	}
+	return m
+}
+
+// A module that stops answering (SIGSTOP) cannot hold up shutdown: at the
+// deadline the host kills it, and the process is reaped.
+func TestShutdownKillsAHungModule(t *testing.T) {
+	if _, err := os.Stat("/proc/self"); err != nil {
+		t.Skip("no /proc")
+	}
+	e := start(t, withModules(t, 5*time.Second, modSpec{"testmod", "./core/module/testdata/testmod", ""}))
+	pid := findModule(t, e, "testmod").PID()
+	killOnFailure(t, pid)
+	sigstop(t, pid)
+	const deadline = time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	begin := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- e.Host.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+	case <-time.After(deadline + 5*time.Second):
+		_ = syscall.Kill(pid, syscall.SIGKILL) // unblocks the shutdown, so the test can end
+		<-done
+		t.Fatalf("shutdown was still waiting on the stopped module %v after its %v deadline", 5*time.Second, deadline)
+	}
+	if d := time.Since(begin); d > deadline+time.Second {
+		t.Fatalf("shutdown took %v with a %v deadline", d, deadline)
+	}
+	if !gone(pid) {
+		t.Fatalf("module process %d is still there (or not reaped) after shutdown", pid)
+	}
+}
+
+func hangSettings(threshold int, health time.Duration) coretest.Option {
+	return func(c *config.Config, _ *core.Options) {
+		c.API.ModuleHangThreshold = threshold
+		c.API.ModuleHealthInterval = config.Duration{Duration: health}
+	}
+}
+
+// replacedWithin waits until the module serves from a process other than
+// old and a call succeeds, answering 503 meanwhile.
+func replacedWithin(t *testing.T, e *coretest.Env, m *module.Instance, old int, raw string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		r := e.Do("GET", "/api/v2/testmod/ping", bearer(raw), nil)
+		if r.Status == 200 && m.PID() != old && m.PID() != 0 {
+			return
+		}
+		if r.Status != 200 && r.Status != 503 && r.Status != 504 {
+			t.Fatalf("while the module was replaced: %d %s", r.Status, r.Body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("module still on pid %d (now %d) after %v: last answer %d %s", old, m.PID(), d, r.Status, r.Body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A module that stops answering gets 504 for a while, not forever: after
+// api.module_hang_threshold timeouts in a row the host kills the process
+// and starts another, and says why. An answer in between resets the count.
+func TestHungModuleIsReplaced(t *testing.T) {
+	e := start(t, withModules(t, 300*time.Millisecond, modSpec{"testmod", "./core/module/testdata/testmod", ""}), hangSettings(3, 0))
+	_, raw := e.Scoped(e.Org("A"), "testmod:read")
+	m := findModule(t, e, "testmod")
+	pid := m.PID()
+	killOnFailure(t, pid)
+
+	// Slow, not hung: two timeouts, an answer, two timeouts keep the process.
+	for _, path := range []string{"slow?ms=2000", "slow?ms=2000", "ping", "slow?ms=2000", "slow?ms=2000"} {
+		if r := e.Do("GET", "/api/v2/testmod/"+path, bearer(raw), nil); r.Status != 200 && r.ErrorCode() != "module_timeout" {
+			t.Fatalf("%s: %d %s", path, r.Status, r.Body)
+		}
+	}
+	if m.PID() != pid {
+		t.Fatalf("module replaced although it answered between timeouts (pid %d, now %d)", pid, m.PID())
+	}
+	if r := e.Do("GET", "/api/v2/testmod/ping", bearer(raw), nil); r.Status != 200 {
+		t.Fatalf("ping: %d %s", r.Status, r.Body)
+	}
+
+	sigstop(t, pid)
+	for i := range 3 {
+		if r := e.Do("GET", "/api/v2/testmod/ping", bearer(raw), nil); r.Status != 504 || r.ErrorCode() != "module_timeout" {
+			t.Fatalf("call %d to the stopped module: %d %s", i+1, r.Status, r.Body)
+		}
+	}
+	replacedWithin(t, e, m, pid, raw, 10*time.Second)
+	if !gone(pid) {
+		t.Fatalf("the hung process %d is still there (or not reaped)", pid)
+	}
+	if m.Restarts() != 1 {
+		t.Fatalf("restarts = %d, want 1", m.Restarts())
+	}
+	logs := e.Logs.String()
+	if !strings.Contains(logs, "module stopped answering") || !strings.Contains(logs, "module=testmod") || !strings.Contains(logs, `reason="3 calls timed out in a row"`) {
+		t.Fatalf("the log does not say which module was replaced and why:\n%s", logs)
+	}
+}
+
+// A hung module that gets no calls is found by the health checks.
+func TestHungIdleModuleIsReplaced(t *testing.T) {
+	e := start(t, withModules(t, 300*time.Millisecond, modSpec{"testmod", "./core/module/testdata/testmod", ""}), hangSettings(2, 100*time.Millisecond))
+	_, raw := e.Scoped(e.Org("A"), "testmod:read")
+	m := findModule(t, e, "testmod")
+	pid := m.PID()
+	killOnFailure(t, pid)
+	sigstop(t, pid)
+	deadline := time.Now().Add(10 * time.Second)
+	for m.PID() == pid {
+		if time.Now().After(deadline) {
+			t.Fatal("the stopped module was not replaced within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	replacedWithin(t, e, m, pid, raw, 10*time.Second)
+	if logs := e.Logs.String(); !strings.Contains(logs, `reason="2 failed health checks in a row"`) {
+		t.Fatalf("the log does not say why:\n%s", logs)
+	}
+}
+
+// writesStarted is how many writes the test module has begun.
+func writesStarted(t *testing.T, e *coretest.Env, raw string) int {
+	t.Helper()
+	r := e.Do("GET", "/api/v2/testmod/writes", bearer(raw), nil)
+	if r.Status != 200 {
+		t.Fatalf("writes: %d %s", r.Status, r.Body)
+	}
+	return int(r.JSON(t)["started"].(float64))
+}
+
+// A write the module had when it was killed may have been applied: the
+// caller is told so (502 module_outcome_unknown), never to try again,
+// which could apply it twice.
+func TestModuleKilledMidCallIsOutcomeUnknown(t *testing.T) {
+	for _, wire := range []struct {
+		name string
+		body string
+	}{
+		{"stream", `{"name":"small"}`},
+		{"unary", `{"name":"` + strings.Repeat("x", 100<<10) + `"}`}, // above the stream's body limit
+	} {
+		t.Run(wire.name, func(t *testing.T) {
+			e := start(t, withModules(t, 10*time.Second, modSpec{"testmod", "./core/module/testdata/testmod", ""}))
+			_, raw := e.Scoped(e.Org("A"), "testmod:read", "testmod:write")
+			m := findModule(t, e, "testmod")
+			pid := m.PID()
+			got := make(chan coretest.Response, 1)
+			go func() { got <- e.Do("POST", "/api/v2/testmod/writes?ms=5000", bearer(raw), wire.body) }()
+			deadline := time.Now().Add(5 * time.Second)
+			for writesStarted(t, e, raw) == 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("the write never reached the module")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			r := <-got
+			if r.Status != 502 || r.ErrorCode() != "module_outcome_unknown" || r.Header.Get("Retry-After") != "" {
+				t.Fatalf("a write in flight when its module died: %d %s (Retry-After %q), want 502 module_outcome_unknown",
+					r.Status, r.Body, r.Header.Get("Retry-After"))
+			}
+			if !strings.Contains(string(r.Body), "may have been applied") {
+				t.Fatalf("the message does not say the write may have happened: %s", r.Body)
+			}
+		})
+	}
+}
+
+// A call made while the module is known to be down never reached it: 503
+// with Retry-After, safe to repeat.
+func TestModuleDownIsRetryable(t *testing.T) {
+	// A copy of the binary, moved away so that restarts fail while the
+	// test needs the module down.
+	path := filepath.Join(t.TempDir(), "testmod")
+	b, err := os.ReadFile(buildModule(t, "./core/module/testdata/testmod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, func(c *config.Config, _ *core.Options) {
+		c.Modules = []config.Module{{Name: "testmod", Path: path, Timeout: config.Duration{Duration: 5 * time.Second}}}
+	})
+	_, raw := e.Scoped(e.Org("A"), "testmod:read", "testmod:write")
+	m := findModule(t, e, "testmod")
+	if err := os.Rename(path, path+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(m.PID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for m.Up() {
+		if time.Now().After(deadline) {
+			t.Fatal("the host did not see the module go down")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r := e.Do("POST", "/api/v2/testmod/writes", bearer(raw), `{"name":"x"}`)
+	if r.Status != 503 || r.ErrorCode() != "module_unavailable" || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("a write while the module is down: %d %s (Retry-After %q)", r.Status, r.Body, r.Header.Get("Retry-After"))
+	}
+	if err := os.Rename(path+".away", path); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		r := e.Do("POST", "/api/v2/testmod/writes", bearer(raw), `{"name":"x"}`)
+		if r.Status == 201 {
+			break
+		}
+		if r.Status != 503 || time.Now().After(deadline) {
+			t.Fatalf("after the binary came back: %d %s", r.Status, r.Body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// An Idempotency-Key makes a retried write safe: the retry is answered
+// with the first answer, marked Idempotent-Replayed, without reaching the
+// module. A retry while the first still runs is 409, the key with another
+// body 422. An answer the host could not get (the module died) is not
+// kept: the retry runs.
+func TestIdempotencyKeyReplaysAModuleAnswer(t *testing.T) {
+	e := start(t, withModules(t, 10*time.Second, modSpec{"testmod", "./core/module/testdata/testmod", ""}))
+	org := e.Org("A")
+	_, raw := e.Scoped(org, "testmod:read", "testmod:write")
+	_, other := e.Scoped(org, "testmod:read", "testmod:write")
+	post := func(key, query, body string, auth ...string) coretest.Response {
+		a := raw
+		if len(auth) > 0 {
+			a = auth[0]
+		}
+		return e.Do("POST", "/api/v2/testmod/writes"+query, bearer(a), body, "Idempotency-Key", key)
+	}
+
+	first := post("k1", "", `{"name":"a"}`)
+	if first.Status != 201 || first.Header.Get("X-Testmod-Write") != "1" || first.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("first: %d %s %v", first.Status, first.Body, first.Header)
+	}
+	again := post("k1", "", `{"name":"a"}`)
+	if again.Status != 201 || string(again.Body) != string(first.Body) || again.Header.Get("X-Testmod-Write") != "1" ||
+		again.Header.Get("Idempotent-Replayed") != "true" || again.Header.Get("X-Request-Id") == first.Header.Get("X-Request-Id") {
+		t.Fatalf("retry: %d %s %v", again.Status, again.Body, again.Header)
+	}
+	if n := writesStarted(t, e, raw); n != 1 {
+		t.Fatalf("the module was called %d times for one key, want 1", n)
+	}
+	if r := post("k1", "", `{"name":"b"}`); r.Status != 422 || r.ErrorCode() != "idempotency_key_reused" {
+		t.Fatalf("the key with another body: %d %s", r.Status, r.Body)
+	}
+	if r := post("k1", "?x=1", `{"name":"a"}`); r.Status != 422 || r.ErrorCode() != "idempotency_key_reused" {
+		t.Fatalf("the key with another query: %d %s", r.Status, r.Body)
+	}
+	// Another key, or the same key sent by another API key, is another request.
+	if r := post("k2", "", `{"name":"a"}`); r.Status != 201 || r.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("another key: %d %s", r.Status, r.Body)
+	}
+	if r := post("k1", "", `{"name":"a"}`, other); r.Status != 201 || r.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("the key from another API key: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do("POST", "/api/v2/testmod/writes", bearer(raw), `{}`, "Idempotency-Key", strings.Repeat("k", 129)); r.Status != 400 || r.ErrorCode() != "idempotency_key_invalid" {
+		t.Fatalf("a key too long: %d %s", r.Status, r.Body)
+	}
+	if n := writesStarted(t, e, raw); n != 3 {
+		t.Fatalf("module calls = %d, want 3", n)
+	}
+
+	// A retry while the first runs.
+	slow := make(chan coretest.Response, 1)
+	go func() { slow <- post("k3", "?ms=1000", `{}`) }()
+	for deadline := time.Now().Add(5 * time.Second); writesStarted(t, e, raw) != 4; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the slow write never reached the module")
+		}
+	}
+	if r := post("k3", "?ms=1000", `{}`); r.Status != 409 || r.ErrorCode() != "idempotency_in_progress" || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("a retry while the first runs: %d %s", r.Status, r.Body)
+	}
+	if r := <-slow; r.Status != 201 {
+		t.Fatalf("slow write: %d %s", r.Status, r.Body)
+	}
+	if r := post("k3", "?ms=1000", `{}`); r.Status != 201 || r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("a retry after the first answered: %d %s", r.Status, r.Body)
+	}
+
+	// Kept for api.idempotency_ttl (24 h) on the host's clock.
+	e.Clock.Advance(24*time.Hour - time.Second)
+	if r := post("k2", "", `{"name":"a"}`); r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("forgotten before the TTL: %d %s", r.Status, r.Body)
+	}
+	e.Clock.Advance(time.Second)
+	fresh := post("k2", "", `{"name":"a"}`)
+	if fresh.Status != 201 || fresh.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("kept past the TTL: %d %s", fresh.Status, fresh.Body)
+	}
+	if n := writesStarted(t, e, raw); n != 5 {
+		t.Fatalf("module calls = %d, want 5", n)
+	}
+
+	// The module dies under a write: 502, not kept; a kept answer still
+	// replays while the module restarts, and the retry of the lost write runs.
+	m := findModule(t, e, "testmod")
+	pid := m.PID()
+	lost := make(chan coretest.Response, 1)
+	go func() { lost <- post("k4", "?ms=5000", `{}`) }()
+	for deadline := time.Now().Add(5 * time.Second); writesStarted(t, e, raw) != 6; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the write never reached the module")
+		}
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-lost; r.Status != 502 || r.ErrorCode() != "module_outcome_unknown" {
+		t.Fatalf("the write the module died under: %d %s", r.Status, r.Body)
+	}
+	if r := post("k2", "", `{"name":"a"}`); r.Status != 201 || string(r.Body) != string(fresh.Body) || r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("a kept answer while the module restarts: %d %s", r.Status, r.Body)
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		r := post("k4", "", `{}`)
+		if r.Status == 201 && r.Header.Get("Idempotent-Replayed") == "" {
+			break
+		}
+		if r.Status != 503 || time.Now().After(deadline) {
+			t.Fatalf("the retry of the lost write: %d %s", r.Status, r.Body)
+		}
 	}
 }

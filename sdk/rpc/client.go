@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/peer"
 
 	pb "github.com/indigo-hq/indigo/sdk/internal/proto"
 	"github.com/indigo-hq/indigo/sdk/internal/spec"
@@ -98,8 +99,14 @@ func (c *moduleClient) Handle(ctx context.Context, req Request) (Response, error
 	if c.streams.Load() && len(req.Body) <= streamBodyMax {
 		return c.handleOnStream(ctx, req)
 	}
-	resp, err := c.client.Handle(ctx, toProtoRequest(req))
+	// gRPC fills the peer only when the call got a stream on a connection:
+	// without one, the request was never sent.
+	var p peer.Peer
+	resp, err := c.client.Handle(ctx, toProtoRequest(req), grpc.Peer(&p))
 	if err != nil {
+		if p.Addr != nil {
+			return Response{}, wrapSent(ctx, "handle", err)
+		}
 		return Response{}, wrapCall(ctx, "handle", err)
 	}
 	return fromProtoResponse(resp), nil

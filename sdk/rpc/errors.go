@@ -14,8 +14,9 @@ var ErrRequestTooLarge = errors.New("rpc: request body exceeds the module reques
 
 // IsUnavailable reports whether err means the module could not be reached:
 // its process crashed or exited, the connection was closed under the call,
-// or the module is shutting down. The request may not have run; the host
-// answers 503 and may restart the module.
+// or the module is shutting down. The host may restart the module. Unless
+// IsOutcomeUnknown is also true, the request was never sent, and the host
+// answers 503.
 func IsUnavailable(err error) bool {
 	if err == nil {
 		return false
@@ -24,6 +25,15 @@ func IsUnavailable(err error) bool {
 		return ce.kind == kindUnavailable
 	}
 	return status.Code(err) == codes.Unavailable
+}
+
+// IsOutcomeUnknown reports whether err is an unavailable module (see
+// IsUnavailable) that went away after the request had been sent to it: the
+// module may have run it, so the host answers 502, not "try again", which
+// could apply a write twice.
+func IsOutcomeUnknown(err error) bool {
+	ce, ok := errors.AsType[*callError](err)
+	return ok && ce.kind == kindUnavailable && ce.sent
 }
 
 // IsDeadline reports whether err means the call's deadline passed before the
@@ -60,6 +70,7 @@ type callError struct {
 	op   string
 	kind errKind
 	err  error
+	sent bool // the request had been handed to the connection
 }
 
 func (e *callError) Error() string { return "module " + e.op + ": " + e.err.Error() }
@@ -101,4 +112,14 @@ func wrapCall(ctx context.Context, op string, err error) error {
 		}
 	}
 	return &callError{op: op, kind: kind, err: err}
+}
+
+// wrapSent is wrapCall for a call whose request had been handed to the
+// connection when it failed.
+func wrapSent(ctx context.Context, op string, err error) error {
+	err = wrapCall(ctx, op, err)
+	if ce, ok := err.(*callError); ok {
+		ce.sent = true
+	}
+	return err
 }

@@ -334,8 +334,8 @@ func TestHandleUnavailable(t *testing.T) {
 		mod, client, _ := connect(t, &fakeModule{})
 		_ = client.Close()
 		_, err := mod.Handle(t.Context(), Request{Method: "GET", Path: "/x"})
-		if !IsUnavailable(err) || IsDeadline(err) {
-			t.Fatalf("err = %v, want unavailable", err)
+		if !IsUnavailable(err) || IsDeadline(err) || IsOutcomeUnknown(err) {
+			t.Fatalf("err = %v, want unavailable and never sent", err)
 		}
 	})
 }

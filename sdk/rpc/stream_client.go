@@ -121,10 +121,12 @@ func (c *moduleClient) handleOnStream(ctx context.Context, req Request) (Respons
 	}
 	if err := cs.send(&pb.StreamRequest{Id: id, Request: toProtoRequest(req), TimeoutMicros: timeout}); err != nil {
 		cs.forget(id)
-		// Send reports a broken stream as io.EOF; Recv has the reason.
+		// Send reports a broken stream as io.EOF, having sent nothing;
+		// Recv has the reason.
 		<-cs.done
 		return Response{}, wrapCall(ctx, "handle", cs.brokenErr())
 	}
+	// From here the module may have the request.
 	select {
 	case r := <-ch:
 		// An answer that raced the deadline counts as late, as on a unary
@@ -146,7 +148,7 @@ func (c *moduleClient) handleOnStream(ctx context.Context, req Request) (Respons
 		_ = cs.send(&pb.StreamRequest{Id: id, Cancel: true})
 		return Response{}, wrapCall(ctx, "handle", status.FromContextError(ctx.Err()).Err())
 	case <-cs.done:
-		return Response{}, wrapCall(ctx, "handle", cs.brokenErr())
+		return Response{}, wrapSent(ctx, "handle", cs.brokenErr())
 	}
 }
 

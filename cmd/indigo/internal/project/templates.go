@@ -69,6 +69,11 @@ log_retention = "720h"
 change_poll_interval = "250ms"  # SQLite: how often the host reads changes made by other processes
 change_safety_poll = "10s"      # PostgreSQL: LISTEN/NOTIFY wakes the host at each change; this poll heals a missed one
 module_call_timeout = "10s"
+module_hang_threshold = 3       # a module whose calls time out (or health checks fail) this many times in a row is killed and restarted; 0: never
+module_health_interval = "5s"   # how often each module's process must answer a health check, within its call timeout; "0": no checks
+idempotency_ttl = "24h"         # how long a module's answer to a write sent with an Idempotency-Key replays to its retries; "0": the header is ignored
+idempotency_max_entries = 100000  # answers kept, in each host's memory (the oldest go first)
+idempotency_max_mb = 64         # MiB of answers kept; an answer body above 1 MiB is not kept
 
 [identity]
 provider = "local"

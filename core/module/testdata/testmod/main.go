@@ -1,10 +1,12 @@
 // Command testmod is a module for the loader's tests: it answers quickly,
-// slowly on request, and reports its pid and how often it was called.
+// slowly on request, and reports its pid and how often it was called, and
+// counts the writes it is sent.
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -37,6 +39,25 @@ func main() {
 		defer mu.Unlock()
 		sdk.JSON(w, http.StatusOK, map[string]any{"events": events})
 	})
+	// Writes: each call counts when it starts, may take ?ms=, and answers
+	// 201 with its number and the body it was sent.
+	var started, finished atomic.Int64
+	mux.HandleFunc("POST /testmod/writes", func(w http.ResponseWriter, r *http.Request) {
+		n := started.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+		select {
+		case <-time.After(time.Duration(ms) * time.Millisecond):
+		case <-r.Context().Done():
+			return
+		}
+		finished.Add(1)
+		w.Header().Set("X-Testmod-Write", strconv.FormatInt(n, 10))
+		sdk.JSON(w, http.StatusCreated, map[string]any{"write": n, "body": string(body)})
+	})
+	mux.HandleFunc("GET /testmod/writes", func(w http.ResponseWriter, r *http.Request) {
+		sdk.JSON(w, http.StatusOK, map[string]any{"started": started.Load(), "finished": finished.Load()})
+	})
 	mux.HandleFunc("GET /testmod/slow", func(w http.ResponseWriter, r *http.Request) {
 		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
 		select {
@@ -47,9 +68,11 @@ func main() {
 	})
 	sdk.Serve(sdk.Module{
 		Name: "testmod", Version: "0.0.1",
-		Scopes: []sdk.Scope{{ID: "testmod:read", Label: "Read"}},
+		Scopes: []sdk.Scope{{ID: "testmod:read", Label: "Read"}, {ID: "testmod:write", Label: "Write"}},
 		Routes: []sdk.Route{
 			{Method: "GET", Path: "/testmod/ping", Scopes: []string{"testmod:read"}, V1: true},
+			{Method: "POST", Path: "/testmod/writes", Scopes: []string{"testmod:write"}},
+			{Method: "GET", Path: "/testmod/writes", Scopes: []string{"testmod:read"}},
 			{Method: "GET", Path: "/testmod/slow", Scopes: []string{"testmod:read"}},
 			{Method: "GET", Path: "/testmod/events", Scopes: []string{"testmod:read"}},
 		},
