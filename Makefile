@@ -2,7 +2,7 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: run build test test-short bench generate check-generate lint modules clean ui-deps cluster cluster-stop test-cluster bench-scale
+.PHONY: run build test test-short bench fuzz soak generate check-generate lint modules clean ui-deps cluster cluster-stop test-cluster bench-scale
 
 run: build
 	./bin/indigo serve --config indigo.toml
@@ -21,6 +21,12 @@ test-short:
 
 bench: build
 	$(GO) run ./cmd/indigo-bench
+
+# Every fuzz target for FUZZTIME each (scripts/fuzz.sh holds the list, and
+# fails when a Fuzz function is missing from it). CI runs FUZZTIME=10s.
+FUZZTIME ?= 60s
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
 
 generate:
 	$(GO) generate ./db/...
