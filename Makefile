@@ -28,6 +28,13 @@ FUZZTIME ?= 60s
 fuzz:
 	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
 
+# The host binary under a steady load over 1,000 keys for SOAK_DURATION,
+# failing when memory, goroutines, open files or child processes grow past
+# their bounds (deploy/soaktest). CI runs SOAK_DURATION=30s.
+SOAK_DURATION ?= 3m
+soak:
+	INDIGO_SOAK=1 SOAK_DURATION=$(SOAK_DURATION) $(GO) test -count=1 -v -timeout 0 -run '^TestSoak$$' ./deploy/soaktest/
+
 generate:
 	$(GO) generate ./db/...
 	protoc --plugin=protoc-gen-go=$$($(GO) tool -n protoc-gen-go) --plugin=protoc-gen-go-grpc=$$($(GO) tool -n protoc-gen-go-grpc) --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative sdk/internal/proto/module.proto
