@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 
@@ -21,6 +22,7 @@ func TestMigrationsSQLite(t *testing.T) {
 	t.Run("UpDownUp", func(t *testing.T) { runMigrateUpDownUp(t, newSQLiteStore(t)) })
 	t.Run("Dirty", func(t *testing.T) { runMigrateDirty(t, newSQLiteStore(t)) })
 	t.Run("SchemaIdentical", func(t *testing.T) { runMigrateSchemaIdentical(t, newSQLiteStore(t)) })
+	t.Run("Concurrent", func(t *testing.T) { runMigrateConcurrent(t, db.SQLite) })
 }
 
 func TestMigrationsPostgres(t *testing.T) {
@@ -28,6 +30,7 @@ func TestMigrationsPostgres(t *testing.T) {
 	t.Run("UpDownUp", func(t *testing.T) { runMigrateUpDownUp(t, newPostgresStore(t)) })
 	t.Run("Dirty", func(t *testing.T) { runMigrateDirty(t, newPostgresStore(t)) })
 	t.Run("SchemaIdentical", func(t *testing.T) { runMigrateSchemaIdentical(t, newPostgresStore(t)) })
+	t.Run("Concurrent", func(t *testing.T) { runMigrateConcurrent(t, db.Postgres) })
 }
 
 // TestMigrationFilesPaired checks that both engines ship the same versions,
@@ -455,4 +458,49 @@ func runMigrateSchemaIdentical(t *testing.T, s *db.Store) {
 		t.Fatalf("up → down → up differs from the first up:\n%s", diffDumps(dumps[latest], got))
 	}
 	wantStatus(t, m, db.MigrationStatus{Version: latest, Latest: latest, Engine: s.Engine})
+}
+
+// runMigrateConcurrent starts two migrators, each on its own connection, on
+// the same fresh database at once, as two hosts starting together do. Both
+// succeed (one waits for the other), the schema ends at the latest version,
+// clean, and is the one a single migrator builds: a migration applied twice
+// would have failed (a table created twice) or left another schema.
+func runMigrateConcurrent(t *testing.T, engine string) {
+	ctx := context.Background()
+	latest := latestMigration(t, engine)
+	want := schemaDump(t, migrated(t, openStore(t, engine)))
+	for round := range 5 {
+		s := openStore(t, engine)
+		var (
+			wg    sync.WaitGroup
+			errs  [2]error
+			ready sync.WaitGroup
+			start = make(chan struct{})
+		)
+		ready.Add(2)
+		for i := range 2 {
+			wg.Go(func() {
+				m, err := db.NewMigrator(ctx, s)
+				ready.Done()
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				defer m.Close()
+				<-start
+				errs[i] = m.Up()
+			})
+		}
+		ready.Wait()
+		close(start)
+		wg.Wait()
+		if errs[0] != nil || errs[1] != nil {
+			t.Fatalf("round %d: two migrators at once: %v; %v", round, errs[0], errs[1])
+		}
+		wantStatus(t, newMigrator(t, s), db.MigrationStatus{Version: latest, Latest: latest, Engine: engine})
+		if got := schemaDump(t, s); !slices.Equal(got, want) {
+			t.Fatalf("round %d: two migrators built another schema than one:\n%s", round, diffDumps(want, got))
+		}
+		storeWorks(t, s, fmt.Sprintf("org_race%d", round))
+	}
 }
