@@ -73,10 +73,10 @@ func readSettings(t *testing.T) settings {
 	return s
 }
 
-// TestSoak builds bin/indigo and the projects module, serves them on SQLite
-// in a temporary folder, creates the keys through the API and drives GET
-// /api/v2/me and GET /api/v2/projects (the module, reading its database)
-// round-robin over the keys at a steady rate. Every interval it samples the
+// TestSoak builds the host (cmd/indigo) and the projects module, serves
+// them on SQLite in a temporary folder, creates the keys through the API
+// and drives GET /api/v2/me and GET /api/v2/projects (the module, reading
+// its database) round-robin over the keys at a steady rate. Every interval it samples the
 // host's RSS, goroutines (go_goroutines from /metrics), open files and child
 // processes, and the module's RSS; it prints them as a table and fails when
 // one grows past its bound after the warm-up (the first third of the run),
