@@ -43,6 +43,10 @@ type Options struct {
 	Resolver  identity.Resolver // the resolveOrgId hook; the local provider when nil
 	Meter     metering.Meter    // the deductApiCallToken hook; none when nil
 	NoMigrate bool              // skip the automatic migration at start
+	// WaitForDatabase keeps trying to reach the database for this long,
+	// with backoff, logging each attempt (serve: database.start_timeout);
+	// 0 tries once.
+	WaitForDatabase time.Duration
 	Scopes    *scope.Registry   // a registry to extend; core's when nil
 	// DescribeModules registers the configured modules' scopes from their
 	// describe output, for commands that do not start the modules.
@@ -78,7 +82,7 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Services, err
 			return nil, err
 		}
 	}
-	store, err := db.Open(ctx, cfg.Database.Driver, cfg.Database.URL)
+	store, err := openWaiting(ctx, cfg, opts.WaitForDatabase, log)
 	if err != nil {
 		return nil, err
 	}
@@ -102,6 +106,39 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Services, err
 		Keys:  apikey.New(store, reg, settings, opts.Now, log),
 		Local: identity.NewLocal(store, opts.Now, cfg.Identity.SessionTTL.Duration, cfg.Identity.LoginLinkTTL.Duration),
 	}, nil
+}
+
+// openWaiting opens the database, trying again with backoff (0.25 s
+// doubling to 5 s) for up to wait while it is unreachable, so that a host
+// starting beside its database comes up once the database does. Errors
+// that waiting cannot fix (a bad URL, a wrong password) return at once.
+func openWaiting(ctx context.Context, cfg *config.Config, wait time.Duration, log *slog.Logger) (*db.Store, error) {
+	// wall clock: how long a real database has been unreachable
+	deadline := time.Now().Add(wait)
+	backoff := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		store, err := db.Open(ctx, cfg.Database.Driver, cfg.Database.URL)
+		if err == nil {
+			if attempt > 1 {
+				log.Info("database reachable", "attempt", attempt)
+			}
+			return store, nil
+		}
+		// wall clock: the same deadline
+		if !db.Unavailable(err) || time.Now().Add(backoff).After(deadline) {
+			if attempt > 1 {
+				return nil, fmt.Errorf("%w (gave up after %d attempts over database.start_timeout %s)", err, attempt, wait)
+			}
+			return nil, err
+		}
+		log.Warn("database unreachable; trying again", "attempt", attempt, "in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
 }
 
 // DatabaseExists reports an embedded (SQLite) database file that is not
