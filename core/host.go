@@ -47,7 +47,7 @@ type Options struct {
 	// with backoff, logging each attempt (serve: database.start_timeout);
 	// 0 tries once.
 	WaitForDatabase time.Duration
-	Scopes    *scope.Registry   // a registry to extend; core's when nil
+	Scopes          *scope.Registry // a registry to extend; core's when nil
 	// DescribeModules registers the configured modules' scopes from their
 	// describe output, for commands that do not start the modules.
 	DescribeModules bool
