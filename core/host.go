@@ -244,6 +244,10 @@ func New(svc *Services, opts Options) *Host {
 		QueryTimeout: cfg.Database.QueryTimeout.Duration,
 		Metrics:      api.NewMetrics(svc.Keys.CacheStats, logs.Dropped, logs.Depth), V1Key: cfg.V1.APIKey,
 	}
+	h.API.Metrics.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "indigo_api_key_unknown_refused_total",
+		Help: "Keys refused without a database lookup: no stored key has their hash.",
+	}, func() float64 { return float64(svc.Keys.UnknownRefused()) }))
 	h.API.Unmetered = metering.NewBacklog(svc.Store, svc.Log, svc.Keys.Now, 10_000)
 	h.Modules = module.NewLoader(h.API, svc.Scopes, cfg.Server.DataDir, cfg.API.ModuleCallTimeout.Duration, svc.Log)
 	h.Modules.Provision = svc.Store.ProvisionModule
@@ -460,7 +464,17 @@ func (h *Host) StartBackground(ctx context.Context) {
 	if err != nil {
 		h.Log.Error("change feed: read position", "err", err)
 	}
-	h.wg.Add(6)
+	h.wg.Add(7)
+	go func() {
+		defer h.wg.Done()
+		// wall clock: how long loading took, for the log
+		start := time.Now()
+		if err := h.Keys.LoadKnownKeys(ctx); err != nil {
+			h.Log.Warn("known keys: load (every uncached key is looked up until it succeeds)", "err", err)
+			return
+		}
+		h.Log.Debug("known keys loaded", "took", time.Since(start)) // wall clock: the same
+	}()
 	go func() { defer h.wg.Done(); h.Notify.Run(ctx) }()
 	go func() { defer h.wg.Done(); h.API.Unmetered.Run(ctx) }()
 	go func() { defer h.wg.Done(); h.Logs.Run() }()

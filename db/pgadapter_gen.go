@@ -272,6 +272,18 @@ func (p pgQuerier) ListKeyEventDeliveries(ctx context.Context, a1 string) ([]sql
 	return out, nil
 }
 
+func (p pgQuerier) ListKeyHashesAfter(ctx context.Context, a1 sqlitedb.ListKeyHashesAfterParams) ([]sqlitedb.ListKeyHashesAfterRow, error) {
+	rows, err := p.q.ListKeyHashesAfter(ctx, pgdb.ListKeyHashesAfterParams(a1))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]sqlitedb.ListKeyHashesAfterRow, len(rows))
+	for i := range rows {
+		out[i] = sqlitedb.ListKeyHashesAfterRow(rows[i])
+	}
+	return out, nil
+}
+
 func (p pgQuerier) ListOrgKeys(ctx context.Context, a1 sqlitedb.ListOrgKeysParams) ([]sqlitedb.SaasApiKey, error) {
 	rows, err := p.q.ListOrgKeys(ctx, pgdb.ListOrgKeysParams(a1))
 	if err != nil {

@@ -45,6 +45,8 @@ type (
 	ListKeyChangesAfterParams       = sqlitedb.ListKeyChangesAfterParams
 	ListKeyChangesAfterRow          = sqlitedb.ListKeyChangesAfterRow
 	ListKeyEventDeliveriesRow       = sqlitedb.ListKeyEventDeliveriesRow
+	ListKeyHashesAfterParams        = sqlitedb.ListKeyHashesAfterParams
+	ListKeyHashesAfterRow           = sqlitedb.ListKeyHashesAfterRow
 	ListOrgKeysParams               = sqlitedb.ListOrgKeysParams
 	MarkCallReconciledParams        = sqlitedb.MarkCallReconciledParams
 	MarkDeliveryDeliveredParams     = sqlitedb.MarkDeliveryDeliveredParams

@@ -607,3 +607,60 @@ func TestEveryDomainRefusalHasAStatus(t *testing.T) {
 		t.Error("an unexpected error was given a status (it must stay a logged 500)")
 	}
 }
+
+// A flood of made-up keys that pass the checksum costs no database lookup
+// each: the host knows which hashes are stored, and leaves only a small
+// budget of lookups a second for keys created a moment ago elsewhere. A key
+// created by another process is still accepted once the change feed has
+// reported it, even while that budget is spent.
+func TestMadeUpKeysCostNoLookupEach(t *testing.T) {
+	coretest.Engines(t, func(t *testing.T, engine string) {
+		e := coretest.New(t, engine)
+		org := e.Org("Acme")
+		_, good := e.Superkey(org)
+		if err := e.Host.Keys.LoadKnownKeys(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if r := e.Do("GET", "/api/v2/me", bearer(good), nil); r.Status != 200 {
+			t.Fatalf("a stored key: %d", r.Status)
+		}
+		_, misses0 := e.Host.Keys.CacheStats()
+		const flood = 1000
+		for range flood {
+			madeUp, _ := apikey.Generate("indigo_sk")
+			if r := e.Do("GET", "/api/v2/me", bearer(madeUp), nil); r.Status != 401 {
+				t.Fatalf("a made-up key: %d", r.Status)
+			}
+		}
+		_, misses := e.Host.Keys.CacheStats()
+		if lookups := misses - misses0; lookups > 110 {
+			t.Fatalf("%d made-up keys cost %d lookups; want at most the budget of 100 a second and a few false positives", flood, lookups)
+		}
+		if refused := e.Host.Keys.UnknownRefused(); refused < flood-110 {
+			t.Fatalf("%d refused without a lookup, want most of %d", refused, flood)
+		}
+		// Another process (the CLI, another host) creates a key: the
+		// change feed tells this host, which then accepts it at once.
+		other := apikey.New(e.Host.Store, e.Host.Scopes, apikey.Settings{Prefix: "indigo_sk"}, e.Clock.Now, nil)
+		_, raw, err := other.Create(context.Background(), org, apikey.Actor{ID: "cli"}, apikey.CreateInput{Name: "from elsewhere"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			r := e.Do("GET", "/api/v2/me", bearer(raw), nil)
+			if r.Status == 200 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("a key created by another process: %d after 5 s", r.Status)
+			}
+			// Keep the lookup budget spent, as a flood would.
+			for range 50 {
+				madeUp, _ := apikey.Generate("indigo_sk")
+				e.Do("GET", "/api/v2/me", bearer(madeUp), nil)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}

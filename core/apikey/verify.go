@@ -48,6 +48,12 @@ func (s *Service) VerifyAt(ctx context.Context, raw string, now time.Time) (*Rec
 		if !checksumValid(raw) { // a typo or a made-up key: no lookup, nothing cached
 			return nil, CodeNotFound, nil
 		}
+		if !s.known.mayExist(&parsed.Digest) && !s.known.allowLookup(now) {
+			// Never stored, as far as this host knows, and the lookups
+			// left for keys created a moment ago elsewhere are spent.
+			s.known.refused.Add(1)
+			return nil, CodeNotFound, nil
+		}
 		s.cache.Miss()
 		if s.settings.QueryTimeout > 0 {
 			var cancel context.CancelFunc
@@ -62,6 +68,7 @@ func (s *Service) VerifyAt(ctx context.Context, raw string, now time.Time) (*Rec
 			return nil, "", err
 		default:
 			rec, id = newRecord(row), row.ID
+			s.learnKey(parsed.Digest)
 		}
 		s.cache.Put(parsed.Digest, id, rec, gen, now)
 	}

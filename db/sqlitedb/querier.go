@@ -75,6 +75,9 @@ type Querier interface {
 	ListKeyChangesAfter(ctx context.Context, arg ListKeyChangesAfterParams) ([]ListKeyChangesAfterRow, error)
 	// The delivery log of one key's events, oldest first.
 	ListKeyEventDeliveries(ctx context.Context, keyID string) ([]ListKeyEventDeliveriesRow, error)
+	// Every stored key's hash, in pages, for the verify path's filter of
+	// known keys.
+	ListKeyHashesAfter(ctx context.Context, arg ListKeyHashesAfterParams) ([]ListKeyHashesAfterRow, error)
 	ListOrgKeys(ctx context.Context, arg ListOrgKeysParams) ([]SaasApiKey, error)
 	ListOrgs(ctx context.Context) ([]SaasOrg, error)
 	ListTaskRuns(ctx context.Context) ([]SaasTaskRun, error)
