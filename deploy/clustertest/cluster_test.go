@@ -242,7 +242,7 @@ func TestCluster(t *testing.T) {
 	// they spent alone during the outage comes off the new count.
 	t.Run("redis restarted mid-load", func(t *testing.T) {
 		const quota = 1000
-		id, raw := c.key(org, "redis-outage")
+		id, raw := c.key(org, "redis-outage", "--rate-limit", "0") // the quota alone (no default limit)
 		_, admin := c.key(org, "admin-redis", "--superkey")
 		c.setRemaining(admin, id, quota)
 		status, stopLoad := load(4, 20*time.Millisecond, func() int { return call(lb, "GET", "/api/v2/me", raw) })
@@ -254,6 +254,10 @@ func TestCluster(t *testing.T) {
 		time.Sleep(2 * time.Second)
 		if during := status()[200] - okBefore; during == 0 {
 			t.Fatalf("no call passed while Redis was down: %v", status())
+		}
+		atRestart, refusedAtRestart := status()[200], status()[429]
+		if refusedAtRestart > 0 {
+			t.Errorf("%d calls refused while Redis was down: the fallback shares were too small (%v)", refusedAtRestart, status())
 		}
 		c.cluster("redis-start")
 		waitReady(t, "ready", 5*time.Second)
@@ -270,6 +274,7 @@ func TestCluster(t *testing.T) {
 		// The bound: 4 callers in flight, each call possibly granted twice
 		// (unseen by a host when Redis lost it), and as safe the other way.
 		const slack = 12
+		t.Logf("%d passed (%d before it went down, %d while down, %d after)", got[200], okBefore, atRestart-okBefore, got[200]-atRestart)
 		if got[200] > quota+slack || got[200] < quota-slack {
 			t.Fatalf("%v: %d passed for a quota of %d (bound ±%d)", got, got[200], quota, slack)
 		}
@@ -278,7 +283,8 @@ func TestCluster(t *testing.T) {
 				t.Fatalf("%v: a status other than 200 and 429", got)
 			}
 		}
-		t.Logf("quota %d across a Redis restart: %d passed, %d refused", quota, got[200], got[429])
+		t.Logf("quota %d across a Redis restart: %d passed (%d before it went down, %d while down, %d after), %d refused",
+			quota, got[200], okBefore, atRestart-okBefore, got[200]-atRestart, got[429])
 	})
 
 	// PostgreSQL restarted mid-load: cached keys keep verifying, management
