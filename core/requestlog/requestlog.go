@@ -250,20 +250,21 @@ func (w *Writer) Run() {
 	var (
 		backoff time.Duration
 		retryC  <-chan time.Time // set while the database fails
+		tries   int              // failed attempts in a row
 	)
 	attempt := func(replay int) {
 		err := w.work(w.ctx, replay)
 		if err == nil {
 			if backoff > 0 {
-				w.log.Info("request log: the database takes writes again", "spool_bytes", w.SpoolBytes())
+				w.log.Info("request log: the database takes writes again", "failed_attempts", tries, "spool_bytes", w.SpoolBytes())
 				w.resumeSpill()
 			}
-			backoff, retryC = 0, nil
+			backoff, retryC, tries = 0, nil, 0
 			return
 		}
-		if backoff == 0 {
+		if tries++; tries == 1 || tries%64 == 0 { // then about every 5 minutes
 			w.log.Error("request log: write failed; retrying with backoff, and spooling to disk past the memory budget",
-				"depth", w.Depth(), "err", err)
+				"failed_attempts", tries, "depth", w.Depth(), "spool_bytes", w.SpoolBytes(), "err", err)
 		}
 		backoff = min(max(2*backoff, w.retryMin), w.retryMax)
 		retry.Reset(jitter(backoff))
