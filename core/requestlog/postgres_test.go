@@ -60,3 +60,56 @@ func TestPostgresOutageLosesNoRows(t *testing.T) {
 		t.Fatalf("segments left after the replay: %v", segments(t, dir))
 	}
 }
+
+// A host stopped (SIGTERM) while PostgreSQL hangs: Close gives up the write
+// in progress when its context ends, instead of waiting on the database,
+// and spools what it holds; a write that the database finishes after all
+// is not stored twice when the next writer replays the spool.
+func TestPostgresHangAtShutdownSpoolsWithinTheDeadline(t *testing.T) {
+	u, err := url.Parse(dbtest.URL(t, db.Postgres))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := coretest.NewProxy(t, u.Host)
+	u.Host = proxy.Addr
+	ctx := context.Background()
+	s, err := db.Open(ctx, db.Postgres, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := db.MigrateUp(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	opts := requestlog.Options{QueueSize: 1000, BatchSize: 8, FlushInterval: 10 * time.Millisecond,
+		SpoolDir: dir, SpoolMaxBytes: 1 << 20, RetryMin: 20 * time.Millisecond, RetryMax: 250 * time.Millisecond, Log: quiet()}
+	a := requestlog.New(s, opts)
+	go a.Run()
+	const n = 100
+	for i := 0; i < n/2; i++ {
+		a.Enqueue(entry(i))
+	}
+	a.Flush(ctx)
+	proxy.Hang()
+	for i := n / 2; i < n; i++ {
+		a.Enqueue(entry(i))
+		time.Sleep(time.Millisecond)
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Second)
+	start := time.Now()
+	a.Close(cctx)
+	took := time.Since(start)
+	cancel()
+	if took > 3*time.Second || a.Spilled() == 0 || a.Dropped() != 0 {
+		t.Fatalf("Close took %v with a 1 s deadline, spilled %d, dropped %d", took, a.Spilled(), a.Dropped())
+	}
+
+	proxy.Forward()
+	b := requestlog.New(s, opts)
+	go b.Run()
+	defer b.Close(ctx)
+	waitFor(t, "the spool replayed", func() bool { return b.SpoolBytes() == 0 && len(segments(t, dir)) == 0 })
+	wantStored(t, s, n)
+	t.Logf("Close took %v; a spilled %d, b found %d already stored", took, a.Spilled(), b.Duplicates())
+}
