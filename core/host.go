@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -218,7 +219,10 @@ type Host struct {
 // New builds a host on open services.
 func New(svc *Services, opts Options) *Host {
 	cfg := svc.Cfg
-	logs := requestlog.New(svc.Store, cfg.API.LogQueueSize, cfg.API.LogBatchSize, cfg.API.LogFlushInterval.Duration, svc.Log)
+	logs := requestlog.New(svc.Store, requestlog.Options{
+		QueueSize: cfg.API.LogQueueSize, BatchSize: cfg.API.LogBatchSize, FlushInterval: cfg.API.LogFlushInterval.Duration,
+		SpoolDir: SpoolDir(cfg), SpoolMaxBytes: cfg.API.LogSpoolMaxBytes, Log: svc.Log, Now: svc.Keys.Now,
+	})
 	resolver := opts.Resolver
 	local := opts.Resolver == nil && cfg.Identity.Provider != "jwt"
 	switch {
@@ -313,6 +317,7 @@ func New(svc *Services, opts Options) *Host {
 	)
 	h.Maint.Now = now
 	h.API.Metrics.Registry.MustRegister(h.Maint.Collectors()...)
+	h.API.Metrics.Registry.MustRegister(logs.Collectors()...)
 	if cfg.Redis.URL != "" {
 		h.useRedis()
 	}
@@ -341,6 +346,15 @@ func (h *Host) useRedis() {
 		}
 		return 0
 	}))
+}
+
+// SpoolDir is where the request log keeps what the database cannot take
+// yet: <data_dir>/spool/requestlog ("" without a data folder).
+func SpoolDir(cfg *config.Config) string {
+	if cfg.Server.DataDir == "" {
+		return ""
+	}
+	return filepath.Join(cfg.Server.DataDir, "spool", "requestlog")
 }
 
 // Handler is the host's HTTP handler.
@@ -557,8 +571,9 @@ func (h *Host) URL() string {
 }
 
 // Shutdown stops accepting requests, finishes those in flight, stops the
-// modules (killing any that has not stopped by the deadline), writes every
-// queued log entry and the in-memory usage, and closes the store. Without
+// modules (killing any that has not stopped by the deadline), writes the
+// queued log entries (spooling to disk those the database cannot take
+// before ctx ends) and the in-memory usage, and closes the store. Without
 // a deadline on ctx, server.shutdown_timeout applies.
 func (h *Host) Shutdown(ctx context.Context) error {
 	var errs []error
@@ -582,7 +597,7 @@ func (h *Host) Shutdown(ctx context.Context) error {
 			}
 		}
 		h.Modules.Shutdown(stopCtx)
-		h.Logs.Close()
+		h.Logs.Close(ctx) // what the database cannot take in time waits in the spool
 		if h.cancel != nil {
 			h.cancel()
 		}

@@ -352,6 +352,10 @@ func (p pgQuerier) MarkKeyExpiring(ctx context.Context, a1 sqlitedb.MarkKeyExpir
 	return p.q.MarkKeyExpiring(ctx, pgdb.MarkKeyExpiringParams(a1))
 }
 
+func (p pgQuerier) MarkRequestLogBatch(ctx context.Context, a1 sqlitedb.MarkRequestLogBatchParams) (int64, error) {
+	return p.q.MarkRequestLogBatch(ctx, pgdb.MarkRequestLogBatchParams(a1))
+}
+
 func (p pgQuerier) MaxKeyChangeID(ctx context.Context) (int64, error) {
 	return p.q.MaxKeyChangeID(ctx)
 }
@@ -366,6 +370,10 @@ func (p pgQuerier) PruneKeyEvents(ctx context.Context, a1 int64) (int64, error) 
 
 func (p pgQuerier) PruneReconciledCalls(ctx context.Context, a1 int64) (int64, error) {
 	return p.q.PruneReconciledCalls(ctx, a1)
+}
+
+func (p pgQuerier) PruneRequestLogBatches(ctx context.Context, a1 int64) (int64, error) {
+	return p.q.PruneRequestLogBatches(ctx, a1)
 }
 
 func (p pgQuerier) PruneRequestLogs(ctx context.Context, a1 int64) (int64, error) {

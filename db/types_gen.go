@@ -52,6 +52,7 @@ type (
 	MarkDeliveryDeliveredParams     = sqlitedb.MarkDeliveryDeliveredParams
 	MarkDeliveryFailedAttemptParams = sqlitedb.MarkDeliveryFailedAttemptParams
 	MarkKeyExpiringParams           = sqlitedb.MarkKeyExpiringParams
+	MarkRequestLogBatchParams       = sqlitedb.MarkRequestLogBatchParams
 	ReleaseDeliveryParams           = sqlitedb.ReleaseDeliveryParams
 	RevokeKeyParams                 = sqlitedb.RevokeKeyParams
 	SaasApiKey                      = sqlitedb.SaasApiKey

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/indigo-hq/indigo/core/config"
 	"github.com/indigo-hq/indigo/core/coretest"
 	"github.com/indigo-hq/indigo/db"
+	"github.com/indigo-hq/indigo/db/dbtest"
 )
 
 var bearer = coretest.Bearer
@@ -533,6 +535,63 @@ func TestShutdownFlushesRequestLogs(t *testing.T) {
 	var n int
 	if err := s.DB.QueryRow("SELECT COUNT(*) FROM saas_api_request_logs").Scan(&n); err != nil || n != 25 {
 		t.Fatalf("%d log rows after shutdown (%v), want 25", n, err)
+	}
+}
+
+// Defect 3 of issue 14 at the host: PostgreSQL becomes unreachable with
+// calls still queued, and the host is stopped (SIGTERM) in the outage. What
+// the database cannot take goes to the spool in the data folder, and the
+// next host on that folder replays it: every call is logged, once.
+func TestPostgresOutageAtShutdownSpoolsAndTheNextHostReplays(t *testing.T) {
+	u, err := url.Parse(dbtest.URL(t, db.Postgres))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := coretest.NewProxy(t, u.Host)
+	u.Host = proxy.Addr
+	data := t.TempDir()
+	throughProxy := func(c *config.Config, _ *core.Options) {
+		c.Database.URL = u.String()
+		c.Server.DataDir = data
+		c.API.LogFlushInterval = config.Duration{Duration: time.Hour}
+		c.API.LogBatchSize = 10000
+	}
+	a := coretest.New(t, db.Postgres, throughProxy)
+	org := a.Org("A")
+	_, raw := a.Superkey(org)
+	const n = 40
+	for i := 0; i < n; i++ {
+		if i == n/2 {
+			a.FlushLogs()
+		}
+		if r := a.Do("GET", "/api/v2/me", bearer(raw), nil); r.Status != 200 {
+			t.Fatalf("call %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	// The last half waits in the queue for the hour-long flush interval.
+	proxy.Refuse()
+	a.Server.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_ = a.Host.Shutdown(ctx) // the key usage cannot be saved either, and says so
+	cancel()
+	if segs, _ := filepath.Glob(filepath.Join(core.SpoolDir(a.Cfg), "*.jsonl")); len(segs) == 0 || a.Host.Logs.Spilled() != n/2 || a.Host.Logs.Dropped() != 0 {
+		t.Fatalf("after a shutdown in the outage: segments %v, spilled %d, dropped %d", segs, a.Host.Logs.Spilled(), a.Host.Logs.Dropped())
+	}
+
+	proxy.Forward()
+	b := coretest.New(t, db.Postgres, throughProxy)
+	var rows, distinct int
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		err := b.Host.Store.DB.QueryRow("SELECT COUNT(*), COUNT(DISTINCT request_id) FROM saas_api_request_logs").Scan(&rows, &distinct)
+		if err == nil && rows == n && b.Host.Logs.SpoolBytes() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d log rows (%v), spool %d bytes: want %d rows and an empty spool", rows, err, b.Host.Logs.SpoolBytes(), n)
+		}
+	}
+	if distinct != n {
+		t.Fatalf("%d distinct request ids in %d rows", distinct, rows)
 	}
 }
 
