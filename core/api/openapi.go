@@ -240,13 +240,13 @@ func (s *Server) OpenAPI() map[string]any {
 		queryParam("until", "before this time (RFC 3339)", timeStr),
 	}, pageParams...)
 	op := []any{map[string]any{"session": []string{}}}
-	add("/api/admin/keys", "GET", operation(Doc{"adminListKeys", "Keys across organizations (operators)", "", 200, "AdminKeyList"},
-		slices.Concat(adminParams, []any{queryParam("status", "active, expiring, expired or revoked", str)}), op, []int{400, 401, 403}))
-	add("/api/admin/logs", "GET", operation(Doc{"adminGetLogs", "Request logs across organizations (operators)", "", 200, "LogList"},
+	add("/api/admin/keys", "GET", adminOperation(Doc{"adminListKeys", "Keys across organizations (operators)", "", 200, "AdminKeyList"},
+		slices.Concat(adminParams, []any{queryParam("status", "active, expiring, expired or revoked", str)})))
+	add("/api/admin/logs", "GET", adminOperation(Doc{"adminGetLogs", "Request logs across organizations (operators)", "", 200, "LogList"},
 		slices.Concat(adminParams, []any{queryParam("route", "route template, e.g. /api/v2/me", str), queryParam("status", "HTTP status", integer),
-			queryParam("caller", "key: calls with an API key; session: calls by signed-in people", map[string]any{"type": "string", "enum": []string{"key", "session"}})}), op, []int{400, 401, 403}))
-	add("/api/admin/audit", "GET", operation(Doc{"adminGetAudit", "The audit log across organizations (operators)", "", 200, "AuditList"},
-		slices.Concat(adminParams, []any{queryParam("action", "e.g. key.revoke", str)}), op, []int{400, 401, 403}))
+			queryParam("caller", "key: calls with an API key; session: calls by signed-in people", map[string]any{"type": "string", "enum": []string{"key", "session"}})})))
+	add("/api/admin/audit", "GET", adminOperation(Doc{"adminGetAudit", "The audit log across organizations (operators)", "", 200, "AuditList"},
+		slices.Concat(adminParams, []any{queryParam("action", "e.g. key.revoke", str)})))
 	add("/api/session", "GET", operation(Doc{"getSession", "The signed-in member and the CSRF token", "", 200, "Session"}, nil, op, []int{400, 401}))
 
 	return map[string]any{
@@ -264,6 +264,15 @@ func (s *Server) OpenAPI() map[string]any {
 			},
 		},
 	}
+}
+
+// adminOperation documents an operator view: a signed-in operator only,
+// and a 403 not_operator for a known caller that is not one.
+func adminOperation(d Doc, params []any) map[string]any {
+	op := operation(d, params, []any{map[string]any{"session": []string{}}}, []int{400, 401, 403})
+	op["responses"].(map[string]any)["403"].(map[string]any)["description"] = "not_operator: a valid API key (a superkey " +
+		"included: keys never read the admin views) or a session without the operator flag"
+	return op
 }
 
 // operationSuffix names an operation after its method and path, for routes
