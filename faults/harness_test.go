@@ -207,6 +207,16 @@ func tail(s string, n int) string {
 	return s
 }
 
+// running reports whether the host process has not exited.
+func (h *host) running() bool {
+	select {
+	case <-h.exited:
+		return false
+	default:
+		return true
+	}
+}
+
 // createKey makes a superkey without a rate limit with the CLI, as an
 // operator would, and waits until the host accepts it.
 func (h *host) createKey(name string) (id, raw string) {
