@@ -389,3 +389,39 @@ func (c *client) do(method, url, key string, body any) answer {
 	b, err := io.ReadAll(resp.Body)
 	return answer{status: resp.StatusCode, header: resp.Header, body: b, err: err}
 }
+
+// metrics scrapes /metrics into series → value (a series is its name
+// with its labels, as Prometheus prints it).
+func (h *host) metrics(c *client) map[string]float64 {
+	h.t.Helper()
+	a := c.do("GET", h.url+"/metrics", "", nil)
+	if a.err != nil || a.status != 200 {
+		h.t.Fatalf("GET /metrics: %d %v", a.status, a.err)
+	}
+	out := map[string]float64{}
+	for l := range strings.Lines(string(a.body)) {
+		l = strings.TrimSpace(l)
+		if l == "" || l[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(l, ' ')
+		if i < 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(l[i+1:], 64); err == nil {
+			out[l[:i]] = v
+		}
+	}
+	return out
+}
+
+// percentileMS is the p-th percentile (0 to 100) of ds, in milliseconds.
+func percentileMS(ds []time.Duration, p float64) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(p / 100 * float64(len(s)-1))
+	return float64(s[i]) / float64(time.Millisecond)
+}
