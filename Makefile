@@ -2,7 +2,7 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: run build test test-short bench generate check-generate lint modules clean ui-deps cluster cluster-stop test-cluster bench-scale
+.PHONY: run build test test-short faults bench generate check-generate lint modules clean ui-deps cluster cluster-stop test-cluster bench-scale
 
 run: build
 	./bin/indigo serve --config indigo.toml
@@ -18,6 +18,16 @@ test:
 
 test-short:
 	$(GO) test -short ./...
+
+# The fault tests: faults/ builds indigo and the projects module into a
+# temporary folder, runs them as processes and kills, stops and floods them
+# (it skips without INDIGO_FAULTS=1: make test leaves it to this target);
+# then the fault tests of other packages, by name.
+faults:
+	INDIGO_FAULTS=1 $(GO) test -count=1 -v ./faults/
+	$(GO) test -count=1 -run 'TestShutdownKillsAHungModule|TestHungModuleIsReplaced|TestHungIdleModuleIsReplaced|TestModuleKilledMidCallIsOutcomeUnknown' ./core/module/
+	$(GO) test -count=1 -run 'TestServeStopsWithAHungModule|TestServeWaitsForTheDatabase|TestServeGivesUpOnTheDatabase' ./cmd/indigo/
+	$(GO) test -count=1 -run TestDatabaseHangOrRefusalAnswers503InTime ./core/
 
 bench: build
 	$(GO) run ./cmd/indigo-bench
