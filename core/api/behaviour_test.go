@@ -685,6 +685,7 @@ func TestMadeUpKeysCostNoLookupEach(t *testing.T) {
 		}
 		_, misses0 := e.Host.Keys.CacheStats()
 		const flood = 1000
+		floodStart := time.Now()
 		for range flood {
 			madeUp, _ := apikey.Generate("indigo_sk")
 			if r := e.Do("GET", "/api/v2/me", bearer(madeUp), nil); r.Status != 401 {
@@ -692,10 +693,14 @@ func TestMadeUpKeysCostNoLookupEach(t *testing.T) {
 			}
 		}
 		_, misses := e.Host.Keys.CacheStats()
-		if lookups := misses - misses0; lookups > 110 {
-			t.Fatalf("%d made-up keys cost %d lookups; want at most the budget of 100 a second and a few false positives", flood, lookups)
+		// The budget is 100 lookups that find nothing per second of the
+		// wall clock that the flood touched, plus the filter's false
+		// positives (0.1%).
+		allowed := uint64(100*(int(time.Since(floodStart)/time.Second)+2) + flood/100)
+		if lookups := misses - misses0; lookups > allowed {
+			t.Fatalf("%d made-up keys cost %d lookups; want at most %d (the budget and a few false positives)", flood, lookups, allowed)
 		}
-		if refused := e.Host.Keys.UnknownRefused(); refused < flood-110 {
+		if refused := e.Host.Keys.UnknownRefused(); refused < flood-allowed {
 			t.Fatalf("%d refused without a lookup, want most of %d", refused, flood)
 		}
 		// Another process (the CLI, another host) creates a key: the

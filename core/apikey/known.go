@@ -9,7 +9,6 @@ import (
 
 	"github.com/bits-and-blooms/bloom/v3"
 
-	"github.com/indigo-hq/indigo/core/ratelimit"
 	"github.com/indigo-hq/indigo/db"
 )
 
@@ -20,8 +19,10 @@ import (
 // this host's creations and the change feed: a key it has never seen is
 // refused without a lookup. A key the filter does not know may still have
 // been created a moment ago on another host (the change feed takes
-// milliseconds), so a small budget of lookups a second is left for such
-// keys; a key found that way joins the filter.
+// milliseconds), so it is still looked up while fewer than 100 such
+// lookups found nothing this second: a lookup that finds its key costs
+// nothing, so only made-up keys use the budget up. A key found that way
+// joins the filter.
 const (
 	// knownFalsePositive is the filter's target rate: one made-up key in
 	// a thousand still costs a lookup (and is then cached as missing).
@@ -29,8 +30,8 @@ const (
 	// knownMinCapacity sizes the filter of a small install; a filter is
 	// sized for twice the keys it starts with and rebuilt when it fills.
 	knownMinCapacity = 100_000
-	// unknownLookups a second may go to the database for keys the filter
-	// does not know.
+	// unknownLookups lookups a second of keys the filter does not know may
+	// find nothing before such keys are refused without one.
 	unknownLookups = 100
 	knownPage      = 10_000
 )
@@ -42,12 +43,15 @@ type knownKeys struct {
 	capacity uint
 	added    uint // since the last build
 	building bool
-	pending  [][32]byte // added while a build runs, for the new filter
-	budget   *ratelimit.Limiter
+	pending  [][32]byte    // added while a build runs, for the new filter
 	refused  atomic.Uint64 // made-up keys refused without a lookup
+	// The lookups of unknown keys that found nothing, in the current
+	// second of the wall clock: a lookup that finds its key costs nothing,
+	// so keys created elsewhere never use the budget up themselves.
+	missSecond, misses atomic.Int64
 }
 
-func newKnownKeys() *knownKeys { return &knownKeys{budget: ratelimit.New()} }
+func newKnownKeys() *knownKeys { return &knownKeys{} }
 
 // mayExist reports whether a key with this digest may be stored.
 func (k *knownKeys) mayExist(d *[32]byte) bool {
@@ -59,10 +63,23 @@ func (k *knownKeys) mayExist(d *[32]byte) bool {
 	return k.f.Test(d[:])
 }
 
-// allowLookup spends one of the lookups a second left for keys the filter
-// does not know.
-func (k *knownKeys) allowLookup(now time.Time) bool {
-	return k.budget.Admit("unknown", ratelimit.Policy{Limit: unknownLookups, Window: time.Second}, now).Code == ratelimit.OK
+// allowLookup reports whether a key the filter does not know may still be
+// looked up: fewer than unknownLookups such lookups found nothing this
+// second.
+func (k *knownKeys) allowLookup() bool {
+	// wall clock: a budget against floods, not a moment the keys' clock decides
+	sec := time.Now().Unix()
+	return k.missSecond.Load() != sec || k.misses.Load() < unknownLookups
+}
+
+// missed records a lookup of an unknown key that found nothing.
+func (k *knownKeys) missed() {
+	// wall clock: the same budget
+	sec := time.Now().Unix()
+	if k.missSecond.Swap(sec) != sec {
+		k.misses.Store(0)
+	}
+	k.misses.Add(1)
 }
 
 // add records a stored key; it reports whether the filter is full enough

@@ -48,7 +48,8 @@ func (s *Service) VerifyAt(ctx context.Context, raw string, now time.Time) (*Rec
 		if !checksumValid(raw) { // a typo or a made-up key: no lookup, nothing cached
 			return nil, CodeNotFound, nil
 		}
-		if !s.known.mayExist(&parsed.Digest) && !s.known.allowLookup(now) {
+		unknown := !s.known.mayExist(&parsed.Digest)
+		if unknown && !s.known.allowLookup() {
 			// Never stored, as far as this host knows, and the lookups
 			// left for keys created a moment ago elsewhere are spent.
 			s.known.refused.Add(1)
@@ -64,6 +65,9 @@ func (s *Service) VerifyAt(ctx context.Context, raw string, now time.Time) (*Rec
 		id := ""
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
+			if unknown {
+				s.known.missed()
+			}
 		case err != nil:
 			return nil, "", err
 		default:
