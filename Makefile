@@ -2,7 +2,7 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: run build test test-short faults bench generate check-generate lint modules clean ui-deps cluster cluster-stop test-cluster bench-scale
+.PHONY: run build test test-short faults bench fuzz soak generate check-generate lint modules clean ui-deps cluster cluster-stop test-cluster bench-scale
 
 run: build
 	./bin/indigo serve --config indigo.toml
@@ -31,6 +31,19 @@ faults:
 
 bench: build
 	$(GO) run ./cmd/indigo-bench
+
+# Every fuzz target for FUZZTIME each (scripts/fuzz.sh holds the list, and
+# fails when a Fuzz function is missing from it). CI runs FUZZTIME=10s.
+FUZZTIME ?= 60s
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
+
+# The host binary under a steady load over 1,000 keys for SOAK_DURATION,
+# failing when memory, goroutines, open files or child processes grow past
+# their bounds (deploy/soaktest). CI runs SOAK_DURATION=30s.
+SOAK_DURATION ?= 3m
+soak:
+	INDIGO_SOAK=1 SOAK_DURATION=$(SOAK_DURATION) $(GO) test -count=1 -v -timeout 0 -run '^TestSoak$$' ./deploy/soaktest/
 
 generate:
 	$(GO) generate ./db/...

@@ -42,6 +42,9 @@ type Migrator struct {
 	sqldb  *sql.DB
 	engine string
 	latest uint
+	// lockPath is the file that serialises migrators of a SQLite
+	// database ("" on PostgreSQL, whose driver takes an advisory lock).
+	lockPath string
 }
 
 // NewMigrator opens a migrator on the embedded migrations for the store's
@@ -94,7 +97,29 @@ func NewMigratorFS(_ context.Context, s *Store, src fs.FS) (*Migrator, error) {
 		_ = sqldb.Close()
 		return nil, err
 	}
-	return &Migrator{m: m, sqldb: sqldb, engine: s.Engine, latest: latest}, nil
+	mg := &Migrator{m: m, sqldb: sqldb, engine: s.Engine, latest: latest}
+	if s.Engine == SQLite {
+		mg.lockPath = s.URL + ".migrate-lock"
+	}
+	return mg, nil
+}
+
+// exclusive runs fn holding the database's migration lock. golang-migrate
+// takes one itself, but its SQLite driver's is a flag in the driver value:
+// two migrators (two processes starting at once, or serve beside `indigo db
+// migrate up`) each read the version, then both applied the same migration
+// and the second failed, leaving the schema dirty. A lock on a file beside
+// the database serialises them, across processes.
+func (m *Migrator) exclusive(fn func() error) error {
+	if m.lockPath == "" {
+		return fn()
+	}
+	unlock, err := lockFile(m.lockPath)
+	if err != nil {
+		return fmt.Errorf("migration lock %s: %w", m.lockPath, err)
+	}
+	defer unlock()
+	return fn()
 }
 
 func (s *Store) sqlitePathDSN() string {
@@ -129,41 +154,46 @@ func (m *Migrator) Status() (MigrationStatus, error) {
 }
 
 // Up applies every pending migration. A dirty schema is refused with
-// ErrDirty, since running on top of it could lose data.
+// ErrDirty, since running on top of it could lose data. The version is read
+// under the migration lock: read before it, a migration that another
+// migrator is running looks like a dirty schema.
 func (m *Migrator) Up() error {
-	st, err := m.Status()
-	if err != nil {
-		return err
-	}
-	if st.Dirty {
-		return fmt.Errorf("%w at version %d: fix the schema by hand, then run `indigo db migrate force %d`", ErrDirty, st.Version, st.Version)
-	}
-	if err := m.m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
-		return err
-	}
-	return nil
+	return m.exclusive(func() error {
+		err := m.m.Up()
+		if dirty, ok := errors.AsType[migrate.ErrDirty](err); ok {
+			return fmt.Errorf("%w at version %d: fix the schema by hand, then run `indigo db migrate force %d`", ErrDirty, dirty.Version, dirty.Version)
+		}
+		if err != nil && !errors.Is(err, migrate.ErrNoChange) {
+			return err
+		}
+		return nil
+	})
 }
 
 // Down reverts the given number of migrations (all when steps <= 0).
 func (m *Migrator) Down(steps int) error {
-	if _, _, err := m.m.Version(); errors.Is(err, migrate.ErrNilVersion) {
-		return nil // nothing applied
-	}
-	var err error
-	if steps <= 0 {
-		err = m.m.Down()
-	} else {
-		err = m.m.Steps(-steps)
-	}
-	var short migrate.ErrShortLimit
-	if errors.Is(err, migrate.ErrNoChange) || errors.As(err, &short) {
-		return nil // asked for more steps than were applied: all are reverted
-	}
-	return err
+	return m.exclusive(func() error {
+		if _, _, err := m.m.Version(); errors.Is(err, migrate.ErrNilVersion) {
+			return nil // nothing applied
+		}
+		var err error
+		if steps <= 0 {
+			err = m.m.Down()
+		} else {
+			err = m.m.Steps(-steps)
+		}
+		var short migrate.ErrShortLimit
+		if errors.Is(err, migrate.ErrNoChange) || errors.As(err, &short) {
+			return nil // asked for more steps than were applied: all are reverted
+		}
+		return err
+	})
 }
 
 // Force sets the version without running anything and clears the dirty flag.
-func (m *Migrator) Force(version int) error { return m.m.Force(version) }
+func (m *Migrator) Force(version int) error {
+	return m.exclusive(func() error { return m.m.Force(version) })
+}
 
 // Close releases the migrator's connection.
 func (m *Migrator) Close() error {

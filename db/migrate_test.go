@@ -3,10 +3,15 @@ package db_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"testing/fstest"
 
 	"github.com/indigo-hq/indigo/db"
 	"github.com/indigo-hq/indigo/db/dbtest"
@@ -16,12 +21,16 @@ import (
 func TestMigrationsSQLite(t *testing.T) {
 	t.Run("UpDownUp", func(t *testing.T) { runMigrateUpDownUp(t, newSQLiteStore(t)) })
 	t.Run("Dirty", func(t *testing.T) { runMigrateDirty(t, newSQLiteStore(t)) })
+	t.Run("SchemaIdentical", func(t *testing.T) { runMigrateSchemaIdentical(t, newSQLiteStore(t)) })
+	t.Run("Concurrent", func(t *testing.T) { runMigrateConcurrent(t, db.SQLite) })
 }
 
 func TestMigrationsPostgres(t *testing.T) {
 	dbtest.PostgresURL(t) // skip (or fail on CI) before the subtests
 	t.Run("UpDownUp", func(t *testing.T) { runMigrateUpDownUp(t, newPostgresStore(t)) })
 	t.Run("Dirty", func(t *testing.T) { runMigrateDirty(t, newPostgresStore(t)) })
+	t.Run("SchemaIdentical", func(t *testing.T) { runMigrateSchemaIdentical(t, newPostgresStore(t)) })
+	t.Run("Concurrent", func(t *testing.T) { runMigrateConcurrent(t, db.Postgres) })
 }
 
 // TestMigrationFilesPaired checks that both engines ship the same versions,
@@ -293,5 +302,205 @@ func runMigrateDirty(t *testing.T, s *db.Store) {
 	}
 	if n := appTables(t, s); n != 0 {
 		t.Fatalf("Up on a dirty schema created %d objects", n)
+	}
+}
+
+// schemaDump lists the application's schema objects, one line each, sorted:
+// on SQLite sqlite_master's entries with their SQL; on PostgreSQL the
+// tables, columns (with their order), indexes, constraints, functions,
+// triggers, sequences and views of the store's schema. The migrations
+// table is left out, the schema's own name is written SCHEMA, and a day
+// partition's date (000007 makes them around today) is written DATE.
+func schemaDump(t *testing.T, s *db.Store) []string {
+	t.Helper()
+	var queries []string
+	schema := ""
+	if s.Engine == db.Postgres {
+		if err := s.DB.QueryRow(`SELECT current_schema()`).Scan(&schema); err != nil {
+			t.Fatal(err)
+		}
+		queries = []string{
+			`SELECT format('table %s %s', table_name, table_type) FROM information_schema.tables WHERE table_schema = current_schema()`,
+			`SELECT format('column %s.%s #%s %s %s(%s) null=%s default=%s identity=%s generated=%s', table_name, column_name,
+				rank() OVER (PARTITION BY table_name ORDER BY ordinal_position), data_type, udt_name, character_maximum_length,
+				is_nullable, column_default, is_identity, is_generated)
+			 FROM information_schema.columns WHERE table_schema = current_schema()`,
+			`SELECT format('index %s: %s', indexname, indexdef) FROM pg_indexes WHERE schemaname = current_schema()`,
+			`SELECT format('constraint %s %s: %s', conrelid::regclass, conname, pg_get_constraintdef(oid))
+			 FROM pg_constraint WHERE connamespace = current_schema()::regnamespace`,
+			`SELECT format('function %s: %s', proname, pg_get_functiondef(oid))
+			 FROM pg_proc WHERE pronamespace = current_schema()::regnamespace AND prokind IN ('f', 'p')`,
+			`SELECT format('trigger %s: %s', tgname, pg_get_triggerdef(oid)) FROM pg_trigger
+			 WHERE NOT tgisinternal AND tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = current_schema()::regnamespace)`,
+			`SELECT format('sequence %s', relname) FROM pg_class WHERE relkind = 'S' AND relnamespace = current_schema()::regnamespace`,
+			`SELECT format('view %s: %s', viewname, definition) FROM pg_views WHERE schemaname = current_schema()`,
+		}
+	} else {
+		queries = []string{`SELECT type || ' ' || name || ' on ' || tbl_name || ': ' || COALESCE(sql, '')
+			FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'`}
+	}
+	partition := regexp.MustCompile(`_p[0-9]{8}\b`)
+	var out []string
+	for _, q := range queries {
+		rows, err := s.DB.Query(q)
+		if err != nil {
+			t.Fatalf("dump: %v\n%s", err, q)
+		}
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(line, "schema_migrations") {
+				continue
+			}
+			if schema != "" {
+				line = strings.ReplaceAll(line, schema, "SCHEMA")
+			}
+			out = append(out, partition.ReplaceAllString(line, "_pDATE"))
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		_ = rows.Close()
+	}
+	slices.Sort(out)
+	return out
+}
+
+// upTo is the embedded migrations of the engine up to version v.
+func upTo(t *testing.T, engine string, v uint) fs.FS {
+	t.Helper()
+	src, err := db.Migrations(engine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := fs.ReadDir(src, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := fstest.MapFS{}
+	for _, e := range entries {
+		var n uint
+		if _, err := fmt.Sscanf(e.Name(), "%d_", &n); err != nil || n > v {
+			continue
+		}
+		b, err := fs.ReadFile(src, e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = &fstest.MapFile{Data: b}
+	}
+	return out
+}
+
+func diffDumps(a, b []string) string {
+	var out []string
+	for _, l := range a {
+		if !slices.Contains(b, l) {
+			out = append(out, "- "+l)
+		}
+	}
+	for _, l := range b {
+		if !slices.Contains(a, l) {
+			out = append(out, "+ "+l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// runMigrateSchemaIdentical: every migration's down restores the schema it
+// found, object for object, and its up run again rebuilds the very schema
+// it built the first time; all the way down and up again ends where the
+// first up did.
+func runMigrateSchemaIdentical(t *testing.T, s *db.Store) {
+	ctx := context.Background()
+	latest := latestMigration(t, s.Engine)
+	dumps := [][]string{schemaDump(t, s)}
+	if len(dumps[0]) != 0 {
+		t.Fatalf("a fresh database holds %v", dumps[0])
+	}
+	for v := uint(1); v <= latest; v++ {
+		m, err := db.NewMigratorFS(ctx, s, upTo(t, s.Engine, v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Up(); err != nil {
+			t.Fatalf("up to %d: %v", v, err)
+		}
+		up := schemaDump(t, s)
+		if err := m.Down(1); err != nil {
+			t.Fatalf("down from %d: %v", v, err)
+		}
+		if got := schemaDump(t, s); !slices.Equal(got, dumps[v-1]) {
+			t.Fatalf("down from %d does not restore the schema of %d:\n%s", v, v-1, diffDumps(dumps[v-1], got))
+		}
+		if err := m.Up(); err != nil {
+			t.Fatalf("up to %d again: %v", v, err)
+		}
+		if got := schemaDump(t, s); !slices.Equal(got, up) {
+			t.Fatalf("up to %d after its down differs from the first:\n%s", v, diffDumps(up, got))
+		}
+		dumps = append(dumps, up)
+		_ = m.Close()
+	}
+	m := newMigrator(t, s)
+	if err := m.Down(0); err != nil {
+		t.Fatal(err)
+	}
+	if got := schemaDump(t, s); len(got) != 0 {
+		t.Fatalf("all the way down leaves %v", got)
+	}
+	if err := m.Up(); err != nil {
+		t.Fatal(err)
+	}
+	if got := schemaDump(t, s); !slices.Equal(got, dumps[latest]) {
+		t.Fatalf("up → down → up differs from the first up:\n%s", diffDumps(dumps[latest], got))
+	}
+	wantStatus(t, m, db.MigrationStatus{Version: latest, Latest: latest, Engine: s.Engine})
+}
+
+// runMigrateConcurrent starts two migrators, each on its own connection, on
+// the same fresh database at once, as two hosts starting together do. Both
+// succeed (one waits for the other), the schema ends at the latest version,
+// clean, and is the one a single migrator builds: a migration applied twice
+// would have failed (a table created twice) or left another schema.
+func runMigrateConcurrent(t *testing.T, engine string) {
+	ctx := context.Background()
+	latest := latestMigration(t, engine)
+	want := schemaDump(t, migrated(t, openStore(t, engine)))
+	for round := range 5 {
+		s := openStore(t, engine)
+		var (
+			wg    sync.WaitGroup
+			errs  [2]error
+			ready sync.WaitGroup
+			start = make(chan struct{})
+		)
+		ready.Add(2)
+		for i := range 2 {
+			wg.Go(func() {
+				m, err := db.NewMigrator(ctx, s)
+				ready.Done()
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				defer m.Close()
+				<-start
+				errs[i] = m.Up()
+			})
+		}
+		ready.Wait()
+		close(start)
+		wg.Wait()
+		if errs[0] != nil || errs[1] != nil {
+			t.Fatalf("round %d: two migrators at once: %v; %v", round, errs[0], errs[1])
+		}
+		wantStatus(t, newMigrator(t, s), db.MigrationStatus{Version: latest, Latest: latest, Engine: engine})
+		if got := schemaDump(t, s); !slices.Equal(got, want) {
+			t.Fatalf("round %d: two migrators built another schema than one:\n%s", round, diffDumps(want, got))
+		}
+		storeWorks(t, s, fmt.Sprintf("org_race%d", round))
 	}
 }

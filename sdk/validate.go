@@ -15,6 +15,13 @@ var (
 	nameRE   = regexp.MustCompile(`^[a-z][a-z0-9-]{1,31}$`)
 	methodRE = regexp.MustCompile(`^[A-Z]+$`)
 	taskRE   = regexp.MustCompile(`^[a-z][a-z0-9-]{0,63}$`)
+	// reservedNames are the host's own: the first segments of its
+	// /api/v2 routes and its scope prefix. A module of one of these names
+	// would share routes or scopes with the core (a host test keeps the
+	// list in step with the core's routes).
+	reservedNames = map[string]bool{"keys": true, "me": true, "scopes": true, "api-keys": true}
+	// scopeIDRE is a scope id as the host's scope registry accepts it.
+	scopeIDRE = regexp.MustCompile(`^[a-z][a-z0-9-]*:[a-z][a-z0-9-]*$`)
 )
 
 // ValidateManifest reports every problem with a manifest at once, so that an
@@ -28,12 +35,17 @@ func ValidateManifest(m Manifest) error {
 	if !nameRE.MatchString(m.Name) {
 		fail("module name %q must match %s", m.Name, nameRE)
 	}
+	if reservedNames[m.Name] {
+		fail("module name %q is the host's own", m.Name)
+	}
 	prefix := m.Name + ":"
 	declared := make(map[string]bool, len(m.Scopes))
 	for _, s := range m.Scopes {
 		switch {
 		case !strings.HasPrefix(s.ID, prefix) || len(s.ID) == len(prefix):
 			fail("scope %q must be %q followed by a name", s.ID, prefix)
+		case !scopeIDRE.MatchString(s.ID):
+			fail("scope %q must match %s", s.ID, scopeIDRE)
 		case declared[s.ID]:
 			fail("scope %q is declared twice", s.ID)
 		}
@@ -89,8 +101,11 @@ func ValidateManifest(m Manifest) error {
 		for _, s := range r.Scopes {
 			// Another module's or the host's scope is checked by the host
 			// at load; one of our own must be declared, or it is a typo.
-			if s == "" || (strings.HasPrefix(s, prefix) && !declared[s]) {
+			switch {
+			case s == "" || (strings.HasPrefix(s, prefix) && !declared[s]):
 				fail("%s: scope %q is not declared by the module", where, s)
+			case !scopeIDRE.MatchString(s):
+				fail("%s: scope %q is not a scope id (name:action)", where, s)
 			}
 		}
 		if r.Cost < 0 {

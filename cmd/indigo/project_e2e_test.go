@@ -379,7 +379,10 @@ func TestAddRefusesBadModules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.refused([]string{"add", "./modules/api-keys"}, "scope collision", "api-keys")
+	p.refused([]string{"add", "./modules/api-keys"}, `module name "api-keys" is the host's own`)
+	if out := p.fails("module", "new", "keys", "--scope", "keys:read"); !strings.Contains(out, "is the host's own") {
+		t.Fatalf("module new keys: %s", out)
+	}
 
 	// A binary whose manifest claims another module's scope (the SDK would
 	// refuse to serve it, so it prints its manifest by hand).

@@ -24,6 +24,11 @@ func checkText(r *http.Request) *httpapi.Error {
 		return httpapi.InvalidText("the path")
 	}
 	if r.URL.RawQuery != "" {
+		// The raw query too: a pair that does not decode (a=%zz) is dropped
+		// by ParseQuery unchecked, and a module gets the raw query.
+		if !text.Valid(r.URL.RawQuery) {
+			return httpapi.InvalidText("the query")
+		}
 		if err := checkQuery(r.URL.RawQuery, "query parameter"); err != nil {
 			return err
 		}

@@ -308,19 +308,8 @@ func Load(path string, mustExist bool, environ []string) (*Config, error) {
 		data, err := os.ReadFile(abs)
 		switch {
 		case err == nil:
-			md, err := toml.Decode(string(data), &cfg)
-			if err != nil {
-				var perr toml.ParseError
-				if errors.As(err, &perr) {
-					return nil, &Error{Source: path, Reason: fmt.Sprintf("line %d: %s", perr.Position.Line, perr.Message)}
-				}
-				return nil, &Error{Source: path, Reason: err.Error()}
-			}
-			for _, k := range md.Undecoded() {
-				if len(k) >= 2 && k[0] == "modules" {
-					continue // module config tables are free-form
-				}
-				return nil, &Error{Source: path, Key: k.String(), Reason: "unknown key"}
+			if err := decode(&cfg, data, path); err != nil {
+				return nil, err
 			}
 			cfg.File = abs
 		case errors.Is(err, os.ErrNotExist) && !mustExist:
@@ -336,6 +325,31 @@ func Load(path string, mustExist bool, environ []string) (*Config, error) {
 		}
 		cfg.Dir = wd
 	}
+	return finish(cfg, environ)
+}
+
+// decode reads a file's TOML over cfg; source names the file in errors.
+func decode(cfg *Config, data []byte, source string) error {
+	md, err := toml.Decode(string(data), cfg)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return &Error{Source: source, Reason: fmt.Sprintf("line %d: %s", perr.Position.Line, perr.Message)}
+		}
+		return &Error{Source: source, Reason: err.Error()}
+	}
+	for _, k := range md.Undecoded() {
+		if len(k) >= 2 && k[0] == "modules" {
+			continue // module config tables are free-form
+		}
+		return &Error{Source: source, Key: k.String(), Reason: "unknown key"}
+	}
+	return nil
+}
+
+// finish applies the environment over the file's settings, validates and
+// resolves relative paths against cfg.Dir.
+func finish(cfg Config, environ []string) (*Config, error) {
 	if err := applyEnv(&cfg, environ); err != nil {
 		return nil, err
 	}

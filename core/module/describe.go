@@ -45,11 +45,17 @@ func Describe(ctx context.Context, mc config.Module) (sdk.Manifest, error) {
 	if err := cmd.Run(); err != nil {
 		return sdk.Manifest{}, fmt.Errorf("%s describe: %v: %s", mc.Path, err, strings.TrimSpace(errOut.String()))
 	}
+	return decodeManifest(mc.Name, mc.Path, out.Bytes())
+}
+
+// decodeManifest reads what the binary at path printed to `describe` and
+// checks that it is the manifest of module name.
+func decodeManifest(name, path string, out []byte) (sdk.Manifest, error) {
 	var m sdk.Manifest
-	if err := json.Unmarshal(out.Bytes(), &m); err != nil {
-		return sdk.Manifest{}, fmt.Errorf("%s describe printed no manifest: %w", mc.Path, err)
+	if err := json.Unmarshal(out, &m); err != nil {
+		return sdk.Manifest{}, fmt.Errorf("%s describe printed no manifest: %w", path, err)
 	}
-	if err := sdk.CheckManifest(mc.Name, m); err != nil {
+	if err := sdk.CheckManifest(name, m); err != nil {
 		return sdk.Manifest{}, err
 	}
 	return m, nil

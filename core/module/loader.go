@@ -214,16 +214,7 @@ func (l *Loader) load(ctx context.Context, mc config.Module) error {
 		inst.kill()
 		return err
 	}
-	for _, rt := range man.Routes {
-		h := inst.proxy(rt)
-		if len(rt.Scopes) > 0 {
-			l.api.HandleV2(api.Route{Method: rt.Method, Path: rt.Path, Scopes: rt.Scopes, Cost: rt.Cost,
-				Doc: api.ModuleDoc(mc.Name, rt.Method, rt.Path)}, h)
-		}
-		if rt.V1 && rt.Method == http.MethodGet {
-			l.api.HandleV1(api.V1Route{Path: rt.Path, Module: mc.Name}, h)
-		}
-	}
+	mount(l.api, mc.Name, man.Routes, inst.proxy)
 	if err := inst.init(ctx); err != nil {
 		inst.kill()
 		if !rpc.IsFailedPrecondition(err) {
@@ -597,6 +588,21 @@ func (m *Instance) shutdown(ctx context.Context) {
 	select {
 	case <-m.done:
 	case <-ctx.Done():
+	}
+}
+
+// mount puts a module's routes on the host's router: on /api/v2 those
+// with scopes, and on /api/v1 too the GET routes marked V1.
+func mount(s *api.Server, module string, routes []sdk.Route, handler func(sdk.Route) http.Handler) {
+	for _, rt := range routes {
+		h := handler(rt)
+		if len(rt.Scopes) > 0 {
+			s.HandleV2(api.Route{Method: rt.Method, Path: rt.Path, Scopes: rt.Scopes, Cost: rt.Cost,
+				Doc: api.ModuleDoc(module, rt.Method, rt.Path)}, h)
+		}
+		if rt.V1 && rt.Method == http.MethodGet {
+			s.HandleV1(api.V1Route{Path: rt.Path, Module: module}, h)
+		}
 	}
 }
 

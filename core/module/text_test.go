@@ -1,6 +1,12 @@
 package module_test
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -61,4 +67,51 @@ func TestModuleRoutesRefuseInvalidText(t *testing.T) {
 			t.Errorf("name = %q", got)
 		}
 	})
+}
+
+// A header value is not text the host judges: HTTP allows any byte above
+// 0x7f in one (obs-text, such as a Latin-1 file name), and it must reach
+// the module and come back unchanged. It used to fail to encode on the
+// wire, and on the shared call stream that took the module down: a 503 for
+// the call and a restart for everyone. A raw query whose undecodable pair
+// hid such a byte did the same, and is now refused at the host.
+func TestModuleHeadersCarryAnyByte(t *testing.T) {
+	e := start(t, withModules(t, 5*time.Second, modSpec{"testmod", "./core/module/testdata/testmod", ""}))
+	_, raw := e.Scoped(e.Org("A"), "testmod:read")
+	ping := func(header ...string) (coretest.Response, float64) {
+		t.Helper()
+		r := e.Do("GET", "/api/v2/testmod/ping", bearer(raw), nil, header...)
+		if r.Status != 200 {
+			t.Fatalf("ping %q: %d %s", header, r.Status, r.Body)
+		}
+		return r, r.JSON(t)["pid"].(float64)
+	}
+	_, pid := ping()
+	for _, v := range []string{"caf\xe9.txt", "\xff\xfe", "attachment; filename=\"r\xe9sum\xe9.pdf\""} {
+		r, p := ping("X-Testmod-Echo", v)
+		if got := r.Header["X-Testmod-Echo"]; len(got) != 1 || got[0] != v || p != pid {
+			t.Errorf("header %q: came back %q from pid %v (module pid %v)", v, got, p, pid)
+		}
+	}
+
+	addr := strings.TrimPrefix(e.Server.URL, "http://")
+	for _, q := range []string{"a=%zz\xff", "\xc3(=1"} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "GET /api/v2/testmod/ping?%s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n", q, raw)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = c.Close()
+		if resp.StatusCode != 400 || !strings.Contains(string(body), "invalid_text") {
+			t.Errorf("raw query %q: %d %s, want 400 invalid_text", q, resp.StatusCode, body)
+		}
+	}
+	if _, p := ping(); p != pid {
+		t.Errorf("the module was restarted: pid %v, then %v", pid, p)
+	}
 }

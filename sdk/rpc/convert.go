@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bytes"
 	"net/http"
 	"slices"
 	"strings"
@@ -66,21 +67,41 @@ func fromProtoManifest(m *pb.Manifest) spec.Manifest {
 
 // toProtoHeader sorts by name so that the same header always encodes to the
 // same bytes; the order of values within a name is kept, it is meaningful.
+// Names and values travel as bytes (any byte, not only UTF-8).
 func toProtoHeader(h http.Header) []*pb.Header {
 	if len(h) == 0 {
 		return nil
 	}
-	// Two allocations whatever the number of headers, where one message
-	// each added up on every call.
+	// Four allocations whatever the number of headers: the messages, their
+	// pointers, the value slices and one buffer that every name and value
+	// is a slice of (its capacity is exact, so appends never move it).
+	size, n := 0, 0
+	for name, values := range h {
+		size += len(name)
+		n += len(values)
+		for _, v := range values {
+			size += len(v)
+		}
+	}
+	buf := make([]byte, 0, size)
+	vals := make([][]byte, n)
 	msgs := make([]pb.Header, len(h))
 	out := make([]*pb.Header, len(h))
 	i := 0
 	for name, values := range h {
-		msgs[i].Name, msgs[i].Values = name, values
+		buf = append(buf, name...)
+		msgs[i].Name = buf[len(buf)-len(name):]
+		vs := vals[:len(values):len(values)]
+		vals = vals[len(values):]
+		for j, v := range values {
+			buf = append(buf, v...)
+			vs[j] = buf[len(buf)-len(v):]
+		}
+		msgs[i].Values = vs
 		out[i] = &msgs[i]
 		i++
 	}
-	slices.SortFunc(out, func(a, b *pb.Header) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b *pb.Header) int { return bytes.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -88,17 +109,52 @@ func toProtoHeader(h http.Header) []*pb.Header {
 // Set on what it received.
 func fromProtoHeader(hs []*pb.Header) http.Header {
 	out := make(http.Header, len(hs))
+	if len(hs) == 0 {
+		return out
+	}
+	// Every name and value is a substring of one string, and every value
+	// list a slice of one array, capped so that appending to one (Add)
+	// copies it rather than overwrite the next.
+	size, n := 0, 0
+	for _, h := range hs {
+		size += len(h.GetName())
+		n += len(h.GetValues())
+		for _, v := range h.GetValues() {
+			size += len(v)
+		}
+	}
+	var sb strings.Builder
+	sb.Grow(size)
+	for _, h := range hs {
+		sb.Write(h.GetName())
+		for _, v := range h.GetValues() {
+			sb.Write(v)
+		}
+	}
+	all, off := sb.String(), 0
+	next := func(k int) string {
+		s := all[off : off+k]
+		off += k
+		return s
+	}
+	strs := make([]string, n)
 	for _, h := range hs {
 		// Names are kept as sent, not canonicalised: the wire must not
 		// change what the handler wrote.
-		name := h.GetName()
+		name := next(len(h.GetName()))
+		var vs []string
+		if k := len(h.GetValues()); k > 0 {
+			vs = strs[:k:k]
+			strs = strs[k:]
+			for j, v := range h.GetValues() {
+				vs[j] = next(len(v))
+			}
+		}
 		if prev, ok := out[name]; ok {
-			out[name] = append(prev, h.GetValues()...)
+			out[name] = append(prev, vs...)
 			continue
 		}
-		// The message was decoded for this call alone and is dropped
-		// after it, so its slice can be the header's without a copy.
-		out[name] = h.GetValues()
+		out[name] = vs
 	}
 	return out
 }

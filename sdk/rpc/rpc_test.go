@@ -200,9 +200,14 @@ func TestHeaderConversion(t *testing.T) {
 	for range 5 { // map order varies from run to run
 		var names []string
 		for _, m := range toProtoHeader(h) {
-			names = append(names, m.GetName())
-			if !reflect.DeepEqual(m.GetValues(), h[m.GetName()]) {
-				t.Errorf("%s: values %q, want %q", m.GetName(), m.GetValues(), h[m.GetName()])
+			name := string(m.GetName())
+			names = append(names, name)
+			var values []string
+			for _, v := range m.GetValues() {
+				values = append(values, string(v))
+			}
+			if !reflect.DeepEqual(values, h[name]) {
+				t.Errorf("%s: values %q, want %q", name, values, h[name])
 			}
 		}
 		if want := []string{"A", "B", "C", "a"}; !reflect.DeepEqual(names, want) {
@@ -210,10 +215,17 @@ func TestHeaderConversion(t *testing.T) {
 		}
 	}
 	got := fromProtoHeader([]*pb.Header{
-		{Name: "X", Values: []string{"1"}}, {Name: "Y"}, {Name: "X", Values: []string{"2", "3"}},
+		{Name: []byte("X"), Values: [][]byte{[]byte("1")}}, {Name: []byte("Y")}, {Name: []byte("X"), Values: [][]byte{[]byte("2"), []byte("3")}},
+		{Name: []byte("Z"), Values: [][]byte{[]byte("caf\xe9"), {}}},
 	})
-	if want := (http.Header{"X": {"1", "2", "3"}, "Y": nil}); !reflect.DeepEqual(got, want) {
+	if want := (http.Header{"X": {"1", "2", "3"}, "Y": nil, "Z": {"caf\xe9", ""}}); !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q, want %q", got, want)
+	}
+	// Each value list is its own: adding to one leaves the next alone.
+	got = fromProtoHeader([]*pb.Header{{Name: []byte("A"), Values: [][]byte{[]byte("1")}}, {Name: []byte("B"), Values: [][]byte{[]byte("2")}}})
+	got.Add("A", "new")
+	if got.Get("B") != "2" {
+		t.Errorf("adding to one name changed another: %q", got)
 	}
 }
 

@@ -21,3 +21,6 @@ END $$;
 DROP TABLE saas_api_request_logs;
 ALTER TABLE saas_api_request_logs_flat RENAME TO saas_api_request_logs;
 CREATE INDEX saas_api_request_logs_org_idx ON saas_api_request_logs (org_id, id);
+-- The names version 6 had: the rename above keeps the _flat ones.
+ALTER TABLE saas_api_request_logs RENAME CONSTRAINT saas_api_request_logs_flat_pkey TO saas_api_request_logs_pkey;
+ALTER SEQUENCE saas_api_request_logs_flat_id_seq RENAME TO saas_api_request_logs_id_seq;

@@ -470,11 +470,14 @@ func (*InitResponse) Descriptor() ([]byte, []int) {
 }
 
 // Header is one header name with all its values, in order: a map of
-// strings would lose repeated headers such as Set-Cookie.
+// strings would lose repeated headers such as Set-Cookie. Bytes, not
+// strings: a header value may carry any byte above 0x7f (obs-text), and a
+// string field refuses to encode one that is not UTF-8. The two encode
+// alike on the wire, so either side may still be built with strings.
 type Header struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Values        []string               `protobuf:"bytes,2,rep,name=values,proto3" json:"values,omitempty"`
+	Name          []byte                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Values        [][]byte               `protobuf:"bytes,2,rep,name=values,proto3" json:"values,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -509,14 +512,14 @@ func (*Header) Descriptor() ([]byte, []int) {
 	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{7}
 }
 
-func (x *Header) GetName() string {
+func (x *Header) GetName() []byte {
 	if x != nil {
 		return x.Name
 	}
-	return ""
+	return nil
 }
 
-func (x *Header) GetValues() []string {
+func (x *Header) GetValues() [][]byte {
 	if x != nil {
 		return x.Values
 	}
@@ -1359,8 +1362,8 @@ const file_sdk_internal_proto_module_proto_rawDesc = "" +
 	"\x06db_dsn\x18\x05 \x01(\tR\x05dbDsn\"\x0e\n" +
 	"\fInitResponse\"4\n" +
 	"\x06Header\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
-	"\x06values\x18\x02 \x03(\tR\x06values\"\x99\x01\n" +
+	"\x04name\x18\x01 \x01(\fR\x04name\x12\x16\n" +
+	"\x06values\x18\x02 \x03(\fR\x06values\"\x99\x01\n" +
 	"\x06Caller\x12\x15\n" +
 	"\x06org_id\x18\x01 \x01(\tR\x05orgId\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\tR\x05keyId\x12\x16\n" +

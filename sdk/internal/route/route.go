@@ -8,6 +8,7 @@ package route
 import (
 	"errors"
 	"fmt"
+	"path"
 	"regexp"
 	"strings"
 )
@@ -26,14 +27,12 @@ func Parse(tpl string) (*Template, error) {
 	if !strings.HasPrefix(tpl, "/") {
 		return nil, errors.New("must start with /")
 	}
-	if strings.ContainsAny(tpl, "?#") {
-		return nil, errors.New("must not hold a query or fragment")
-	}
 	var (
-		re    strings.Builder
-		key   strings.Builder
-		names []string
-		seen  = map[string]bool{}
+		re     strings.Builder
+		key    strings.Builder
+		sample strings.Builder // the template with each variable as "x"
+		names  []string
+		seen   = map[string]bool{}
 	)
 	re.WriteString("^")
 	for i := 0; i < len(tpl); {
@@ -44,10 +43,12 @@ func Parse(tpl string) (*Template, error) {
 		if open < 0 {
 			re.WriteString(regexp.QuoteMeta(tpl[i:]))
 			key.WriteString(tpl[i:])
+			sample.WriteString(tpl[i:])
 			break
 		}
 		re.WriteString(regexp.QuoteMeta(tpl[i : i+open]))
 		key.WriteString(tpl[i : i+open])
+		sample.WriteString(tpl[i:i+open] + "x")
 		start := i + open
 		end, err := matchingBrace(tpl, start)
 		if err != nil {
@@ -64,8 +65,13 @@ func Parse(tpl string) (*Template, error) {
 		if !hasPattern {
 			pattern = "[^/]+"
 		}
-		if _, err := regexp.Compile(pattern); err != nil {
+		pre, err := regexp.Compile(pattern)
+		if err != nil {
 			return nil, fmt.Errorf("variable %q: %w", name, err)
+		}
+		// The host's router (gorilla/mux) panics on one.
+		if pre.NumSubexp() > 0 {
+			return nil, fmt.Errorf("variable %q: the pattern has a capturing group; write (?:...) instead", name)
 		}
 		// Named groups, so that capturing groups inside a pattern do not
 		// shift the variables' positions.
@@ -75,6 +81,15 @@ func Parse(tpl string) (*Template, error) {
 		// requests, so the key forgets the names but keeps the patterns.
 		key.WriteString("{:" + pattern + "}")
 		i = end + 1
+	}
+	// Outside the variables, where a pattern may use (?:...).
+	if strings.ContainsAny(sample.String(), "?#") {
+		return nil, errors.New("must not hold a query or fragment")
+	}
+	// The host's router redirects a path with an empty, "." or ".."
+	// segment to its clean form, so a route written so is never reached.
+	if p, c := sample.String(), path.Clean(sample.String()); p != c && (c == "/" || p != c+"/") {
+		return nil, errors.New("must be a clean path: no empty, \".\" or \"..\" segment")
 	}
 	re.WriteString("$")
 	compiled, err := regexp.Compile(re.String())

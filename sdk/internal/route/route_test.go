@@ -21,7 +21,7 @@ func TestMatch(t *testing.T) {
 		{"/f/{name:[a-z]+}.json", "/f/ABC.json", nil},
 		{"/n/{n:[0-9]{3}}", "/n/123", map[string]string{"n": "123"}},
 		{"/n/{n:[0-9]{3}}", "/n/1234", nil},
-		{"/g/{a:(x|y)}/{b}", "/g/y/z", map[string]string{"a": "y", "b": "z"}},
+		{"/g/{a:(?:x|y)}/{b}", "/g/y/z", map[string]string{"a": "y", "b": "z"}},
 		{"/rest/{path:.*}", "/rest/a/b/c", map[string]string{"path": "a/b/c"}},
 		{"/a.b", "/axb", nil},
 	} {
@@ -37,7 +37,8 @@ func TestMatch(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
-	for _, tpl := range []string{"", "p", "/p/{id", "/p/id}", "/p/{}", "/p/{:x}", "/p/{a}/{a}", "/p/{a:[}", "/p?x", "/p#x"} {
+	for _, tpl := range []string{"", "p", "/p/{id", "/p/id}", "/p/{}", "/p/{:x}", "/p/{a}/{a}", "/p/{a:[}", "/p?x", "/p#x",
+		"/g/{a:(x|y)}", "/p/{a:(?P<n>x)}", "/p//x", "/p/./x", "/p/../x", "/p/{a}/..", "/p/.", "//"} {
 		if _, err := Parse(tpl); err == nil {
 			t.Errorf("%q parsed", tpl)
 		}

@@ -10,6 +10,8 @@ import (
 	"text/template"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/indigo-hq/indigo/sdk"
 )
 
 // InitFile is one file `indigo init` writes.
@@ -151,6 +153,10 @@ func CheckModuleArgs(name string, scopes []string) error {
 	}
 	if slices.Contains(CoreScopePrefixes(), name) {
 		return fmt.Errorf("module name %q is taken: core owns the %s:* scopes", name, name)
+	}
+	// The rest of the SDK's rules on a name (one the host's routes use).
+	if err := sdk.ValidateManifest(sdk.Manifest{Name: name}); err != nil {
+		return err
 	}
 	if len(scopes) == 0 {
 		return fmt.Errorf("give at least one --scope %s:read", name)

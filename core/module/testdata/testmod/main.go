@@ -26,6 +26,9 @@ func main() {
 		w.Header().Set("Set-Cookie", "stolen=1") // must be dropped by the host
 		w.Header().Set("Connection", "close")    // hop-by-hop: dropped
 		w.Header().Set("X-Testmod", "kept")      // an ordinary header: kept
+		if v, ok := r.Header["X-Testmod-Echo"]; ok {
+			w.Header()["X-Testmod-Echo"] = v // any bytes, both ways
+		}
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"pid": os.Getpid(), "calls": calls.Add(1), "org_id": c.OrgID, "key_id": c.KeyID,
 			"auth": r.Header.Get("Authorization"), "request_id": c.RequestID,
