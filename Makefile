@@ -33,13 +33,15 @@ bench: build
 	$(GO) run ./cmd/indigo-bench
 
 # api/openapi.json is the document a host with the core alone serves (the
-# contract sdk/client is generated from): rewritten by the test that checks it.
+# contract sdk/client is generated from): rewritten by the test that checks it,
+# then sdk/client/openapi is generated from it (go tool oapi-codegen).
 generate:
 	$(GO) generate ./db/...
 	$(GO) test -count=1 -run '^TestOpenAPIFileIsTheServedDocument$$' ./core/api -update-openapi
+	$(GO) generate ./sdk/client/...
 	protoc --plugin=protoc-gen-go=$$($(GO) tool -n protoc-gen-go) --plugin=protoc-gen-go-grpc=$$($(GO) tool -n protoc-gen-go-grpc) --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative sdk/internal/proto/module.proto
 
-GENERATED := db sdk/internal/proto api
+GENERATED := db sdk/internal/proto api sdk/client/openapi
 
 # Fails when the committed generated code differs from what the sources give.
 check-generate: generate
