@@ -68,7 +68,8 @@ func CallerFrom(ctx context.Context) *Caller {
 // requests with the same key share one verification. Refusals have
 // Indigo's error shape: 401 unauthorized, 403 insufficient_scope, 429
 // rate_limited or quota_exceeded (not cached), and 503 unavailable when
-// Indigo cannot answer, unless FailOpen.
+// Indigo cannot answer, unless FailOpen. Each verification is a metered
+// call of c's org (POST /keys/verify costs 1 when metering is wired).
 func Middleware(c *Client, cfg MiddlewareConfig) func(http.Handler) http.Handler {
 	if cfg.PositiveTTL == 0 {
 		cfg.PositiveTTL = 30 * time.Second
