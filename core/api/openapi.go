@@ -84,7 +84,7 @@ func schemas() map[string]any {
 			"amount": map[string]any{"type": "integer", "minimum": 1}, "interval_seconds": map[string]any{"type": "integer", "minimum": 1, "maximum": apikey.MaxSeconds}}),
 		"Key": obj(keyFields, map[string]any{
 			"id": str, "org_id": str, "name": str, "prefix": str, "last4": map[string]any{"type": "string", "minLength": 4, "maxLength": 4},
-			"scopes": scopesOrNil, "status": map[string]any{"enum": []string{"active", "expiring", "expired", "revoked"}},
+			"scopes": scopesOrNil, "status": map[string]any{"type": "string", "enum": []string{"active", "expiring", "expired", "revoked"}},
 			"enabled": boolean, "metadata": map[string]any{"type": "object"}, "rate_limit": nullableRef("RateLimit"),
 			"remaining": nullable("integer"), "refill": nullableRef("Refill"), "expires_at": timeOrNil,
 			"last_used_at": timeOrNil, "created_at": timeStr, "created_by": str, "revoked_at": timeOrNil,
@@ -107,7 +107,7 @@ func schemas() map[string]any {
 		}),
 		"ScopesRequest": obj([]string{"scopes"}, map[string]any{"scopes": scopesOrNil}),
 		"RollRequest":   obj(nil, map[string]any{"grace_seconds": map[string]any{"type": "integer", "minimum": 0, "maximum": apikey.MaxSeconds}}),
-		"Revoked":       obj([]string{"revoked"}, map[string]any{"revoked": map[string]any{"const": true}}),
+		"Revoked":       obj([]string{"revoked"}, map[string]any{"revoked": map[string]any{"type": "boolean", "const": true}}),
 		"Me": obj([]string{"org_id", "key_id", "name", "scopes", "status", "expires_at"}, map[string]any{
 			"org_id": str, "key_id": str, "name": str, "scopes": scopesOrNil, "status": str, "expires_at": timeOrNil}),
 		"Scope": obj([]string{"id", "label", "module"}, map[string]any{"id": str, "label": str, "module": str}),
@@ -125,7 +125,7 @@ func schemas() map[string]any {
 		"VerifyRequest": obj([]string{"key"}, map[string]any{"key": str, "scopes": strList}),
 		"VerifyResponse": obj([]string{"valid", "code", "key_id", "org_id", "scopes", "remaining", "rate_limit"}, map[string]any{
 			"valid": boolean,
-			"code": map[string]any{"enum": []string{"valid", "not_found", "disabled", "expired", "revoked",
+			"code": map[string]any{"type": "string", "enum": []string{"valid", "not_found", "disabled", "expired", "revoked",
 				"rate_limited", "quota_exceeded", "insufficient_scope"}},
 			"key_id": nullable("string"), "org_id": nullable("string"), "scopes": scopesOrNil, "remaining": nullable("integer"),
 			"rate_limit": map[string]any{"oneOf": []any{map[string]any{"type": "null"}, obj([]string{"limit", "remaining", "reset"},
@@ -136,7 +136,7 @@ func schemas() map[string]any {
 			"id": integer, "request_id": str, "org_id": str, "key_id": str,
 			"caller": map[string]any{"type": "string", "enum": []string{"key", "session"}, "description": "key: an API key; session: a signed-in person (key_id is empty)"},
 			"method": str, "route": str, "status": integer,
-			"latency_ms": map[string]any{"type": "number"}, "time": timeStr}),
+			"latency_ms": map[string]any{"type": "number", "format": "double"}, "time": timeStr}),
 		"LogList": page("LogEntry", "logs"),
 		"AuditEntry": obj([]string{"id", "org_id", "actor", "key_id", "action", "source_ip", "details", "time"}, map[string]any{
 			"id": integer, "org_id": str, "actor": str, "key_id": nullable("string"), "action": str, "source_ip": str,

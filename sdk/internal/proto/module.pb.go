@@ -473,7 +473,8 @@ func (*InitResponse) Descriptor() ([]byte, []int) {
 // strings would lose repeated headers such as Set-Cookie. Bytes, not
 // strings: a header value may carry any byte above 0x7f (obs-text), and a
 // string field refuses to encode one that is not UTF-8. The two encode
-// alike on the wire, so either side may still be built with strings.
+// alike on the wire, so a module built when they were strings still works
+// with this host (short of such a value).
 type Header struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          []byte                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
