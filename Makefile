@@ -2,7 +2,7 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: run build test test-short bench fuzz soak generate check-generate lint modules clean ui-deps cluster cluster-stop test-cluster bench-scale
+.PHONY: run build test test-short faults bench fuzz soak generate check-generate lint modules clean ui-deps cluster cluster-stop test-cluster bench-scale
 
 run: build
 	./bin/indigo serve --config indigo.toml
@@ -18,6 +18,16 @@ test:
 
 test-short:
 	$(GO) test -short ./...
+
+# The fault tests: faults/ builds indigo and the projects module into a
+# temporary folder, runs them as processes and kills, stops and floods them
+# (it skips without INDIGO_FAULTS=1: make test leaves it to this target);
+# then the fault tests of other packages, by name.
+faults:
+	INDIGO_FAULTS=1 $(GO) test -count=1 -v ./faults/
+	$(GO) test -count=1 -run 'TestShutdownKillsAHungModule|TestHungModuleIsReplaced|TestHungIdleModuleIsReplaced|TestModuleKilledMidCallIsOutcomeUnknown' ./core/module/
+	$(GO) test -count=1 -run 'TestServeStopsWithAHungModule|TestServeWaitsForTheDatabase|TestServeGivesUpOnTheDatabase' ./cmd/indigo/
+	$(GO) test -count=1 -run TestDatabaseHangOrRefusalAnswers503InTime ./core/
 
 bench: build
 	$(GO) run ./cmd/indigo-bench
@@ -35,14 +45,21 @@ SOAK_DURATION ?= 3m
 soak:
 	INDIGO_SOAK=1 SOAK_DURATION=$(SOAK_DURATION) $(GO) test -count=1 -v -timeout 0 -run '^TestSoak$$' ./deploy/soaktest/
 
+# api/openapi.json is the document a host with the core alone serves (the
+# contract sdk/client is generated from): rewritten by the test that checks it,
+# then sdk/client/openapi is generated from it (go tool oapi-codegen).
 generate:
 	$(GO) generate ./db/...
+	$(GO) test -count=1 -run '^TestOpenAPIFileIsTheServedDocument$$' ./core/api -update-openapi
+	$(GO) generate ./sdk/client/...
 	protoc --plugin=protoc-gen-go=$$($(GO) tool -n protoc-gen-go) --plugin=protoc-gen-go-grpc=$$($(GO) tool -n protoc-gen-go-grpc) --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative sdk/internal/proto/module.proto
+
+GENERATED := db sdk/internal/proto api sdk/client/openapi
 
 # Fails when the committed generated code differs from what the sources give.
 check-generate: generate
-	@git diff --exit-code -- db sdk/internal/proto || (echo "generated code is stale: run make generate and commit"; exit 1)
-	@test -z "$$(git status --porcelain -- db sdk/internal/proto)" || (git status --porcelain -- db sdk/internal/proto; echo "make generate left new files"; exit 1)
+	@git diff --exit-code -- $(GENERATED) || (echo "generated code is stale: run make generate and commit"; exit 1)
+	@test -z "$$(git status --porcelain -- $(GENERATED))" || (git status --porcelain -- $(GENERATED); echo "make generate left new files"; exit 1)
 
 # The browser tests' driver (playwright-core, pinned in package-lock.json).
 # They use Debian's chromium at /usr/bin/chromium; without either they skip

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -43,7 +44,11 @@ type Options struct {
 	Resolver  identity.Resolver // the resolveOrgId hook; the local provider when nil
 	Meter     metering.Meter    // the deductApiCallToken hook; none when nil
 	NoMigrate bool              // skip the automatic migration at start
-	Scopes    *scope.Registry   // a registry to extend; core's when nil
+	// WaitForDatabase keeps trying to reach the database for this long,
+	// with backoff, logging each attempt (serve: database.start_timeout);
+	// 0 tries once.
+	WaitForDatabase time.Duration
+	Scopes          *scope.Registry // a registry to extend; core's when nil
 	// DescribeModules registers the configured modules' scopes from their
 	// describe output, for commands that do not start the modules.
 	DescribeModules bool
@@ -78,7 +83,7 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Services, err
 			return nil, err
 		}
 	}
-	store, err := db.Open(ctx, cfg.Database.Driver, cfg.Database.URL)
+	store, err := openWaiting(ctx, cfg, opts.WaitForDatabase, log)
 	if err != nil {
 		return nil, err
 	}
@@ -102,6 +107,39 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Services, err
 		Keys:  apikey.New(store, reg, settings, opts.Now, log),
 		Local: identity.NewLocal(store, opts.Now, cfg.Identity.SessionTTL.Duration, cfg.Identity.LoginLinkTTL.Duration),
 	}, nil
+}
+
+// openWaiting opens the database, trying again with backoff (0.25 s
+// doubling to 5 s) for up to wait while it is unreachable, so that a host
+// starting beside its database comes up once the database does. Errors
+// that waiting cannot fix (a bad URL, a wrong password) return at once.
+func openWaiting(ctx context.Context, cfg *config.Config, wait time.Duration, log *slog.Logger) (*db.Store, error) {
+	// wall clock: how long a real database has been unreachable
+	deadline := time.Now().Add(wait)
+	backoff := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		store, err := db.Open(ctx, cfg.Database.Driver, cfg.Database.URL)
+		if err == nil {
+			if attempt > 1 {
+				log.Info("database reachable", "attempt", attempt)
+			}
+			return store, nil
+		}
+		// wall clock: the same deadline
+		if !db.Unavailable(err) || time.Now().Add(backoff).After(deadline) {
+			if attempt > 1 {
+				return nil, fmt.Errorf("%w (gave up after %d attempts over database.start_timeout %s)", err, attempt, wait)
+			}
+			return nil, err
+		}
+		log.Warn("database unreachable; trying again", "attempt", attempt, "in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
 }
 
 // DatabaseExists reports an embedded (SQLite) database file that is not
@@ -181,7 +219,10 @@ type Host struct {
 // New builds a host on open services.
 func New(svc *Services, opts Options) *Host {
 	cfg := svc.Cfg
-	logs := requestlog.New(svc.Store, cfg.API.LogQueueSize, cfg.API.LogBatchSize, cfg.API.LogFlushInterval.Duration, svc.Log)
+	logs := requestlog.New(svc.Store, requestlog.Options{
+		QueueSize: cfg.API.LogQueueSize, BatchSize: cfg.API.LogBatchSize, FlushInterval: cfg.API.LogFlushInterval.Duration,
+		SpoolDir: SpoolDir(cfg), SpoolMaxBytes: cfg.API.LogSpoolMaxBytes, Log: svc.Log, Now: svc.Keys.Now,
+	})
 	resolver := opts.Resolver
 	local := opts.Resolver == nil && cfg.Identity.Provider != "jwt"
 	switch {
@@ -207,6 +248,10 @@ func New(svc *Services, opts Options) *Host {
 		QueryTimeout: cfg.Database.QueryTimeout.Duration,
 		Metrics:      api.NewMetrics(svc.Keys.CacheStats, logs.Dropped, logs.Depth), V1Key: cfg.V1.APIKey,
 	}
+	h.API.Metrics.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "indigo_api_key_unknown_refused_total",
+		Help: "Keys refused without a database lookup: no stored key has their hash.",
+	}, func() float64 { return float64(svc.Keys.UnknownRefused()) }))
 	h.API.Unmetered = metering.NewBacklog(svc.Store, svc.Log, svc.Keys.Now, 10_000)
 	h.Modules = module.NewLoader(h.API, svc.Scopes, cfg.Server.DataDir, cfg.API.ModuleCallTimeout.Duration, svc.Log)
 	h.Modules.Provision = svc.Store.ProvisionModule
@@ -272,6 +317,7 @@ func New(svc *Services, opts Options) *Host {
 	)
 	h.Maint.Now = now
 	h.API.Metrics.Registry.MustRegister(h.Maint.Collectors()...)
+	h.API.Metrics.Registry.MustRegister(logs.Collectors()...)
 	if cfg.Redis.URL != "" {
 		h.useRedis()
 	}
@@ -300,6 +346,15 @@ func (h *Host) useRedis() {
 		}
 		return 0
 	}))
+}
+
+// SpoolDir is where the request log keeps what the database cannot take
+// yet: <data_dir>/spool/requestlog ("" without a data folder).
+func SpoolDir(cfg *config.Config) string {
+	if cfg.Server.DataDir == "" {
+		return ""
+	}
+	return filepath.Join(cfg.Server.DataDir, "spool", "requestlog")
 }
 
 // Handler is the host's HTTP handler.
@@ -423,7 +478,17 @@ func (h *Host) StartBackground(ctx context.Context) {
 	if err != nil {
 		h.Log.Error("change feed: read position", "err", err)
 	}
-	h.wg.Add(6)
+	h.wg.Add(7)
+	go func() {
+		defer h.wg.Done()
+		// wall clock: how long loading took, for the log
+		start := time.Now()
+		if err := h.Keys.LoadKnownKeys(ctx); err != nil {
+			h.Log.Warn("known keys: load (every uncached key is looked up until it succeeds)", "err", err)
+			return
+		}
+		h.Log.Debug("known keys loaded", "took", time.Since(start)) // wall clock: the same
+	}()
 	go func() { defer h.wg.Done(); h.Notify.Run(ctx) }()
 	go func() { defer h.wg.Done(); h.API.Unmetered.Run(ctx) }()
 	go func() { defer h.wg.Done(); h.Logs.Run() }()
@@ -506,8 +571,9 @@ func (h *Host) URL() string {
 }
 
 // Shutdown stops accepting requests, finishes those in flight, stops the
-// modules (killing any that has not stopped by the deadline), writes every
-// queued log entry and the in-memory usage, and closes the store. Without
+// modules (killing any that has not stopped by the deadline), writes the
+// queued log entries (spooling to disk those the database cannot take
+// before ctx ends) and the in-memory usage, and closes the store. Without
 // a deadline on ctx, server.shutdown_timeout applies.
 func (h *Host) Shutdown(ctx context.Context) error {
 	var errs []error
@@ -531,7 +597,7 @@ func (h *Host) Shutdown(ctx context.Context) error {
 			}
 		}
 		h.Modules.Shutdown(stopCtx)
-		h.Logs.Close()
+		h.Logs.Close(ctx) // what the database cannot take in time waits in the spool
 		if h.cancel != nil {
 			h.cancel()
 		}

@@ -40,6 +40,7 @@ type logConn struct {
 	conn  *sql.Conn
 	stmts map[int]driver.Stmt // the multi-row INSERT by rows per statement
 	stat  driver.Stmt         // AddKeyStat
+	mark  driver.Stmt         // MarkRequestLogBatch
 	args  []driver.NamedValue
 }
 
@@ -66,8 +67,19 @@ func logInsertSQL(n int) string {
 // WriteRequestLogs stores a batch of request logs and adds to the daily
 // roll-up, in one transaction.
 func (s *Store) WriteRequestLogs(ctx context.Context, logs []sqlitedb.InsertRequestLogParams, stats []sqlitedb.AddKeyStatParams) error {
+	_, err := s.WriteRequestLogBatch(ctx, sqlitedb.MarkRequestLogBatchParams{}, logs, stats)
+	return err
+}
+
+// WriteRequestLogBatch is WriteRequestLogs for a batch that may be written
+// more than once: a retry after an error that left unclear whether the
+// commit happened, or a replay from a spool. The mark (the batch's id, and
+// the time it is stored) goes in the batch's transaction, and a batch whose
+// id is already marked is skipped whole (dup true). An empty id marks
+// nothing.
+func (s *Store) WriteRequestLogBatch(ctx context.Context, mark sqlitedb.MarkRequestLogBatchParams, logs []sqlitedb.InsertRequestLogParams, stats []sqlitedb.AddKeyStatParams) (dup bool, err error) {
 	if s.Engine == Postgres {
-		return s.copyRequestLogs(ctx, logs, stats)
+		return s.copyRequestLogs(ctx, mark, logs, stats)
 	}
 	lc := &s.logs
 	lc.mu.Lock()
@@ -75,25 +87,28 @@ func (s *Store) WriteRequestLogs(ctx context.Context, logs []sqlitedb.InsertRequ
 	if lc.conn == nil {
 		conn, err := s.DB.Conn(ctx)
 		if err != nil {
-			return err
+			return false, err
 		}
 		lc.conn = conn
 	}
-	err := lc.conn.Raw(func(dc any) error { return lc.write(ctx, dc, logs, stats) })
+	err = lc.conn.Raw(func(dc any) (err error) {
+		dup, err = lc.write(ctx, dc, mark, logs, stats)
+		return err
+	})
 	if err != nil {
 		// The connection may be broken, or hold a failed transaction: give
 		// it back and start again on a fresh one next time.
 		lc.closeLocked()
 	}
-	return err
+	return dup, err
 }
 
 // write runs one batch on the driver connection dc.
-func (lc *logConn) write(ctx context.Context, dc any, logs []sqlitedb.InsertRequestLogParams, stats []sqlitedb.AddKeyStatParams) error {
+func (lc *logConn) write(ctx context.Context, dc any, mark sqlitedb.MarkRequestLogBatchParams, logs []sqlitedb.InsertRequestLogParams, stats []sqlitedb.AddKeyStatParams) (dup bool, err error) {
 	prep, ok := dc.(driver.ConnPrepareContext)
 	begin, ok2 := dc.(driver.ConnBeginTx)
 	if !ok || !ok2 {
-		return fmt.Errorf("sqlite driver connection %T cannot prepare or begin with a context", dc)
+		return false, fmt.Errorf("sqlite driver connection %T cannot prepare or begin with a context", dc)
 	}
 	stmt := func(n int) (driver.Stmt, error) {
 		if st, ok := lc.stmts[n]; ok {
@@ -112,9 +127,16 @@ func (lc *logConn) write(ctx context.Context, dc any, logs []sqlitedb.InsertRequ
 	if lc.stat == nil {
 		st, err := prep.PrepareContext(ctx, sqlitedb.AddKeyStatSQL)
 		if err != nil {
-			return err
+			return false, err
 		}
 		lc.stat = st
+	}
+	if lc.mark == nil && mark.ID != "" {
+		st, err := prep.PrepareContext(ctx, sqlitedb.MarkRequestLogBatchSQL)
+		if err != nil {
+			return false, err
+		}
+		lc.mark = st
 	}
 	if lc.args == nil {
 		lc.args = make([]driver.NamedValue, logChunks[0]*logColumns)
@@ -124,13 +146,24 @@ func (lc *logConn) write(ctx context.Context, dc any, logs []sqlitedb.InsertRequ
 	}
 	tx, err := begin.BeginTx(ctx, driver.TxOptions{}) // BEGIN IMMEDIATE, from the DSN
 	if err != nil {
-		return err
+		return false, err
+	}
+	if mark.ID != "" {
+		res, err := lc.mark.(driver.StmtExecContext).ExecContext(ctx, []driver.NamedValue{{Ordinal: 1, Value: mark.ID}, {Ordinal: 2, Value: mark.CreatedAt}})
+		var n int64
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		if err != nil || n == 0 {
+			_ = tx.Rollback()
+			return err == nil, err
+		}
 	}
 	if err := lc.insert(ctx, stmt, logs, stats); err != nil {
 		_ = tx.Rollback()
-		return err
+		return false, err
 	}
-	return tx.Commit()
+	return false, tx.Commit()
 }
 
 func (lc *logConn) insert(ctx context.Context, stmt func(int) (driver.Stmt, error), logs []sqlitedb.InsertRequestLogParams, stats []sqlitedb.AddKeyStatParams) error {
@@ -203,29 +236,42 @@ func (lc *logConn) closeLocked() {
 		if lc.stat != nil {
 			_ = lc.stat.Close()
 		}
+		if lc.mark != nil {
+			_ = lc.mark.Close()
+		}
 		return nil
 	})
-	lc.stmts, lc.stat = nil, nil
+	lc.stmts, lc.stat, lc.mark = nil, nil, nil
 	_ = lc.conn.Close()
 	lc.conn = nil
 }
 
 // copyRequestLogs uses PostgreSQL's COPY, many times cheaper per row than
-// INSERT, on the pool's own pgx connection; the roll-up runs the generated
-// AddKeyStat query text in the same transaction.
-func (s *Store) copyRequestLogs(ctx context.Context, logs []sqlitedb.InsertRequestLogParams, stats []sqlitedb.AddKeyStatParams) error {
+// INSERT, on the pool's own pgx connection; the batch mark and the roll-up
+// run the generated queries' text in the same transaction.
+func (s *Store) copyRequestLogs(ctx context.Context, mark sqlitedb.MarkRequestLogBatchParams, logs []sqlitedb.InsertRequestLogParams, stats []sqlitedb.AddKeyStatParams) (dup bool, err error) {
 	conn, err := s.DB.Conn(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer conn.Close()
-	return conn.Raw(func(driverConn any) error {
+	err = conn.Raw(func(driverConn any) error {
 		pc := driverConn.(*stdlib.Conn).Conn()
 		tx, err := pc.Begin(ctx)
 		if err != nil {
 			return err
 		}
 		defer func() { _ = tx.Rollback(ctx) }()
+		if mark.ID != "" {
+			tag, err := tx.Exec(ctx, pgdb.MarkRequestLogBatchSQL, mark.ID, mark.CreatedAt)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				dup = true
+				return nil
+			}
+		}
 		if len(logs) > 0 {
 			src := pgx.CopyFromSlice(len(logs), func(i int) ([]any, error) {
 				l := logs[i]
@@ -243,4 +289,5 @@ func (s *Store) copyRequestLogs(ctx context.Context, logs []sqlitedb.InsertReque
 		}
 		return tx.Commit(ctx)
 	})
+	return dup, err
 }

@@ -272,6 +272,18 @@ func (p pgQuerier) ListKeyEventDeliveries(ctx context.Context, a1 string) ([]sql
 	return out, nil
 }
 
+func (p pgQuerier) ListKeyHashesAfter(ctx context.Context, a1 sqlitedb.ListKeyHashesAfterParams) ([]sqlitedb.ListKeyHashesAfterRow, error) {
+	rows, err := p.q.ListKeyHashesAfter(ctx, pgdb.ListKeyHashesAfterParams(a1))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]sqlitedb.ListKeyHashesAfterRow, len(rows))
+	for i := range rows {
+		out[i] = sqlitedb.ListKeyHashesAfterRow(rows[i])
+	}
+	return out, nil
+}
+
 func (p pgQuerier) ListOrgKeys(ctx context.Context, a1 sqlitedb.ListOrgKeysParams) ([]sqlitedb.SaasApiKey, error) {
 	rows, err := p.q.ListOrgKeys(ctx, pgdb.ListOrgKeysParams(a1))
 	if err != nil {
@@ -340,6 +352,10 @@ func (p pgQuerier) MarkKeyExpiring(ctx context.Context, a1 sqlitedb.MarkKeyExpir
 	return p.q.MarkKeyExpiring(ctx, pgdb.MarkKeyExpiringParams(a1))
 }
 
+func (p pgQuerier) MarkRequestLogBatch(ctx context.Context, a1 sqlitedb.MarkRequestLogBatchParams) (int64, error) {
+	return p.q.MarkRequestLogBatch(ctx, pgdb.MarkRequestLogBatchParams(a1))
+}
+
 func (p pgQuerier) MaxKeyChangeID(ctx context.Context) (int64, error) {
 	return p.q.MaxKeyChangeID(ctx)
 }
@@ -354,6 +370,10 @@ func (p pgQuerier) PruneKeyEvents(ctx context.Context, a1 int64) (int64, error) 
 
 func (p pgQuerier) PruneReconciledCalls(ctx context.Context, a1 int64) (int64, error) {
 	return p.q.PruneReconciledCalls(ctx, a1)
+}
+
+func (p pgQuerier) PruneRequestLogBatches(ctx context.Context, a1 int64) (int64, error) {
+	return p.q.PruneRequestLogBatches(ctx, a1)
 }
 
 func (p pgQuerier) PruneRequestLogs(ctx context.Context, a1 int64) (int64, error) {

@@ -256,6 +256,7 @@ func runConformance(t *testing.T, s *db.Store) {
 	t.Run("RequestLogs", func(t *testing.T) { testRequestLogs(t, s) })
 	t.Run("PruneRequestLogs", func(t *testing.T) { testPruneRequestLogs(t, s) })
 	t.Run("WriteRequestLogs", func(t *testing.T) { testWriteRequestLogs(t, s) })
+	t.Run("WriteRequestLogBatch", func(t *testing.T) { testWriteRequestLogBatch(t, s) })
 	t.Run("KeyStats", func(t *testing.T) { testKeyStats(t, s) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, s) })
 	t.Run("Tx", func(t *testing.T) { testTx(t, s) })
@@ -1474,6 +1475,45 @@ func testWriteRequestLogs(t *testing.T, s *db.Store) {
 	ok(t, err)
 	if len(days) != 2 || days[1].Count != 2 {
 		t.Fatalf("stats after duplicates = %+v", days)
+	}
+}
+
+// A batch written twice under one id is stored once, rows and counts alike;
+// its mark is pruned by the time it was stored.
+func testWriteRequestLogBatch(t *testing.T, s *db.Store) {
+	ctx := context.Background()
+	logs := []sqlitedb.InsertRequestLogParams{
+		{RequestID: "once1", OrgID: "org_once", KeyID: "key_once", Method: "GET", Route: "/o", Status: 200, CreatedAt: t0},
+		{RequestID: "once2", OrgID: "org_once", KeyID: "key_once", Method: "GET", Route: "/o", Status: 200, CreatedAt: t0},
+	}
+	stats := []sqlitedb.AddKeyStatParams{{KeyID: "key_once", OrgID: "org_once", Day: "2030-02-01", Route: "/o", Status: 200, Count: 2}}
+	a := sqlitedb.MarkRequestLogBatchParams{ID: "batch-a", CreatedAt: t0 + 10}
+	for i, want := range []bool{false, true, true} {
+		dup, err := s.WriteRequestLogBatch(ctx, a, logs, stats)
+		ok(t, err)
+		if dup != want {
+			t.Fatalf("write %d: dup = %v, want %v", i+1, dup, want)
+		}
+	}
+	b := sqlitedb.MarkRequestLogBatchParams{ID: "batch-b", CreatedAt: t0 + 20}
+	dup, err := s.WriteRequestLogBatch(ctx, b, logs[:1], stats[:0])
+	ok(t, err)
+	if dup {
+		t.Fatal("another batch id was taken for a duplicate")
+	}
+	got, err := s.Q().AdminListLogs(ctx, sqlitedb.AdminListLogsParams{OrgID: "org_once", Lim: 10})
+	ok(t, err)
+	days, err := s.Q().KeyStatsByDay(ctx, sqlitedb.KeyStatsByDayParams{OrgID: "org_once", KeyID: "key_once"})
+	ok(t, err)
+	if len(got) != 3 || len(days) != 1 || days[0].Count != 2 {
+		t.Fatalf("%d rows and stats %+v, want 3 rows and a count of 2", len(got), days)
+	}
+	n, err := s.Q().PruneRequestLogBatches(ctx, t0+20)
+	wantRows(t, "PruneRequestLogBatches", n, err, 1)
+	dup, err = s.WriteRequestLogBatch(ctx, b, logs[:1], stats[:0])
+	ok(t, err)
+	if !dup {
+		t.Fatal("a batch stored after the cut-off lost its mark")
 	}
 }
 

@@ -45,11 +45,14 @@ type (
 	ListKeyChangesAfterParams       = sqlitedb.ListKeyChangesAfterParams
 	ListKeyChangesAfterRow          = sqlitedb.ListKeyChangesAfterRow
 	ListKeyEventDeliveriesRow       = sqlitedb.ListKeyEventDeliveriesRow
+	ListKeyHashesAfterParams        = sqlitedb.ListKeyHashesAfterParams
+	ListKeyHashesAfterRow           = sqlitedb.ListKeyHashesAfterRow
 	ListOrgKeysParams               = sqlitedb.ListOrgKeysParams
 	MarkCallReconciledParams        = sqlitedb.MarkCallReconciledParams
 	MarkDeliveryDeliveredParams     = sqlitedb.MarkDeliveryDeliveredParams
 	MarkDeliveryFailedAttemptParams = sqlitedb.MarkDeliveryFailedAttemptParams
 	MarkKeyExpiringParams           = sqlitedb.MarkKeyExpiringParams
+	MarkRequestLogBatchParams       = sqlitedb.MarkRequestLogBatchParams
 	ReleaseDeliveryParams           = sqlitedb.ReleaseDeliveryParams
 	RevokeKeyParams                 = sqlitedb.RevokeKeyParams
 	SaasApiKey                      = sqlitedb.SaasApiKey

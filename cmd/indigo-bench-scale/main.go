@@ -15,15 +15,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/indigo-hq/indigo/core"
 	"github.com/indigo-hq/indigo/core/apikey"
+	"github.com/indigo-hq/indigo/core/config"
 	"github.com/indigo-hq/indigo/core/scope"
 	"github.com/indigo-hq/indigo/db"
 )
@@ -136,6 +140,76 @@ func run(ctx context.Context, base string, nOrgs, nKeys, nLogs int) error {
 		j++
 		return err
 	})
+	return revocation(ctx, u.String(), sample.orgs[0])
+}
+
+// revocation starts two hosts on the seeded database and measures, over
+// 200 keys, how long a key revoked through host A keeps working on host B
+// (which had it cached): the change feed's LISTEN/NOTIFY path, with the
+// 10 s safety poll as the backstop.
+func revocation(ctx context.Context, dsn, org string) error {
+	var hosts [2]*core.Host
+	for i := range hosts {
+		cfg := config.Default()
+		cfg.Server.Addr = "127.0.0.1:0"
+		cfg.Server.DataDir = filepath.Join(os.TempDir(), fmt.Sprintf("indigo-bench-scale-host%d", i))
+		cfg.Database.Driver, cfg.Database.URL, cfg.Database.AutoMigrate = db.Postgres, dsn, false
+		cfg.API.DefaultRateLimit = ""
+		log := core.NewLogger(os.Stderr, slog.LevelWarn)
+		svc, err := core.Open(ctx, &cfg, core.Options{Logger: log})
+		if err != nil {
+			return err
+		}
+		h := core.New(svc, core.Options{Logger: log})
+		if err := h.Start(ctx); err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = h.Shutdown(sctx)
+		}()
+		hosts[i] = h
+	}
+	a, b := hosts[0], hosts[1]
+	status := func(raw string) int {
+		req, _ := http.NewRequestWithContext(ctx, "GET", b.URL()+"/api/v2/me", nil)
+		req.Header.Set("Authorization", "Bearer "+raw)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	actor := apikey.Actor{ID: "bench"}
+	var delays []time.Duration
+	for i := range 200 {
+		k, raw, err := a.Keys.Create(ctx, org, actor, apikey.CreateInput{Name: fmt.Sprint("revoke", i), Scopes: []string{}, RateLimitSet: true})
+		if err != nil {
+			return err
+		}
+		if s := status(raw); s != 200 {
+			return fmt.Errorf("a new key on host B: %d", s)
+		}
+		if err := a.Keys.Revoke(ctx, org, k.ID, actor); err != nil {
+			return err
+		}
+		// wall clock: the delay measured
+		start := time.Now()
+		for status(raw) != 401 {
+			if time.Since(start) > 15*time.Second { // wall clock: the same
+				return fmt.Errorf("key %d still works on host B 15 s after its revocation", i)
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+		delays = append(delays, time.Since(start)) // wall clock: the same
+	}
+	slices.Sort(delays)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	fmt.Printf("revocation_p50_ms: %.2f\nrevocation_p99_ms: %.2f\nrevocation_max_ms: %.2f\n",
+		ms(delays[len(delays)/2]), ms(delays[len(delays)*99/100]), ms(delays[len(delays)-1]))
 	return nil
 }
 

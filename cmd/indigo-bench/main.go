@@ -21,7 +21,7 @@
 // It also measures, in the same rounds, GET /api/v2/me on a second host
 // configured with Redis ([redis] url; its own SQLite database, nothing
 // shared with the first): bare_redis and v2_redis_limited with a key whose
-// rate limit Redis counts, one round trip per call, and
+// rate limit Redis counts (at most one round trip per call), and
 // bare_redis_unlimited and v2_redis_unlimited with a key without limits,
 // which makes no Redis call. The Redis is -redis, or by default a
 // redis-server the bench starts on a free loopback port and stops at the

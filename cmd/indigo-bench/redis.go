@@ -27,7 +27,7 @@ var benchRateLimit = apikey.RateLimit{Limit: 1_000_000_000, WindowSeconds: 1}
 // redisSide is the second host, configured with Redis ([redis] url) and
 // sharing nothing else with the first (its own SQLite database and data
 // directory), and its routes: GET /api/v2/me called with a key that has a
-// rate limit, which Redis counts (one round trip per call), and with a key
+// rate limit, which Redis counts (at most one round trip per call), and with a key
 // without limits, which makes no Redis call. Each route has a bare twin of
 // its own, since both answer the same path with different bodies (the
 // key's id).

@@ -43,7 +43,8 @@ func (a *app) serveCmd() *cobra.Command {
 			log := core.NewLogger(os.Stderr, level)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			svc, err := core.Open(ctx, cfg, core.Options{Logger: log, NoMigrate: noMigrate})
+			svc, err := core.Open(ctx, cfg, core.Options{Logger: log, NoMigrate: noMigrate,
+				WaitForDatabase: cfg.Database.StartTimeout.Duration})
 			if err != nil {
 				return err
 			}

@@ -20,10 +20,25 @@ func (s *Server) mountAdmin() {
 	r.Handle("/api/admin/audit", s.bounded(s.withOperator(s.adminAudit).ServeHTTP)).Methods("GET")
 }
 
-// withOperator admits only a signed-in user holding the operator flag.
+// errNotOperator answers a caller who proved who it is but may not read
+// the admin views: a session without the operator flag, or a valid API key
+// (keys never read them, a superkey included).
+var errNotOperator = httpapi.Errorf(http.StatusForbidden, "not_operator",
+	"the admin views are for signed-in operators: an API key or a session without the operator flag cannot read them")
+
+// withOperator admits only a signed-in user holding the operator flag. A
+// caller that proves nothing is a 401; one that is known but not an
+// operator is a 403 not_operator, whether it came with a session or with a
+// key that verifies.
 func (s *Server) withOperator(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Request-Id", newRequestID())
+		// An Authorization header is a key, as on v2, unless it is a token
+		// that the identity provider reads.
+		if auth := r.Header["Authorization"]; len(auth) > 0 && (len(auth) != 1 || !s.BearerIdentity || !isJWTBearer(auth[0])) {
+			s.refuseKey(w, r, auth)
+			return
+		}
 		if s.Identity == nil {
 			httpapi.WriteUnauthorized(w)
 			return
@@ -42,11 +57,34 @@ func (s *Server) withOperator(h http.HandlerFunc) http.Handler {
 			return
 		}
 		if !id.Operator {
-			httpapi.WriteError(w, httpapi.Errorf(http.StatusForbidden, "forbidden", "the admin views need the operator flag"))
+			httpapi.WriteError(w, errNotOperator)
 			return
 		}
 		h(w, r)
 	})
+}
+
+// refuseKey answers an API key presented to an admin view: 401 when it
+// does not verify (the same body as on v2), 403 not_operator when it does.
+func (s *Server) refuseKey(w http.ResponseWriter, r *http.Request, auth []string) {
+	raw, ok := "", len(auth) == 1
+	if ok {
+		raw, ok = parseBearer(auth[0])
+	}
+	if !ok {
+		httpapi.WriteUnauthorized(w)
+		return
+	}
+	_, code, err := s.Keys.VerifyAt(r.Context(), raw, s.Keys.Now())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if code != apikey.CodeValid {
+		httpapi.WriteUnauthorized(w)
+		return
+	}
+	httpapi.WriteError(w, errNotOperator)
 }
 
 // adminQuery reads the shared filters of the admin views.

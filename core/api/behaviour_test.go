@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/indigo-hq/indigo/core/config"
 	"github.com/indigo-hq/indigo/core/coretest"
 	"github.com/indigo-hq/indigo/db"
+	"github.com/indigo-hq/indigo/db/dbtest"
 )
 
 var bearer = coretest.Bearer
@@ -536,6 +538,63 @@ func TestShutdownFlushesRequestLogs(t *testing.T) {
 	}
 }
 
+// Defect 3 of issue 14 at the host: PostgreSQL becomes unreachable with
+// calls still queued, and the host is stopped (SIGTERM) in the outage. What
+// the database cannot take goes to the spool in the data folder, and the
+// next host on that folder replays it: every call is logged, once.
+func TestPostgresOutageAtShutdownSpoolsAndTheNextHostReplays(t *testing.T) {
+	u, err := url.Parse(dbtest.URL(t, db.Postgres))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := coretest.NewProxy(t, u.Host)
+	u.Host = proxy.Addr
+	data := t.TempDir()
+	throughProxy := func(c *config.Config, _ *core.Options) {
+		c.Database.URL = u.String()
+		c.Server.DataDir = data
+		c.API.LogFlushInterval = config.Duration{Duration: time.Hour}
+		c.API.LogBatchSize = 10000
+	}
+	a := coretest.New(t, db.Postgres, throughProxy)
+	org := a.Org("A")
+	_, raw := a.Superkey(org)
+	const n = 40
+	for i := 0; i < n; i++ {
+		if i == n/2 {
+			a.FlushLogs()
+		}
+		if r := a.Do("GET", "/api/v2/me", bearer(raw), nil); r.Status != 200 {
+			t.Fatalf("call %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	// The last half waits in the queue for the hour-long flush interval.
+	proxy.Refuse()
+	a.Server.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_ = a.Host.Shutdown(ctx) // the key usage cannot be saved either, and says so
+	cancel()
+	if segs, _ := filepath.Glob(filepath.Join(core.SpoolDir(a.Cfg), "*.jsonl")); len(segs) == 0 || a.Host.Logs.Spilled() != n/2 || a.Host.Logs.Dropped() != 0 {
+		t.Fatalf("after a shutdown in the outage: segments %v, spilled %d, dropped %d", segs, a.Host.Logs.Spilled(), a.Host.Logs.Dropped())
+	}
+
+	proxy.Forward()
+	b := coretest.New(t, db.Postgres, throughProxy)
+	var rows, distinct int
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		err := b.Host.Store.DB.QueryRow("SELECT COUNT(*), COUNT(DISTINCT request_id) FROM saas_api_request_logs").Scan(&rows, &distinct)
+		if err == nil && rows == n && b.Host.Logs.SpoolBytes() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d log rows (%v), spool %d bytes: want %d rows and an empty spool", rows, err, b.Host.Logs.SpoolBytes(), n)
+		}
+	}
+	if distinct != n {
+		t.Fatalf("%d distinct request ids in %d rows", distinct, rows)
+	}
+}
+
 // A used, expired or malformed sign-in link answers a page for the person
 // who followed it, saying what happened and how to get a new link; the
 // session tells the dashboard its organization's name and the default
@@ -606,4 +665,66 @@ func TestEveryDomainRefusalHasAStatus(t *testing.T) {
 	if api.StatusOf(errors.New("disk on fire")) != nil {
 		t.Error("an unexpected error was given a status (it must stay a logged 500)")
 	}
+}
+
+// A flood of made-up keys that pass the checksum costs no database lookup
+// each: the host knows which hashes are stored, and leaves only a small
+// budget of lookups a second for keys created a moment ago elsewhere. A key
+// created by another process is still accepted once the change feed has
+// reported it, even while that budget is spent.
+func TestMadeUpKeysCostNoLookupEach(t *testing.T) {
+	coretest.Engines(t, func(t *testing.T, engine string) {
+		e := coretest.New(t, engine)
+		org := e.Org("Acme")
+		_, good := e.Superkey(org)
+		if err := e.Host.Keys.LoadKnownKeys(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if r := e.Do("GET", "/api/v2/me", bearer(good), nil); r.Status != 200 {
+			t.Fatalf("a stored key: %d", r.Status)
+		}
+		_, misses0 := e.Host.Keys.CacheStats()
+		const flood = 1000
+		floodStart := time.Now()
+		for range flood {
+			madeUp, _ := apikey.Generate("indigo_sk")
+			if r := e.Do("GET", "/api/v2/me", bearer(madeUp), nil); r.Status != 401 {
+				t.Fatalf("a made-up key: %d", r.Status)
+			}
+		}
+		_, misses := e.Host.Keys.CacheStats()
+		// The budget is 100 lookups that find nothing per second of the
+		// wall clock that the flood touched, plus the filter's false
+		// positives (0.1%).
+		allowed := uint64(100*(int(time.Since(floodStart)/time.Second)+2) + flood/100)
+		if lookups := misses - misses0; lookups > allowed {
+			t.Fatalf("%d made-up keys cost %d lookups; want at most %d (the budget and a few false positives)", flood, lookups, allowed)
+		}
+		if refused := e.Host.Keys.UnknownRefused(); refused < flood-allowed {
+			t.Fatalf("%d refused without a lookup, want most of %d", refused, flood)
+		}
+		// Another process (the CLI, another host) creates a key: the
+		// change feed tells this host, which then accepts it at once.
+		other := apikey.New(e.Host.Store, e.Host.Scopes, apikey.Settings{Prefix: "indigo_sk"}, e.Clock.Now, nil)
+		_, raw, err := other.Create(context.Background(), org, apikey.Actor{ID: "cli"}, apikey.CreateInput{Name: "from elsewhere"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			r := e.Do("GET", "/api/v2/me", bearer(raw), nil)
+			if r.Status == 200 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("a key created by another process: %d after 5 s", r.Status)
+			}
+			// Keep the lookup budget spent, as a flood would.
+			for range 50 {
+				madeUp, _ := apikey.Generate("indigo_sk")
+				e.Do("GET", "/api/v2/me", bearer(madeUp), nil)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
 }

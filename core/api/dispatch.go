@@ -166,9 +166,11 @@ func matchSegments(p string, segs []segment) bool {
 
 // route adds a route for the path template tpl on router: the segment
 // check first where it applies, then mux's own template matching where
-// there are variables to read.
+// there are variables to read. The route is named after tpl, because a
+// route without a Path matcher has no template that mux can report
+// (GetPathTemplate), and the authorization walk reads every route's.
 func route(router *mux.Router, tpl string) *mux.Route {
-	rt := router.NewRoute()
+	rt := router.NewRoute().Name(tpl)
 	m, ok := segmentMatcher(tpl)
 	if ok {
 		rt = rt.MatcherFunc(m)

@@ -113,12 +113,12 @@ func NewMetrics(cacheStats func() (hits, misses uint64), dropped func() uint64, 
 	}
 	if dropped != nil {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "indigo_request_log_dropped_total", Help: "Request log entries dropped (queue full or write failed).",
+			Name: "indigo_request_log_dropped_total", Help: "Request log entries lost: the memory queue and the disk spool were both full.",
 		}, func() float64 { return float64(dropped()) }))
 	}
 	if depth != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "indigo_request_log_queue_depth", Help: "Request log entries waiting to be written.",
+			Name: "indigo_request_log_queue_depth", Help: "Request log entries waiting in memory to be written.",
 		}, func() float64 { return float64(depth()) }))
 	}
 	return m

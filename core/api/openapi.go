@@ -84,7 +84,7 @@ func schemas() map[string]any {
 			"amount": map[string]any{"type": "integer", "minimum": 1}, "interval_seconds": map[string]any{"type": "integer", "minimum": 1, "maximum": apikey.MaxSeconds}}),
 		"Key": obj(keyFields, map[string]any{
 			"id": str, "org_id": str, "name": str, "prefix": str, "last4": map[string]any{"type": "string", "minLength": 4, "maxLength": 4},
-			"scopes": scopesOrNil, "status": map[string]any{"enum": []string{"active", "expiring", "expired", "revoked"}},
+			"scopes": scopesOrNil, "status": map[string]any{"type": "string", "enum": []string{"active", "expiring", "expired", "revoked"}},
 			"enabled": boolean, "metadata": map[string]any{"type": "object"}, "rate_limit": nullableRef("RateLimit"),
 			"remaining": nullable("integer"), "refill": nullableRef("Refill"), "expires_at": timeOrNil,
 			"last_used_at": timeOrNil, "created_at": timeStr, "created_by": str, "revoked_at": timeOrNil,
@@ -107,7 +107,7 @@ func schemas() map[string]any {
 		}),
 		"ScopesRequest": obj([]string{"scopes"}, map[string]any{"scopes": scopesOrNil}),
 		"RollRequest":   obj(nil, map[string]any{"grace_seconds": map[string]any{"type": "integer", "minimum": 0, "maximum": apikey.MaxSeconds}}),
-		"Revoked":       obj([]string{"revoked"}, map[string]any{"revoked": map[string]any{"const": true}}),
+		"Revoked":       obj([]string{"revoked"}, map[string]any{"revoked": map[string]any{"type": "boolean", "const": true}}),
 		"Me": obj([]string{"org_id", "key_id", "name", "scopes", "status", "expires_at"}, map[string]any{
 			"org_id": str, "key_id": str, "name": str, "scopes": scopesOrNil, "status": str, "expires_at": timeOrNil}),
 		"Scope": obj([]string{"id", "label", "module"}, map[string]any{"id": str, "label": str, "module": str}),
@@ -125,7 +125,7 @@ func schemas() map[string]any {
 		"VerifyRequest": obj([]string{"key"}, map[string]any{"key": str, "scopes": strList}),
 		"VerifyResponse": obj([]string{"valid", "code", "key_id", "org_id", "scopes", "remaining", "rate_limit"}, map[string]any{
 			"valid": boolean,
-			"code": map[string]any{"enum": []string{"valid", "not_found", "disabled", "expired", "revoked",
+			"code": map[string]any{"type": "string", "enum": []string{"valid", "not_found", "disabled", "expired", "revoked",
 				"rate_limited", "quota_exceeded", "insufficient_scope"}},
 			"key_id": nullable("string"), "org_id": nullable("string"), "scopes": scopesOrNil, "remaining": nullable("integer"),
 			"rate_limit": map[string]any{"oneOf": []any{map[string]any{"type": "null"}, obj([]string{"limit", "remaining", "reset"},
@@ -136,7 +136,7 @@ func schemas() map[string]any {
 			"id": integer, "request_id": str, "org_id": str, "key_id": str,
 			"caller": map[string]any{"type": "string", "enum": []string{"key", "session"}, "description": "key: an API key; session: a signed-in person (key_id is empty)"},
 			"method": str, "route": str, "status": integer,
-			"latency_ms": map[string]any{"type": "number"}, "time": timeStr}),
+			"latency_ms": map[string]any{"type": "number", "format": "double"}, "time": timeStr}),
 		"LogList": page("LogEntry", "logs"),
 		"AuditEntry": obj([]string{"id", "org_id", "actor", "key_id", "action", "source_ip", "details", "time"}, map[string]any{
 			"id": integer, "org_id": str, "actor": str, "key_id": nullable("string"), "action": str, "source_ip": str,
@@ -240,13 +240,13 @@ func (s *Server) OpenAPI() map[string]any {
 		queryParam("until", "before this time (RFC 3339)", timeStr),
 	}, pageParams...)
 	op := []any{map[string]any{"session": []string{}}}
-	add("/api/admin/keys", "GET", operation(Doc{"adminListKeys", "Keys across organizations (operators)", "", 200, "AdminKeyList"},
-		slices.Concat(adminParams, []any{queryParam("status", "active, expiring, expired or revoked", str)}), op, []int{400, 401, 403}))
-	add("/api/admin/logs", "GET", operation(Doc{"adminGetLogs", "Request logs across organizations (operators)", "", 200, "LogList"},
+	add("/api/admin/keys", "GET", adminOperation(Doc{"adminListKeys", "Keys across organizations (operators)", "", 200, "AdminKeyList"},
+		slices.Concat(adminParams, []any{queryParam("status", "active, expiring, expired or revoked", str)})))
+	add("/api/admin/logs", "GET", adminOperation(Doc{"adminGetLogs", "Request logs across organizations (operators)", "", 200, "LogList"},
 		slices.Concat(adminParams, []any{queryParam("route", "route template, e.g. /api/v2/me", str), queryParam("status", "HTTP status", integer),
-			queryParam("caller", "key: calls with an API key; session: calls by signed-in people", map[string]any{"type": "string", "enum": []string{"key", "session"}})}), op, []int{400, 401, 403}))
-	add("/api/admin/audit", "GET", operation(Doc{"adminGetAudit", "The audit log across organizations (operators)", "", 200, "AuditList"},
-		slices.Concat(adminParams, []any{queryParam("action", "e.g. key.revoke", str)}), op, []int{400, 401, 403}))
+			queryParam("caller", "key: calls with an API key; session: calls by signed-in people", map[string]any{"type": "string", "enum": []string{"key", "session"}})})))
+	add("/api/admin/audit", "GET", adminOperation(Doc{"adminGetAudit", "The audit log across organizations (operators)", "", 200, "AuditList"},
+		slices.Concat(adminParams, []any{queryParam("action", "e.g. key.revoke", str)})))
 	add("/api/session", "GET", operation(Doc{"getSession", "The signed-in member and the CSRF token", "", 200, "Session"}, nil, op, []int{400, 401}))
 
 	return map[string]any{
@@ -264,6 +264,15 @@ func (s *Server) OpenAPI() map[string]any {
 			},
 		},
 	}
+}
+
+// adminOperation documents an operator view: a signed-in operator only,
+// and a 403 not_operator for a known caller that is not one.
+func adminOperation(d Doc, params []any) map[string]any {
+	op := operation(d, params, []any{map[string]any{"session": []string{}}}, []int{400, 401, 403})
+	op["responses"].(map[string]any)["403"].(map[string]any)["description"] = "not_operator: a valid API key (a superkey " +
+		"included: keys never read the admin views) or a session without the operator flag"
+	return op
 }
 
 // operationSuffix names an operation after its method and path, for routes

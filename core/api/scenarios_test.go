@@ -943,9 +943,13 @@ func TestAdminScenarios(t *testing.T) {
 		} {
 			scenarios = append(scenarios,
 				adminScenario{Name: p.path + " without a session", Path: p.path, ExpectedStatus: 401, ExpectedCode: "unauthorized"},
-				adminScenario{Name: p.path + " with a superkey", Path: p.path, Auth: coretest.Bearer(f.keys["A:super"].raw), ExpectedStatus: 401, ExpectedCode: "unauthorized"},
-				adminScenario{Name: p.path + " as a non-operator owner", Path: p.path, Header: []string{"Cookie", plainCookie}, ExpectedStatus: 403, ExpectedCode: "forbidden"},
-				adminScenario{Name: p.path + " as a member", Path: p.path, Header: []string{"Cookie", f.sess["B:member"].cookie}, ExpectedStatus: 403, ExpectedCode: "forbidden"},
+				// A key is never an operator: one that verifies is known
+				// and refused (403), one that does not is a 401.
+				adminScenario{Name: p.path + " with a superkey", Path: p.path, Auth: coretest.Bearer(f.keys["A:super"].raw), ExpectedStatus: 403, ExpectedCode: "not_operator"},
+				adminScenario{Name: p.path + " with a revoked key", Path: p.path, Auth: coretest.Bearer(f.keys["A:revoked"].raw), ExpectedStatus: 401, ExpectedCode: "unauthorized"},
+				adminScenario{Name: p.path + " with a superkey and an operator's session", Path: p.path, Auth: coretest.Bearer(f.keys["A:super"].raw), Header: op, ExpectedStatus: 403, ExpectedCode: "not_operator"},
+				adminScenario{Name: p.path + " as a non-operator owner", Path: p.path, Header: []string{"Cookie", plainCookie}, ExpectedStatus: 403, ExpectedCode: "not_operator"},
+				adminScenario{Name: p.path + " as a member", Path: p.path, Header: []string{"Cookie", f.sess["B:member"].cookie}, ExpectedStatus: 403, ExpectedCode: "not_operator"},
 				adminScenario{Name: p.path + " as operator", Path: p.path, Header: op, ExpectedStatus: 200, Field: p.field, Check: func(t *testing.T, items []map[string]any, _ any) {
 					orgs := map[any]bool{}
 					for _, it := range items {

@@ -66,6 +66,7 @@ func (s *Service) FollowChanges(ctx context.Context, last int64, interval time.D
 			}
 			for _, r := range rows {
 				s.Invalidate(r.KeyID)
+				s.learnKeyID(ctx, r.KeyID) // a key created elsewhere
 				last = r.ID
 			}
 			if len(rows) < 500 {

@@ -73,6 +73,7 @@ func (s *Service) Create(ctx context.Context, orgID string, actor Actor, in Crea
 	}
 
 	raw, parsed := Generate(prefix)
+	s.learnKey(parsed.Digest) // before it exists: a key the filter knows too early only costs a lookup
 	p := db.InsertKeyParams{
 		ID: ids.New("key", ms(now)), OrgID: orgID, KeyHash: parsed.Hash(), Name: name,
 		Prefix: prefix, Last4: parsed.Last4, Scopes: scopesColumn(scopes, in.Superkey), Metadata: meta,

@@ -42,6 +42,7 @@ func (s *Service) Roll(ctx context.Context, orgID, id string, actor Actor, grace
 		now := s.now()
 		var parsed Parsed
 		raw, parsed = Generate(row.Prefix)
+		s.learnKey(parsed.Digest)
 		remaining := row.Remaining
 		if live, ok := s.limiter.Current(id, row.QuotaEpoch); ok {
 			remaining = sql.NullInt64{Int64: live.Remaining, Valid: true}

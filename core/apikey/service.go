@@ -46,6 +46,7 @@ type Service struct {
 	log      *slog.Logger
 
 	cache    *keycache.Cache[Record]
+	known    *knownKeys // the stored keys, so that a made-up one costs no lookup
 	limiter  ratelimit.Admitter
 	keyLimit KeyLimiter // the plan's key limit; none when nil
 	usage    sync.Map   // key id -> *usage
@@ -68,7 +69,7 @@ func New(store *db.Store, scopes *scope.Registry, settings Settings, now func() 
 	}
 	return &Service{
 		store: store, scopes: scopes, settings: settings, now: now, log: log,
-		cache: keycache.New[Record](cacheTTL, maxNegative), limiter: ratelimit.New(),
+		cache: keycache.New[Record](cacheTTL, maxNegative), limiter: ratelimit.New(), known: newKnownKeys(),
 	}
 }
 

@@ -48,6 +48,13 @@ func (s *Service) VerifyAt(ctx context.Context, raw string, now time.Time) (*Rec
 		if !checksumValid(raw) { // a typo or a made-up key: no lookup, nothing cached
 			return nil, CodeNotFound, nil
 		}
+		unknown := !s.known.mayExist(&parsed.Digest)
+		if unknown && !s.known.allowLookup() {
+			// Never stored, as far as this host knows, and the lookups
+			// left for keys created a moment ago elsewhere are spent.
+			s.known.refused.Add(1)
+			return nil, CodeNotFound, nil
+		}
 		s.cache.Miss()
 		if s.settings.QueryTimeout > 0 {
 			var cancel context.CancelFunc
@@ -58,10 +65,14 @@ func (s *Service) VerifyAt(ctx context.Context, raw string, now time.Time) (*Rec
 		id := ""
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
+			if unknown {
+				s.known.missed()
+			}
 		case err != nil:
 			return nil, "", err
 		default:
 			rec, id = newRecord(row), row.ID
+			s.learnKey(parsed.Digest)
 		}
 		s.cache.Put(parsed.Digest, id, rec, gen, now)
 	}

@@ -104,6 +104,12 @@ type Redis struct {
 }
 
 // API holds the core-api settings.
+//
+// The request log queues its entries in memory, up to LogQueueSize. While
+// the database is unreachable or behind, past three quarters of that the
+// queue moves to a spool on disk (<data_dir>/spool/requestlog), up to
+// LogSpoolMaxBytes, replayed when the database answers and at the next
+// start; an entry is dropped, and counted, only when both are full.
 type API struct {
 	// Enabled turns core-api on (`indigo add core-api` sets it). Dev runs it
 	// without a license, for loopback-only development (`--dev`).
@@ -113,7 +119,8 @@ type API struct {
 	RollGrace          Duration `toml:"roll_grace"`
 	DefaultRateLimit   string   `toml:"default_rate_limit"`
 	LogRetention       Duration `toml:"log_retention"`
-	LogQueueSize       int      `toml:"log_queue_size"`
+	LogQueueSize       int      `toml:"log_queue_size"`      // request log entries held in memory
+	LogSpoolMaxBytes   int64    `toml:"log_spool_max_bytes"` // and on disk past that; 0: none
 	LogBatchSize       int      `toml:"log_batch_size"`
 	LogFlushInterval   Duration `toml:"log_flush_interval"`
 	UsageFlushInterval Duration `toml:"usage_flush_interval"`
@@ -236,6 +243,7 @@ func Default() Config {
 			DefaultRateLimit:      "600/1m",
 			LogRetention:          Duration{30 * 24 * time.Hour},
 			LogQueueSize:          10000,
+			LogSpoolMaxBytes:      1 << 30,
 			LogBatchSize:          500,
 			LogFlushInterval:      Duration{500 * time.Millisecond},
 			UsageFlushInterval:    Duration{10 * time.Second},
@@ -408,6 +416,9 @@ func (c *Config) validate() error {
 				return bad(key, "must be positive while api.idempotency_ttl is set, got %d", v)
 			}
 		}
+	}
+	if c.API.LogSpoolMaxBytes < 0 {
+		return bad("api.log_spool_max_bytes", "must not be negative (0 turns the spool off), got %d", c.API.LogSpoolMaxBytes)
 	}
 	for key, d := range map[string]Duration{
 		"api.log_flush_interval":   c.API.LogFlushInterval,

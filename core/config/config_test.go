@@ -52,6 +52,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 		"INDIGO_DATABASE_URL=postgres://u@localhost/db",
 		"INDIGO_API_ROLL_GRACE=90s",
 		"INDIGO_API_LOG_QUEUE_SIZE=7",
+		"INDIGO_API_LOG_SPOOL_MAX_BYTES=4096",
 		"INDIGO_API_DEPS_RESOLVE_ORG_ID=local",
 		"INDIGO_DATABASE_AUTO_MIGRATE=false",
 		"INDIGO_API_MODULE_HANG_THRESHOLD=0",
@@ -61,7 +62,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Server.Addr != "127.0.0.1:9000" || cfg.Database.Driver != "postgres" || cfg.Database.URL != "postgres://u@localhost/db" ||
-		cfg.API.RollGrace.Duration != 90*time.Second || cfg.API.LogQueueSize != 7 || cfg.Database.AutoMigrate || cfg.API.ModuleHangThreshold != 0 {
+		cfg.API.RollGrace.Duration != 90*time.Second || cfg.API.LogQueueSize != 7 || cfg.API.LogSpoolMaxBytes != 4096 || cfg.Database.AutoMigrate || cfg.API.ModuleHangThreshold != 0 {
 		t.Fatalf("overrides not applied: %+v", cfg)
 	}
 }
@@ -79,6 +80,7 @@ func TestBadConfigNamesFileKeyAndReason(t *testing.T) {
 		{"bad prefix", "[api]\nkey_prefix = \"Bad-Prefix\"\n", nil, []string{"api.key_prefix"}},
 		{"bad rate limit", "[api]\ndefault_rate_limit = \"ten/min\"\n", nil, []string{"api.default_rate_limit"}},
 		{"bad env int", "", []string{"INDIGO_API_LOG_QUEUE_SIZE=many"}, []string{"INDIGO_API_LOG_QUEUE_SIZE", "api.log_queue_size", "not an integer"}},
+		{"negative spool budget", "[api]\nlog_spool_max_bytes = -1\n", nil, []string{"indigo.toml", "api.log_spool_max_bytes", "negative"}},
 		{"bad env bool", "", []string{"INDIGO_DATABASE_AUTO_MIGRATE=maybe"}, []string{"INDIGO_DATABASE_AUTO_MIGRATE", "not a boolean"}},
 		{"metering from an unlisted module", "[api.deps]\ndeduct_api_call_token = \"billing\"\n", nil, []string{"api.deps.deduct_api_call_token", "billing", "[[modules]]"}},
 		{"unknown org resolver", "", []string{"INDIGO_API_DEPS_RESOLVE_ORG_ID=ldap"}, []string{"api.deps.resolve_org_id", "ldap"}},

@@ -729,7 +729,12 @@ func (m *Instance) forward(ctx context.Context, w http.ResponseWriter, r *http.R
 			m.failed(mod, &m.timeouts, "calls timed out")
 		}
 		httpapi.WriteError(w, httpapi.Errorf(http.StatusGatewayTimeout, "module_timeout", "module %s did not answer within %s", m.cfg.Name, m.timeout))
-	case err == nil: // the caller went away; nobody reads this
+	case err == nil || r.Context().Err() != nil:
+		// The caller went away (the call was cancelled with it): not the
+		// module's failure. 499, nginx's "client closed request", is what
+		// the request log and the metrics record; nobody reads it.
+		m.log.Debug("caller went away during a module call", "route", rt.Path, "request_id", req.Caller.RequestID, "err", err)
+		w.WriteHeader(StatusClientClosed)
 	case rpc.IsOutcomeUnknown(err):
 		// The module had the request when it went away: it may have
 		// applied it, and "try again" could apply it twice.
@@ -747,6 +752,10 @@ func (m *Instance) forward(ctx context.Context, w http.ResponseWriter, r *http.R
 	}
 	return nil
 }
+
+// StatusClientClosed is recorded for a call whose caller went away before
+// the module answered.
+const StatusClientClosed = 499
 
 // hostServices is what a module may ask of the host.
 type hostServices struct{ m *Instance }

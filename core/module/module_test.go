@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -789,5 +790,38 @@ func TestIdempotencyKeyReplaysAModuleAnswer(t *testing.T) {
 		if r.Status != 503 || time.Now().After(deadline) {
 			t.Fatalf("the retry of the lost write: %d %s", r.Status, r.Body)
 		}
+	}
+}
+
+// A caller that goes away mid-call is not a module failure: the call is
+// logged and counted as 499, and no error is logged.
+func TestCallerGoneIsNotAModuleError(t *testing.T) {
+	e := start(t, withModules(t, 5*time.Second, modSpec{"testmod", "./core/module/testdata/testmod", ""}))
+	key, raw := e.Scoped(e.Org("A"), "testmod:read")
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.Server.URL+"/api/v2/testmod/slow?ms=1500", nil)
+	req.Header.Set("Authorization", bearer(raw))
+	if resp, err := e.Client.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the call was not cut off: %d", resp.StatusCode)
+	}
+	var status int64
+	deadline := time.Now().Add(5 * time.Second)
+	for status == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		e.FlushLogs()
+		_ = e.Host.Store.DB.QueryRow("SELECT status FROM saas_api_request_logs WHERE key_id = ? AND route = ?",
+			key.ID, "/api/v2/testmod/slow").Scan(&status)
+	}
+	if status != 499 {
+		t.Fatalf("request log status %d, want 499", status)
+	}
+	if logs := e.Logs.String(); strings.Contains(logs, "level=ERROR") {
+		t.Fatalf("an error was logged for a caller that went away:\n%s", logs)
+	}
+	r := e.Do("GET", "/metrics", "", nil)
+	if !strings.Contains(string(r.Body), `indigo_api_requests_total{route="/api/v2/testmod/slow",status="499"} 1`) {
+		t.Fatalf("metrics do not count the call as 499:\n%s", r.Body)
 	}
 }

@@ -13,44 +13,55 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// admitScript decides one call in Redis, atomically and on Redis's clock:
-// the sliding-window log of KEYS[1] (a sorted set of admission times) and
-// the quota of KEYS[2] (a hash: remaining, last_refill). A call the limit
+// admitScript decides n calls of one key in Redis, atomically and on
+// Redis's clock: the sliding-window log of KEYS[1] (a sorted set of
+// admission times) and the quota of KEYS[2] (a hash: remaining,
+// last_refill). The calls are the concurrent calls of one key that one
+// round trip carries (batch.go): it admits as many as the limit and the
+// quota allow, exactly as if they had come one by one. A call the limit
 // refuses takes no quota, and a call either refuses takes no slot.
 //
 // ARGV: limit, window_ms, has_quota (0/1), initial_remaining,
-// initial_last_refill_ms, refill_amount, refill_interval_ms, member,
-// debit (quota this host spent on its own while Redis was unreachable,
-// taken off before the call is decided).
-// Returns {code (0 ok, 1 limited, 2 quota), window_remaining, reset_ms,
-// quota_remaining (-1 without a quota), retry_ms}.
+// initial_last_refill_ms, refill_amount, refill_interval_ms, member (a
+// prefix, unique to the round trip), debit (quota this host spent on its
+// own while Redis was unreachable, taken off first, once per token: KEYS[3]
+// marks the token applied), n.
+// Returns {admitted, window_count_before, reset_ms, quota_remaining (-1
+// without a quota), retry_ms, refusal (1 limited, 2 quota) for the calls
+// beyond admitted}.
 var admitScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 -- The window's log is kept in microseconds, so that calls a window apart
 -- are told apart to the microsecond, not the millisecond.
 local nowus = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local limit, win = tonumber(ARGV[1]), tonumber(ARGV[2])
+local limit, win, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[10])
 local winus = win * 1000
-local count, reset = 0, 0
+local count, reset, allowed, refusal = 0, 0, n, 1
+local function resetOf()
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  if oldest[2] == nil then return 0 end
+  return math.ceil((tonumber(oldest[2]) + winus - nowus) / 1000)
+end
 if limit > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', nowus - winus)
   count = redis.call('ZCARD', KEYS[1])
   if count >= limit then
-    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-    reset = math.ceil((tonumber(oldest[2]) + winus - nowus) / 1000)
+    reset = resetOf()
     local q = -1
     if ARGV[3] == '1' then q = tonumber(redis.call('HGET', KEYS[2], 'remaining') or ARGV[4]) end
-    return {1, 0, reset, q, reset}
+    return {0, count, reset, q, reset, 1}
   end
+  allowed = math.min(n, limit - count)
 end
 local q = -1
+local retry = 0
 if ARGV[3] == '1' then
   redis.call('HSETNX', KEYS[2], 'remaining', ARGV[4])
   redis.call('HSETNX', KEYS[2], 'last_refill', ARGV[5])
   q = tonumber(redis.call('HGET', KEYS[2], 'remaining'))
   local debit = tonumber(ARGV[9])
-  if debit > 0 then
+  if debit > 0 and redis.call('SET', KEYS[3], '1', 'NX', 'PX', 86400000) then
     q = math.max(q - debit, 0)
     redis.call('HSET', KEYS[2], 'remaining', q)
   end
@@ -61,28 +72,36 @@ if ARGV[3] == '1' then
       last = now
       redis.call('HSET', KEYS[2], 'last_refill', last)
     end
-    local n = math.floor((now - last) / every)
-    if n >= 1 then
-      q, last = amount, last + n * every
+    local k = math.floor((now - last) / every)
+    if k >= 1 then
+      q, last = amount, last + k * every
       redis.call('HSET', KEYS[2], 'remaining', q, 'last_refill', last)
     end
+    retry = last + every - now
   end
-  if q <= 0 then
-    local retry = 0
-    if amount > 0 and every > 0 then retry = last + every - now end
-    return {2, limit - count, 0, 0, retry}
+  if q < allowed then
+    allowed, refusal = math.max(q, 0), 2
   end
-  q = redis.call('HINCRBY', KEYS[2], 'remaining', -1)
-  redis.call('PEXPIRE', KEYS[2], 2592000000)
+  if allowed > 0 then
+    q = redis.call('HINCRBY', KEYS[2], 'remaining', -allowed)
+    redis.call('PEXPIRE', KEYS[2], 2592000000)
+  end
 end
 if limit > 0 then
-  redis.call('ZADD', KEYS[1], nowus, ARGV[8])
-  redis.call('PEXPIRE', KEYS[1], win)
-  count = count + 1
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  reset = math.ceil((tonumber(oldest[2]) + winus - nowus) / 1000)
+  if allowed > 0 then
+    local zargs = {}
+    for i = 1, allowed do
+      zargs[2 * i - 1] = nowus
+      zargs[2 * i] = ARGV[8] .. '.' .. i
+    end
+    redis.call('ZADD', KEYS[1], unpack(zargs))
+    redis.call('PEXPIRE', KEYS[1], win)
+  end
+  reset = resetOf()
+  if refusal == 2 and allowed < n and count + allowed >= limit then refusal = 1 end
 end
-return {0, limit - count, reset, q, 0}
+if refusal == 1 then retry = reset end
+return {allowed, count, reset, q, retry, refusal}
 `)
 
 // quotaScript reads a quota for the write-back: {remaining, last_refill}.
@@ -129,17 +148,21 @@ type Shared struct {
 	// unreachable, per "id:epoch": the next call that reaches Redis takes
 	// it off the shared count, so the outage grants no call twice.
 	spentMu  sync.Mutex
-	spent    map[string]int64
-	anySpent atomic.Bool // spent is not empty (the common case needs no lock)
+	spent    map[string]int64   // not yet sent
+	unsure   map[string][]debit // sent, but the answer was lost: sent again as is
+	anySpent atomic.Bool        // spent or unsure is not empty (the common case needs no lock)
 	timeout  time.Duration
 	calls    chan *admitCall // to the batch workers (batch.go)
-	stop     context.CancelFunc
+	names    sync.Map        // key id -> *keyNames
+	// viaRedis and viaFallback count the calls decided each way.
+	viaRedis, viaFallback atomic.Uint64
+	stop                  context.CancelFunc
 }
 
 // NewShared returns a limiter on rdb. member names this host.
 func NewShared(rdb redis.UniversalClient, onError, member string, log *slog.Logger) *Shared {
 	s := &Shared{rdb: rdb, local: New(), onError: onError, log: log, prefix: "indigo:", member: member,
-		dirty: map[string]int64{}, spent: map[string]int64{}, timeout: 250 * time.Millisecond}
+		dirty: map[string]int64{}, spent: map[string]int64{}, unsure: map[string][]debit{}, timeout: 250 * time.Millisecond}
 	s.hosts.Store(1)
 	var ctx context.Context
 	ctx, s.stop = context.WithCancel(context.Background())
@@ -153,6 +176,30 @@ func (s *Shared) Close() { s.stop() }
 // SetLiveHosts is how many hosts share the limits now (at least 1); the
 // local fallback admits each host's share.
 func (s *Shared) SetLiveHosts(n int64) { s.hosts.Store(max(n, 1)) }
+
+// keyNames are the strings a key's calls need, built once per key and
+// quota epoch rather than on every call.
+type keyNames struct {
+	epoch       int64
+	seen, rl, q string
+}
+
+func (s *Shared) namesOf(id string, epoch int64) *keyNames {
+	if v, ok := s.names.Load(id); ok {
+		if nm := v.(*keyNames); nm.epoch == epoch {
+			return nm
+		}
+	}
+	seen := id + ":" + strconv.FormatInt(epoch, 10)
+	nm := &keyNames{epoch: epoch, seen: seen, rl: s.prefix + "rl:" + id, q: s.prefix + "q:" + seen}
+	s.names.Store(id, nm)
+	return nm
+}
+
+// Decided counts the limited calls decided by Redis and by the fallback.
+func (s *Shared) Decided() (viaRedis, viaFallback uint64) {
+	return s.viaRedis.Load(), s.viaFallback.Load()
+}
 
 // Degraded reports whether the last call fell back because Redis did not
 // answer.
@@ -169,47 +216,51 @@ func (s *Shared) Admit(id string, p Policy, now time.Time) Decision {
 	if s.degraded.Load() && time.Now().UnixNano() < s.retryAt.Load() {
 		return s.fallback(id, p, now, nil)
 	}
-	args := []any{0, 0, 0, 0, 0, p.RefillAmount, p.RefillInterval.Milliseconds(),
-		s.member + ":" + strconv.FormatUint(s.seq.Add(1), 36), int64(0)}
+	req := admitReq{refillAmount: p.RefillAmount, refillMS: p.RefillInterval.Milliseconds()}
 	if limited {
-		args[0], args[1] = p.Limit, p.Window.Milliseconds()
+		req.limit, req.windowMS = p.Limit, p.Window.Milliseconds()
 	}
-	seenKey := id + ":" + strconv.FormatInt(p.Epoch, 10)
+	nm := s.namesOf(id, p.Epoch)
+	seenKey := nm.seen
 	if p.Remaining != nil {
 		start := *p.Remaining
 		if v, ok := s.seen.Load(seenKey); ok {
 			start = min(start, v.(int64))
 		}
-		args[2], args[3] = 1, start
+		req.hasQuota, req.initial = true, start
 		if !p.LastRefill.IsZero() {
-			args[4] = p.LastRefill.UnixMilli()
+			req.lastRefill = p.LastRefill.UnixMilli()
 		}
-		args[8] = s.takeSpent(seenKey)
+		req.debit = s.takeSpent(seenKey)
 	}
-	keys := []string{s.prefix + "rl:" + id, s.prefix + "q:" + id + ":" + strconv.FormatInt(p.Epoch, 10)}
-	res, err := s.admit(keys, args)
-	if err != nil || len(res) != 5 {
-		if debit := args[8].(int64); debit > 0 {
-			// It may or may not have reached Redis: taking it off again
-			// later errs on the side of granting less.
-			s.addSpent(seenKey, debit)
+	req.rlKey, req.qKey = nm.rl, nm.q
+	res, err := s.admit(req)
+	if err != nil {
+		if req.debit.amount > 0 {
+			// It may or may not have reached Redis: it goes again with
+			// the same token, which Redis applies once.
+			s.spentMu.Lock()
+			s.unsure[seenKey] = append(s.unsure[seenKey], req.debit)
+			s.anySpent.Store(true)
+			s.spentMu.Unlock()
 		}
 		// wall clock: the retry timer
 		s.retryAt.Store(time.Now().Add(time.Second).UnixNano())
 		return s.fallback(id, p, now, err)
 	}
 	s.recovered()
-	d := Decision{Limit: p.Limit, Remaining: max(res[1], 0), Reset: time.Duration(res[2]) * time.Millisecond,
-		RetryAfter: time.Duration(res[4]) * time.Millisecond}
+	s.viaRedis.Add(1)
+	d := Decision{Limit: p.Limit, Remaining: max(res.windowRemaining, 0), Reset: time.Duration(res.resetMS) * time.Millisecond,
+		RetryAfter: time.Duration(res.retryMS) * time.Millisecond}
 	if !limited {
 		d.Remaining, d.Reset = 0, 0
 	}
 	if p.Remaining != nil {
-		q := max(res[3], 0)
+		q := max(res.quota, 0)
 		d.QuotaRemaining = &q
 		s.seen.Store(seenKey, q)
 	}
-	switch res[0] {
+	switch res.code {
 	case 1:
 		d.Code = RateLimited
 	case 2:
@@ -226,6 +277,7 @@ func (s *Shared) Admit(id string, p Policy, now time.Time) Decision {
 
 // fallback decides without Redis, per the on_error policy.
 func (s *Shared) fallback(id string, p Policy, now time.Time, err error) Decision {
+	s.viaFallback.Add(1)
 	if s.degraded.CompareAndSwap(false, true) {
 		s.log.Warn("redis is unreachable: rate limits and quotas fall back", "on_error", s.onError, "err", err)
 	}
@@ -264,17 +316,35 @@ func (s *Shared) addSpent(seenKey string, n int64) {
 	s.spentMu.Unlock()
 }
 
-// takeSpent returns and clears what this host spent of a quota on its own.
-func (s *Shared) takeSpent(seenKey string) int64 {
+// debit is quota a host spent on its own, sent to Redis under a token that
+// makes it count once however often it is sent.
+type debit struct {
+	amount int64
+	token  string
+}
+
+// takeSpent returns the next debit of a quota to send: one whose answer
+// was lost, as it was, or else what was spent since, under a new token.
+func (s *Shared) takeSpent(seenKey string) debit {
 	if !s.anySpent.Load() {
-		return 0
+		return debit{}
 	}
 	s.spentMu.Lock()
 	defer s.spentMu.Unlock()
-	n := s.spent[seenKey]
-	delete(s.spent, seenKey)
-	s.anySpent.Store(len(s.spent) > 0)
-	return n
+	var d debit
+	if u := s.unsure[seenKey]; len(u) > 0 {
+		d = u[0]
+		if len(u) == 1 {
+			delete(s.unsure, seenKey)
+		} else {
+			s.unsure[seenKey] = u[1:]
+		}
+	} else if n := s.spent[seenKey]; n > 0 {
+		d = debit{amount: n, token: s.member + ":d" + strconv.FormatUint(s.seq.Add(1), 36)}
+		delete(s.spent, seenKey)
+	}
+	s.anySpent.Store(len(s.spent) > 0 || len(s.unsure) > 0)
+	return d
 }
 
 func (s *Shared) recovered() {
@@ -354,4 +424,5 @@ func (s *Shared) Forget(id string) {
 	defer cancel()
 	_ = s.rdb.Del(ctx, s.prefix+"rl:"+id).Err()
 	s.local.Forget(id)
+	s.names.Delete(id)
 }

@@ -409,6 +409,48 @@ func (q *Queries) ListKeyChangesAfter(ctx context.Context, arg ListKeyChangesAft
 	return items, nil
 }
 
+const listKeyHashesAfter = `-- name: ListKeyHashesAfter :many
+SELECT id, key_hash FROM saas_api_keys
+WHERE id > $1
+ORDER BY id
+LIMIT CAST($2 AS BIGINT)
+`
+
+type ListKeyHashesAfterParams struct {
+	AfterID string
+	Lim     int64
+}
+
+type ListKeyHashesAfterRow struct {
+	ID      string
+	KeyHash string
+}
+
+// Every stored key's hash, in pages, for the verify path's filter of
+// known keys.
+func (q *Queries) ListKeyHashesAfter(ctx context.Context, arg ListKeyHashesAfterParams) ([]ListKeyHashesAfterRow, error) {
+	rows, err := q.db.QueryContext(ctx, listKeyHashesAfter, arg.AfterID, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListKeyHashesAfterRow
+	for rows.Next() {
+		var i ListKeyHashesAfterRow
+		if err := rows.Scan(&i.ID, &i.KeyHash); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listOrgKeys = `-- name: ListOrgKeys :many
 SELECT id, org_id, key_hash, name, prefix, last4, scopes, status, enabled, metadata, rate_limit, rate_window_seconds, remaining, refill_amount, refill_interval_seconds, last_refill_at, quota_epoch, expires_at, last_used_at, created_by, created_at, updated_at, revoked_at, rolled_to FROM saas_api_keys
 WHERE org_id = $1 AND (CAST($2 AS TEXT) = '' OR id < CAST($2 AS TEXT))

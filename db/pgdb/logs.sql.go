@@ -322,6 +322,38 @@ func (q *Queries) KeyStatsByRoute(ctx context.Context, arg KeyStatsByRouteParams
 	return items, nil
 }
 
+const markRequestLogBatch = `-- name: MarkRequestLogBatch :execrows
+INSERT INTO saas_api_request_log_batches (id, created_at) VALUES ($1, $2)
+ON CONFLICT (id) DO NOTHING
+`
+
+type MarkRequestLogBatchParams struct {
+	ID        string
+	CreatedAt int64
+}
+
+// The first statement of a batch's transaction: no row affected means the
+// batch was stored before.
+func (q *Queries) MarkRequestLogBatch(ctx context.Context, arg MarkRequestLogBatchParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, markRequestLogBatch, arg.ID, arg.CreatedAt)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const pruneRequestLogBatches = `-- name: PruneRequestLogBatches :execrows
+DELETE FROM saas_api_request_log_batches WHERE created_at < $1
+`
+
+func (q *Queries) PruneRequestLogBatches(ctx context.Context, before int64) (int64, error) {
+	result, err := q.db.ExecContext(ctx, pruneRequestLogBatches, before)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
 const pruneRequestLogs = `-- name: PruneRequestLogs :execrows
 DELETE FROM saas_api_request_logs
 WHERE id < COALESCE(

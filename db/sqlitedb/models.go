@@ -63,6 +63,11 @@ type SaasApiRequestLog struct {
 	CreatedAt int64
 }
 
+type SaasApiRequestLogBatch struct {
+	ID        string
+	CreatedAt int64
+}
+
 type SaasAuditLog struct {
 	ID        int64
 	OrgID     string

@@ -75,6 +75,9 @@ type Querier interface {
 	ListKeyChangesAfter(ctx context.Context, arg ListKeyChangesAfterParams) ([]ListKeyChangesAfterRow, error)
 	// The delivery log of one key's events, oldest first.
 	ListKeyEventDeliveries(ctx context.Context, keyID string) ([]ListKeyEventDeliveriesRow, error)
+	// Every stored key's hash, in pages, for the verify path's filter of
+	// known keys.
+	ListKeyHashesAfter(ctx context.Context, arg ListKeyHashesAfterParams) ([]ListKeyHashesAfterRow, error)
 	ListOrgKeys(ctx context.Context, arg ListOrgKeysParams) ([]SaasApiKey, error)
 	ListOrgs(ctx context.Context) ([]SaasOrg, error)
 	ListTaskRuns(ctx context.Context) ([]SaasTaskRun, error)
@@ -89,12 +92,16 @@ type Querier interface {
 	// attempts) may record it.
 	MarkDeliveryFailedAttempt(ctx context.Context, arg MarkDeliveryFailedAttemptParams) (int64, error)
 	MarkKeyExpiring(ctx context.Context, arg MarkKeyExpiringParams) (int64, error)
+	// The first statement of a batch's transaction: no row affected means the
+	// batch was stored before.
+	MarkRequestLogBatch(ctx context.Context, arg MarkRequestLogBatchParams) (int64, error)
 	MaxKeyChangeID(ctx context.Context) (int64, error)
 	PruneKeyChanges(ctx context.Context, before int64) (int64, error)
 	// Events past retention whose deliveries are all settled (delivered or
 	// failed); their delivery rows go with them (ON DELETE CASCADE).
 	PruneKeyEvents(ctx context.Context, before int64) (int64, error)
 	PruneReconciledCalls(ctx context.Context, before int64) (int64, error)
+	PruneRequestLogBatches(ctx context.Context, before int64) (int64, error)
 	// Logs are appended in time order, so everything below the first id at or
 	// after the cut-off is older. This walks the primary key instead of keeping
 	// a time index that every insert would pay for.

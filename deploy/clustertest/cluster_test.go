@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -68,6 +69,9 @@ func (c *cluster) make(target string) string {
 	c.t.Helper()
 	cmd := exec.Command("make", target)
 	cmd.Dir = c.root
+	// Maintenance every 2 s instead of every minute, so that the once-only
+	// test sees several intervals (the hosts inherit the environment).
+	cmd.Env = append(os.Environ(), "INDIGO_API_MAINTENANCE_INTERVAL=2s")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		c.t.Fatalf("make %s: %v\n%s", target, err, out)
@@ -235,6 +239,29 @@ func TestCluster(t *testing.T) {
 			ms(delays[len(delays)/2]), ms(delays[len(delays)*99/100]), ms(delays[len(delays)-1]), len(delays))
 	})
 
+	// Maintenance runs once per interval across the three hosts: each task
+	// is claimed by one host per interval (saas_task_runs), and the hosts'
+	// own counts of the runs they made add up to the claimed runs.
+	t.Run("maintenance once across hosts", func(t *testing.T) {
+		before, countedBefore := c.taskRuns(), hostTaskRuns()
+		time.Sleep(6500 * time.Millisecond)
+		after, counted := c.taskRuns(), hostTaskRuns()
+		ran := map[string]int64{}
+		for _, task := range []string{"expire-keys", "prune-request-logs", "prune-key-changes", "log-partitions"} {
+			d := after[task] - before[task]
+			ran[task] = d
+			if d < 2 || d > 4 {
+				t.Errorf("%s ran %d times in 6.5 s of a 2 s interval across three hosts, want 3 (2 to 4)", task, d)
+			}
+			// The hosts count a run when it ends: one under way at either
+			// reading may be claimed and not yet counted.
+			if n := int64(counted[task] - countedBefore[task]); n < d-1 || n > d+1 {
+				t.Errorf("%s: the hosts counted %d runs, saas_task_runs %d", task, n, d)
+			}
+		}
+		t.Logf("runs in 6.5 s across three hosts (2 s interval): %v", ran)
+	})
+
 	// Redis restarted (empty) mid-load: the hosts fall back to their share
 	// of what Redis last reported, say so in /readyz, go back to Redis by
 	// themselves, and the quota bound holds: at most what the hosts had not
@@ -242,7 +269,7 @@ func TestCluster(t *testing.T) {
 	// they spent alone during the outage comes off the new count.
 	t.Run("redis restarted mid-load", func(t *testing.T) {
 		const quota = 1000
-		id, raw := c.key(org, "redis-outage")
+		id, raw := c.key(org, "redis-outage", "--rate-limit", "0") // the quota alone (no default limit)
 		_, admin := c.key(org, "admin-redis", "--superkey")
 		c.setRemaining(admin, id, quota)
 		status, stopLoad := load(4, 20*time.Millisecond, func() int { return call(lb, "GET", "/api/v2/me", raw) })
@@ -254,6 +281,10 @@ func TestCluster(t *testing.T) {
 		time.Sleep(2 * time.Second)
 		if during := status()[200] - okBefore; during == 0 {
 			t.Fatalf("no call passed while Redis was down: %v", status())
+		}
+		atRestart, refusedAtRestart := status()[200], status()[429]
+		if refusedAtRestart > 0 {
+			t.Errorf("%d calls refused while Redis was down: the fallback shares were too small (%v)", refusedAtRestart, status())
 		}
 		c.cluster("redis-start")
 		waitReady(t, "ready", 5*time.Second)
@@ -270,6 +301,7 @@ func TestCluster(t *testing.T) {
 		// The bound: 4 callers in flight, each call possibly granted twice
 		// (unseen by a host when Redis lost it), and as safe the other way.
 		const slack = 12
+		t.Logf("%d passed (%d before it went down, %d while down, %d after)", got[200], okBefore, atRestart-okBefore, got[200]-atRestart)
 		if got[200] > quota+slack || got[200] < quota-slack {
 			t.Fatalf("%v: %d passed for a quota of %d (bound ±%d)", got, got[200], quota, slack)
 		}
@@ -278,7 +310,8 @@ func TestCluster(t *testing.T) {
 				t.Fatalf("%v: a status other than 200 and 429", got)
 			}
 		}
-		t.Logf("quota %d across a Redis restart: %d passed, %d refused", quota, got[200], got[429])
+		t.Logf("quota %d across a Redis restart: %d passed (%d before it went down, %d while down, %d after), %d refused",
+			quota, got[200], okBefore, atRestart-okBefore, got[200]-atRestart, got[429])
 	})
 
 	// PostgreSQL restarted mid-load: cached keys keep verifying, management
@@ -498,6 +531,49 @@ func waitReady(t *testing.T, want string, within time.Duration) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+}
+
+// hostTaskRuns adds up the hosts' own counts of the task runs they made.
+func hostTaskRuns() map[string]float64 {
+	ran := map[string]float64{}
+	for _, h := range hosts {
+		_, body := callBody(h, "GET", "/metrics", "")
+		for _, line := range strings.Split(body, "\n") {
+			rest, ok := strings.CutPrefix(line, `indigo_task_runs_total{result="ok",task="`)
+			if !ok {
+				continue
+			}
+			task, v, _ := strings.Cut(rest, `"} `)
+			n, _ := strconv.ParseFloat(v, 64)
+			ran[task] += n
+		}
+	}
+	return ran
+}
+
+// taskRuns reads how many times each task ran, from saas_task_runs.
+func (c *cluster) taskRuns() map[string]int64 {
+	c.t.Helper()
+	conn, err := sql.Open("pgx", "postgres://indigo@127.0.0.1:55432/indigo?sslmode=disable")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer conn.Close()
+	rows, err := conn.Query("SELECT task, runs FROM saas_task_runs")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var task string
+		var n int64
+		if err := rows.Scan(&task, &n); err != nil {
+			c.t.Fatal(err)
+		}
+		out[task] = n
+	}
+	return out
 }
 
 // callVia is a GET that also returns the request id and the host that

@@ -14,6 +14,14 @@ INSERT INTO saas_api_keys (
 -- name: GetKeyByHash :one
 SELECT * FROM saas_api_keys WHERE key_hash = sqlc.arg(key_hash);
 
+-- name: ListKeyHashesAfter :many
+-- Every stored key's hash, in pages, for the verify path's filter of
+-- known keys.
+SELECT id, key_hash FROM saas_api_keys
+WHERE id > sqlc.arg(after_id)
+ORDER BY id
+LIMIT CAST(sqlc.arg(lim) AS BIGINT);
+
 -- name: GetKeyByID :one
 SELECT * FROM saas_api_keys WHERE id = sqlc.arg(id);
 

@@ -61,3 +61,12 @@ WHERE (CAST(sqlc.arg(org_id) AS TEXT) = '' OR org_id = CAST(sqlc.arg(org_id) AS 
   AND (CAST(sqlc.arg(cursor) AS BIGINT) = 0 OR id < CAST(sqlc.arg(cursor) AS BIGINT))
 ORDER BY id DESC
 LIMIT CAST(sqlc.arg(lim) AS BIGINT);
+
+-- name: MarkRequestLogBatch :execrows
+-- The first statement of a batch's transaction: no row affected means the
+-- batch was stored before.
+INSERT INTO saas_api_request_log_batches (id, created_at) VALUES (sqlc.arg(id), sqlc.arg(created_at))
+ON CONFLICT (id) DO NOTHING;
+
+-- name: PruneRequestLogBatches :execrows
+DELETE FROM saas_api_request_log_batches WHERE created_at < sqlc.arg(before);

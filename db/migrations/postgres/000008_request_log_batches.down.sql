@@ -1,0 +1,1 @@
+DROP TABLE saas_api_request_log_batches;
