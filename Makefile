@@ -29,6 +29,9 @@ faults:
 	$(GO) test -count=1 -run 'TestServeStopsWithAHungModule|TestServeWaitsForTheDatabase|TestServeGivesUpOnTheDatabase' ./cmd/indigo/
 	$(GO) test -count=1 -run TestDatabaseHangOrRefusalAnswers503InTime ./core/
 
+# v2 routes against bare handlers writing the same bytes, as name: value
+# lines. The load generator is wrk when it is installed (Debian: wrk), else
+# the bench's own Go client; the first line says which.
 bench: build
 	$(GO) run ./cmd/indigo-bench
 

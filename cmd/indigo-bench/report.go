@@ -11,6 +11,19 @@ import (
 	"github.com/indigo-hq/indigo/core"
 )
 
+// printClient prints the first line: which load generator runs, before
+// the servers start (they print their own errors).
+func printClient(o options, w *wrk) {
+	switch {
+	case w != nil:
+		fmt.Printf("indigo-bench: client=wrk (%s, %s) threads=%d conns=%d\n", w.version, w.path, w.threads, o.conns)
+	case o.noWrk != "":
+		fmt.Printf("indigo-bench: client=%s (the Go load generator: %s) conns=%d\n", o.client, o.noWrk, o.conns)
+	default:
+		fmt.Printf("indigo-bench: client=%s (the Go load generator) conns=%d\n", o.client, o.conns)
+	}
+}
+
 func printHeader(o options, s *servers) {
 	fmt.Printf("indigo-bench: %s %s/%s GOMAXPROCS=%d NumCPU=%d client=%s conns=%d warmup=%s duration=%s rounds=%d request_log=%t\n",
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.NumCPU(),

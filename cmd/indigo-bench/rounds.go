@@ -47,7 +47,8 @@ type runs struct {
 // bench drives the load generator against the servers.
 type bench struct {
 	ctx context.Context
-	exe string // this binary, re-executed as the load generator
+	exe string // this binary, re-executed as the load generator without wrk
+	wrk *wrk   // the load generator with -client wrk
 	o   options
 	s   *servers
 }
@@ -221,27 +222,21 @@ func (b *bench) settle() {
 
 // round runs the load generator once against addr and measures this
 // process's CPU and allocations while it runs and until settle returns.
+// This process holds the hosts and the bare servers; the load generator,
+// wrk or this binary re-executed, is a child process, whose CPU
+// getrusage(RUSAGE_SELF) leaves out and which is reported apart.
 func (b *bench) round(kind, addr string, rt route) (roundStats, error) {
 	b.settle()
 	runtime.GC()
-	cmd := b.loadgenCommand(addr, rt)
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = os.Stderr
-
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	cpu0 := selfCPU()
 	idle0, all0 := machineIdle()
-	err := cmd.Run()
+	res, loadCPU, err := b.load(kind, addr, rt)
 	idle1, all1 := machineIdle()
 	b.settle()
 	cpu1 := selfCPU()
 	runtime.ReadMemStats(&ms1)
-	if err != nil {
-		return roundStats{}, fmt.Errorf("load generator against %s (%s): %w", kind, addr, err)
-	}
-	res, err := decodeResult(kind, out.Bytes())
 	if err != nil {
 		return roundStats{}, err
 	}
@@ -255,10 +250,30 @@ func (b *bench) round(kind, addr string, rt route) (roundStats, error) {
 	if all1 > all0 {
 		st.idlePct = 100 * float64(idle1-idle0) / float64(all1-all0)
 	}
-	if ps := cmd.ProcessState; ps != nil {
-		st.loadgenCPUus = float64(ps.UserTime()+ps.SystemTime()) / float64(time.Microsecond) / total
-	}
+	st.loadgenCPUus = float64(loadCPU) / float64(time.Microsecond) / total
 	return st, nil
+}
+
+// load runs the load generator, the warm-up and the measured window,
+// and returns its result and its own CPU time.
+func (b *bench) load(kind, addr string, rt route) (result, time.Duration, error) {
+	if b.wrk != nil {
+		return b.wrk.load(b, kind, addr, rt)
+	}
+	cmd := b.loadgenCommand(addr, rt)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = os.Stderr
+	err := cmd.Run()
+	var cpu time.Duration
+	if ps := cmd.ProcessState; ps != nil {
+		cpu = ps.UserTime() + ps.SystemTime()
+	}
+	if err != nil {
+		return result{}, cpu, fmt.Errorf("load generator against %s (%s): %w", kind, addr, err)
+	}
+	res, err := decodeResult(kind, out.Bytes())
+	return res, cpu, err
 }
 
 // loadgenCommand is this binary re-executed as the load generator against
