@@ -18,11 +18,13 @@
 // servers run in it, the load generator does not) over the round.
 //
 // With -module (the default) it also loads two modules in the host and
-// measures two more pairs in the same rounds, each against a bare twin
+// measures three more pairs in the same rounds, each against a bare twin
 // that replays the host's recorded answer: bare_module and v2_module on
 // GET /api/v2/benchmod/hello, which the benchmod module (./benchmod)
-// answers from memory, the cost of the wire to a module process; and
-// bare_module_db and v2_module_db on GET /api/v2/projects, which the
+// answers from memory, the cost of the wire to a module process (with the
+// module process's CPU, from /proc/<pid>/stat); bare_module_16k and
+// v2_module_16k on GET /api/v2/benchmod/16k, the same with a 16 KiB body;
+// and bare_module_db and v2_module_db on GET /api/v2/projects, which the
 // projects module answers from its own database on every call.
 //
 // It also measures, in the same rounds, GET /api/v2/me on a second host
@@ -56,6 +58,7 @@ const (
 	envBody   = "INDIGO_BENCH_BODY" // expected response body, base64
 	mePath    = "/api/v2/me"
 	modPath   = "/api/v2/benchmod/hello" // served by the benchmod module over gRPC, from memory
+	mod16Path = "/api/v2/benchmod/16k"   // the same, with a 16 KiB body
 	modDBPath = "/api/v2/projects"       // served by the projects module over gRPC, from its database
 
 	// The modules, as the host's configuration names them.

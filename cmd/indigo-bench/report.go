@@ -31,8 +31,8 @@ func printHeader(o options, s *servers) {
 	fmt.Printf("indigo-bench: host http://%s%s, bare http://%s%s, body %d bytes, Content-Type %q\n",
 		s.host.Addr(), mePath, s.bareAddr, mePath, len(s.me.body), s.ctype)
 	if o.module {
-		fmt.Printf("indigo-bench: module routes %s (%s, from memory) body %d bytes, %s (%s, from its database) body %d bytes\n",
-			s.mod.path, memModule, len(s.mod.body), s.modDB.path, dbModule, len(s.modDB.body))
+		fmt.Printf("indigo-bench: module routes %s (%s, from memory) body %d bytes, %s (%s, from memory) body %d bytes, %s (%s, from its database) body %d bytes\n",
+			s.mod.path, memModule, len(s.mod.body), s.mod16k.path, memModule, len(s.mod16k.body), s.modDB.path, dbModule, len(s.modDB.body))
 	}
 	if rs := s.redis; rs != nil {
 		from := "-redis"
@@ -80,7 +80,14 @@ func printSummary(r runs, module bool) {
 		// The wire alone (benchmod answers from memory), then the wire
 		// and the module's database read (projects).
 		printModuleSummary("bare_module", "v2_module", r.bareMod, r.v2Mod)
+		// Per request of the module route from memory: the host's CPU,
+		// the module process's, and the p99 over its bare twin's.
+		fmt.Printf("module_host_cpu_us: %.2f\n", medianOf(r.v2Mod, cpuOf))
+		fmt.Printf("module_child_cpu_us: %.2f\n", medianOf(r.v2Mod, moduleCPUOf))
+		fmt.Printf("module_p99_overhead_ms: %.3f\n", medianOf(r.v2Mod, p99Of)-medianOf(r.bareMod, p99Of))
 		printModuleSummary("bare_module_db", "v2_module_db", r.bareModDB, r.v2ModDB)
+		// From memory again, with a 16 KiB body.
+		printModuleSummary("bare_module_16k", "v2_module_16k", r.bareMod16, r.v2Mod16)
 	}
 }
 

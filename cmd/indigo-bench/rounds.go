@@ -37,6 +37,7 @@ type roundStats struct {
 type runs struct {
 	bare, v2           []roundStats // GET /api/v2/me
 	bareMod, v2Mod     []roundStats // benchmod's route, from memory, with -module
+	bareMod16, v2Mod16 []roundStats // benchmod's route with a 16 KiB body, with -module
 	bareModDB, v2ModDB []roundStats // the projects module's list, from its database, with -module
 	// GET /api/v2/me on the Redis-configured host, with a rate-limited key
 	// and with a key without limits, unless Redis is not measured.
@@ -75,8 +76,8 @@ type measured struct {
 }
 
 // rounds measures o.rounds rounds of pairs: GET /api/v2/me; with -module
-// the two module routes, from memory (benchmod) and from the module's
-// database (projects); and unless Redis is not measured, GET /api/v2/me
+// the three module routes, from memory (benchmod, a small body and 16 KiB)
+// and from the module's database (projects); and unless Redis is not measured, GET /api/v2/me
 // on the Redis-configured host with a rate-limited key and with a key
 // without limits.
 func (b *bench) rounds() (runs, error) {
@@ -86,6 +87,7 @@ func (b *bench) rounds() (runs, error) {
 	if b.o.module {
 		pairs = append(pairs,
 			measured{pairSpec{bareKind: "bare_module", v2Kind: "v2_module", route: b.s.mod, host: host, bareAddr: bareAddr, module: memModule}, &r.bareMod, &r.v2Mod},
+			measured{pairSpec{bareKind: "bare_module_16k", v2Kind: "v2_module_16k", route: b.s.mod16k, host: host, bareAddr: bareAddr, module: memModule}, &r.bareMod16, &r.v2Mod16},
 			measured{pairSpec{bareKind: "bare_module_db", v2Kind: "v2_module_db", route: b.s.modDB, host: host, bareAddr: bareAddr, module: dbModule}, &r.bareModDB, &r.v2ModDB})
 	}
 	if rs := b.s.redis; rs != nil {
@@ -307,19 +309,27 @@ func moduleCPU(host *core.Host, name string) time.Duration {
 		if m.Name() != name {
 			continue
 		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", m.PID()))
-		if err != nil {
-			continue
+		if t, ok := procCPU(m.PID()); ok {
+			total += t
 		}
-		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-		if len(f) < 13 {
-			continue
-		}
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		total += time.Duration(ut+st) * time.Second / 100 // clock ticks; USER_HZ is 100 on Linux
 	}
 	return total
+}
+
+// procCPU is a process's user+system CPU time, from /proc/<pid>/stat
+// (utime and stime, in clock ticks; USER_HZ is 100 on Linux).
+func procCPU(pid int) (time.Duration, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100, true
 }
 
 // machineIdle reads the machine's idle and total CPU time (jiffies) from

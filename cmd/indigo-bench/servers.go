@@ -42,6 +42,7 @@ type servers struct {
 	ctype    string // Content-Type of the host's GET /api/v2/me answer
 	me       route
 	mod      route      // benchmod's route, from memory; recorded with -module only
+	mod16k   route      // benchmod's route with a 16 KiB body; recorded with -module only
 	modDB    route      // the projects module's list, from its database; recorded with -module only
 	redis    *redisSide // the Redis-configured host and its routes; nil when Redis is not measured
 	noRedis  string     // why Redis is not measured (redis is nil then)
@@ -91,7 +92,7 @@ func startServers(ctx context.Context, o options) (*servers, error) {
 
 	routes := []route{s.me}
 	if o.module {
-		routes = append(routes, s.mod, s.modDB)
+		routes = append(routes, s.mod, s.mod16k, s.modDB)
 	}
 	if s.bare, s.bareAddr, err = s.startBare(routes); err != nil {
 		return fail(err)
@@ -197,8 +198,8 @@ func createKey(ctx context.Context, host *core.Host, orgID string, rl *apikey.Ra
 }
 
 // recordAnswers records the host's answers that the bare server replays:
-// GET /api/v2/me, and with the modules GET /api/v2/benchmod/hello and GET
-// /api/v2/projects, once two projects exist.
+// GET /api/v2/me, and with the modules GET /api/v2/benchmod/hello, GET
+// /api/v2/benchmod/16k and GET /api/v2/projects, once two projects exist.
 func (s *servers) recordAnswers(ctx context.Context, module bool) error {
 	addr := s.host.Addr()
 	body, ctype, err := fetch(ctx, addr, mePath, s.auth)
@@ -206,11 +207,14 @@ func (s *servers) recordAnswers(ctx context.Context, module bool) error {
 		return err
 	}
 	s.me, s.ctype = route{mePath, body, ctype, s.auth}, ctype
-	s.mod, s.modDB = route{path: modPath, auth: s.auth}, route{path: modDBPath, auth: s.auth}
+	s.mod, s.mod16k, s.modDB = route{path: modPath, auth: s.auth}, route{path: mod16Path, auth: s.auth}, route{path: modDBPath, auth: s.auth}
 	if !module {
 		return nil
 	}
 	if s.mod.body, s.mod.ctype, err = fetch(ctx, addr, modPath, s.auth); err != nil {
+		return err
+	}
+	if s.mod16k.body, s.mod16k.ctype, err = fetch(ctx, addr, mod16Path, s.auth); err != nil {
 		return err
 	}
 	for _, name := range []string{"Apollo", "Gemini"} {
