@@ -12,9 +12,8 @@ import (
 	"time"
 )
 
-// wrkMinRun is the shortest warm-up or measured run with wrk: the bench
-// ends each run with SIGINT (wrk's -d takes whole seconds), and wrk needs
-// a moment to start and install its handler.
+// wrkMinRun is the shortest warm-up or measured run with wrk, which the
+// bench ends with SIGINT (wrk's -d takes whole seconds).
 const wrkMinRun = 100 * time.Millisecond
 
 // wrkResultMark starts the line that wrkScript's done() writes.
@@ -107,8 +106,8 @@ func (w *wrk) load(b *bench, kind, addr string, rt route) (result, time.Duration
 }
 
 // run is one wrk process. wrk's -d takes whole seconds, so it gets a
-// longer one and SIGINT at d, on which it stops and reports the time it
-// really ran. wrk checks no bodies: a run fails on any error or status
+// longer one and SIGINT d after it starts, on which it stops and reports
+// the time it really ran. wrk checks no bodies: a run fails on any error or status
 // over 399, or when it received fewer bytes than the bodies alone (the
 // body itself was checked when it was recorded).
 func (w *wrk) run(b *bench, kind, addr string, rt route, d time.Duration) (wrkRun, time.Duration, error) {
@@ -122,9 +121,21 @@ func (w *wrk) run(b *bench, kind, addr string, rt route, d time.Duration) (wrkRu
 	if err := cmd.Start(); err != nil {
 		return wrkRun{}, 0, err
 	}
-	stop := time.AfterFunc(d, func() { _ = cmd.Process.Signal(os.Interrupt) })
+	exited := make(chan struct{})
+	go func() {
+		// wrk takes its start time just after it installs its SIGINT
+		// handler; before that, SIGINT would kill it without a report.
+		if !catchesSIGINT(cmd.Process.Pid, exited) {
+			return
+		}
+		select {
+		case <-exited:
+		case <-time.After(d):
+			_ = cmd.Process.Signal(os.Interrupt)
+		}
+	}()
 	err := cmd.Wait()
-	stop.Stop()
+	close(exited)
 	var cpu time.Duration
 	if ps := cmd.ProcessState; ps != nil {
 		cpu = ps.UserTime() + ps.SystemTime()
@@ -146,6 +157,32 @@ func (w *wrk) run(b *bench, kind, addr string, rt route, d time.Duration) (wrkRu
 		return r, cpu, fmt.Errorf("wrk against %s: %d bytes for %d answers of a %d-byte body", kind, r.Bytes, r.Requests, len(rt.body))
 	}
 	return r, cpu, nil
+}
+
+// catchesSIGINT waits until the process pid has a handler for SIGINT
+// (SigCgt in /proc/<pid>/status), and says whether it does: false if the
+// process exited first. Without /proc to read it does not wait.
+func catchesSIGINT(pid int, exited <-chan struct{}) bool {
+	const sigint = 1 << (2 - 1) // SigCgt's bit for signal 2
+	path := fmt.Sprintf("/proc/%d/status", pid)
+	for {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return true
+		}
+		for line := range strings.Lines(string(b)) {
+			if v, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+				if mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64); err != nil || mask&sigint != 0 {
+					return true
+				}
+			}
+		}
+		select {
+		case <-exited:
+			return false
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
 }
 
 // parseWrk finds wrkScript's line in wrk's output.
