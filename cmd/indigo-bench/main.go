@@ -36,13 +36,18 @@
 // redis-server the bench starts on a free loopback port and stops at the
 // end; without one installed these pairs are skipped.
 //
-//	go run ./cmd/indigo-bench [-rounds 5] [-duration 2s] [-warmup 1s] [-client wrk|raw|nethttp] [-conns N] [-wrk-threads 1] [-cpuprofile file [-cpuprofile-bare|-cpuprofile-module]] [-module-cpuprofile file] [-request-log=false] [-redis redis://host:port/db]
+// With -postgres (by default $INDIGO_BENCH_POSTGRES_URL) it measures
+// bare_pg and v2_pg: GET /api/v2/me on a third host on PostgreSQL, in a
+// schema the bench creates and drops, with the CPU of that host's
+// PostgreSQL backends when the server runs on this machine.
+//
+//	go run ./cmd/indigo-bench [-rounds 5] [-duration 2s] [-warmup 1s] [-client wrk|raw|nethttp] [-conns N] [-wrk-threads 1] [-cpuprofile file [-cpuprofile-bare|-cpuprofile-module]] [-module-cpuprofile file] [-request-log=false] [-redis redis://host:port/db] [-postgres postgres://…]
 //
 // The files: options.go has both processes' flags, servers.go the servers
-// under test, redis.go the Redis-configured host and its Redis, rounds.go
-// the parent's rounds and measurements, wrk.go the wrk load generator,
-// load.go the Go load generator process, report.go what the parent
-// prints.
+// under test, redis.go the Redis-configured host and its Redis,
+// postgres.go the PostgreSQL host, rounds.go the parent's rounds and
+// measurements, wrk.go the wrk load generator, load.go the Go load
+// generator process, report.go what the parent prints.
 package main
 
 import (
@@ -134,5 +139,6 @@ func run(args []string) error {
 	printHostStats("host", s.host)
 	printSummary(runs, o.module)
 	printRedisSummary(runs, s)
+	printPostgresSummary(runs, s)
 	return nil
 }

@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"os/exec"
 	"strconv"
 	"time"
 )
+
+// envPostgres names the PostgreSQL server of the v2_pg pair (-postgres).
+const envPostgres = "INDIGO_BENCH_POSTGRES_URL"
 
 // options are the parent process's flags.
 type options struct {
@@ -28,6 +32,7 @@ type options struct {
 	profileModule bool
 	profileBare   bool
 	redis         string // Redis URL for the v2_redis_* pairs; "" starts a redis-server of the bench's own
+	postgres      string // PostgreSQL URL for the v2_pg pair; "" skips it
 }
 
 func parseOptions(args []string) (options, error) {
@@ -45,6 +50,7 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.modProfile, "module-cpuprofile", "", "write the benchmod module process's own CPU profile here, covering every round (it is written when the host shuts the module down)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "after the measured rounds, run one extra v2 round and write the host's CPU profile of it here")
 	fs.StringVar(&o.redis, "redis", "", "Redis for the v2_redis_* pairs, as redis://host:port/db (empty: start a redis-server of the bench's own on a free loopback port, and skip those pairs if none is installed)")
+	fs.StringVar(&o.postgres, "postgres", os.Getenv(envPostgres), "PostgreSQL for the v2_pg pair, as postgres://…; the bench adds a schema of its own there and drops it at the end (default $"+envPostgres+"; empty: not measured)")
 	fs.BoolVar(&o.requestLog, "request-log", true, "queue v2 request logs as the host does (false: diagnosis only, shows the wrapper without the log writer)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -98,7 +104,11 @@ func (o options) validate() error {
 		// have had the time to catch.
 		return fmt.Errorf("with wrk, -duration and a -warmup other than 0 must be at least %s", wrkMinRun)
 	}
-
+	if o.postgres != "" {
+		if u, err := url.Parse(o.postgres); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			return fmt.Errorf("-postgres (or $%s) must be a postgres:// URL", envPostgres)
+		}
+	}
 	if o.redis != "" {
 		// What the host's configuration accepts ([redis] url).
 		if u, err := url.Parse(o.redis); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {

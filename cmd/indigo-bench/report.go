@@ -42,6 +42,10 @@ func printHeader(o options, s *servers) {
 		fmt.Printf("indigo-bench: redis %s (%s); Redis-configured host http://%s%s, key limit %d per %d s, body %d bytes; key without limits, body %d bytes; bare http://%s and http://%s\n",
 			rs.url, from, rs.host.Addr(), mePath, benchRateLimit.Limit, benchRateLimit.WindowSeconds, len(rs.limited.body), len(rs.unlimited.body), rs.bareLimited, rs.bareUnlimited)
 	}
+	if ps := s.pg; ps != nil {
+		fmt.Printf("indigo-bench: postgres %s, schema %s (dropped at the end); PostgreSQL host http://%s%s, body %d bytes; bare http://%s\n",
+			ps.server, ps.schema, ps.host.Addr(), mePath, len(ps.me.body), ps.bareAddr)
+	}
 }
 
 func printRound(i int, r roundStats) {
@@ -132,6 +136,29 @@ func printRedisPair(bareKind, v2Kind string, bare, v2 []roundStats) {
 		bareKind, medianOf(bare, allocsOf), v2Kind, medianOf(v2, allocsOf))
 }
 
+// printPostgresSummary prints the medians of the PostgreSQL host's rounds,
+// after the other lines, or why there are none.
+func printPostgresSummary(r runs, s *servers) {
+	if s.pg == nil {
+		fmt.Printf("postgres: not measured (%s)\n", s.noPG)
+		return
+	}
+	fmt.Printf("round ratios v2_pg/bare_pg: %s\n", roundRatios(r.v2PG, r.barePG))
+	fmt.Printf("v2_pg_rps: %.0f\n", medianOf(r.v2PG, rpsOf))
+	fmt.Printf("v2_pg_vs_bare_ratio: %.3f\n", pairedRatio(r.v2PG, r.barePG))
+	fmt.Printf("v2_pg_p99_ms: %.3f\n", medianOf(r.v2PG, p99Of))
+	fmt.Printf("bare_pg_rps: %.0f\n", medianOf(r.barePG, rpsOf))
+	fmt.Printf("v2_pg_p99_overhead_ms: %.3f\n", medianOf(r.v2PG, p99Of)-medianOf(r.barePG, p99Of))
+	pg := "n/a (the server's processes are not readable here)"
+	if !slices.ContainsFunc(r.v2PG, func(v roundStats) bool { return !v.pgCPUKnown }) {
+		pg = fmt.Sprintf("%.2f µs", medianOf(r.v2PG, pgCPUOf))
+	}
+	fmt.Printf("median CPU per request: bare_pg %.2f µs; v2_pg host %.2f µs (+%.2f µs) + its PostgreSQL backends %s; heap allocs per request: bare_pg %.1f, v2_pg %.1f\n",
+		medianOf(r.barePG, cpuOf), medianOf(r.v2PG, cpuOf), medianOf(r.v2PG, cpuOf)-medianOf(r.barePG, cpuOf), pg,
+		medianOf(r.barePG, allocsOf), medianOf(r.v2PG, allocsOf))
+	printHostStats("postgres host", s.pg.host)
+}
+
 func rpsOf(r roundStats) float64        { return r.res.RPS }
 func p99Of(r roundStats) float64        { return r.res.P99Ms }
 func cpuOf(r roundStats) float64        { return r.serverCPUus }
@@ -139,6 +166,7 @@ func allocsOf(r roundStats) float64     { return r.allocsPerReq }
 func moduleCPUOf(r roundStats) float64  { return r.moduleCPUus }
 func redisCallsOf(r roundStats) float64 { return r.redisCalls }
 func redisCPUOf(r roundStats) float64   { return r.redisCPUus }
+func pgCPUOf(r roundStats) float64      { return r.pgCPUus }
 
 // medianOf is the median of f over the runs.
 func medianOf(runs []roundStats, f func(roundStats) float64) float64 {

@@ -29,6 +29,8 @@ type roundStats struct {
 	gcs          uint32  // garbage collections during the round
 	idlePct      float64 // share of the machine's CPU time left idle during the round
 	moduleCPUus  float64 // module process CPU per request, µs (v2 module rounds)
+	pgCPUus      float64 // the host's PostgreSQL backends' CPU per request, µs (v2_pg rounds, where pgCPUKnown)
+	pgCPUKnown   bool
 	redisCalls   float64 // the limiter's Redis round trips (script calls) per request (v2 Redis rounds)
 	redisCPUus   float64 // Redis server CPU per request, µs (v2 Redis rounds)
 }
@@ -43,6 +45,8 @@ type runs struct {
 	// and with a key without limits, unless Redis is not measured.
 	bareRedis, v2RedisLimited      []roundStats
 	bareRedisUnl, v2RedisUnlimited []roundStats
+	// GET /api/v2/me on the PostgreSQL host, when PostgreSQL is measured.
+	barePG, v2PG []roundStats
 }
 
 // bench drives the load generator against the servers.
@@ -67,6 +71,9 @@ type pairSpec struct {
 	// Redis decides on every call.
 	redis   *redisSide
 	limited bool
+	// pg, if not nil, is the PostgreSQL host whose backends' CPU the v2 run
+	// also measures.
+	pg *pgSide
 }
 
 // measured is a pair and where its rounds go.
@@ -77,9 +84,10 @@ type measured struct {
 
 // rounds measures o.rounds rounds of pairs: GET /api/v2/me; with -module
 // the three module routes, from memory (benchmod, a small body and 16 KiB)
-// and from the module's database (projects); and unless Redis is not measured, GET /api/v2/me
-// on the Redis-configured host with a rate-limited key and with a key
-// without limits.
+// and from the module's database (projects); unless Redis is not measured,
+// GET /api/v2/me on the Redis-configured host with a rate-limited key and
+// with a key without limits; and with -postgres, GET /api/v2/me on the
+// PostgreSQL host.
 func (b *bench) rounds() (runs, error) {
 	var r runs
 	host, bareAddr := b.s.host, b.s.bareAddr
@@ -94,6 +102,10 @@ func (b *bench) rounds() (runs, error) {
 		pairs = append(pairs,
 			measured{pairSpec{bareKind: "bare_redis", v2Kind: "v2_redis_limited", route: rs.limited, host: rs.host, bareAddr: rs.bareLimited, redis: rs, limited: true}, &r.bareRedis, &r.v2RedisLimited},
 			measured{pairSpec{bareKind: "bare_redis_unlimited", v2Kind: "v2_redis_unlimited", route: rs.unlimited, host: rs.host, bareAddr: rs.bareUnlimited, redis: rs}, &r.bareRedisUnl, &r.v2RedisUnlimited})
+	}
+	if ps := b.s.pg; ps != nil {
+		pairs = append(pairs,
+			measured{pairSpec{bareKind: "bare_pg", v2Kind: "v2_pg", route: ps.me, host: ps.host, bareAddr: ps.bareAddr, pg: ps}, &r.barePG, &r.v2PG})
 	}
 	for i := 1; i <= b.o.rounds; i++ {
 		for _, m := range pairs {
@@ -131,7 +143,8 @@ func (b *bench) pair(i int, p pairSpec) (bare, v2 roundStats, err error) {
 }
 
 // v2Round measures the host, and the CPU of p's module process if p names
-// one, or Redis's round trips and CPU if p names it.
+// one, Redis's round trips and CPU if p names it, or the PostgreSQL
+// backends' CPU if p names the PostgreSQL host.
 func (b *bench) v2Round(p pairSpec) (roundStats, error) {
 	switch {
 	case p.module != "":
@@ -143,6 +156,18 @@ func (b *bench) v2Round(p pairSpec) (roundStats, error) {
 		return v, err
 	case p.redis != nil:
 		return b.redisRound(p)
+	case p.pg != nil:
+		before, err := p.pg.backendCPU(b.ctx)
+		if err != nil {
+			return roundStats{}, err
+		}
+		v, err := b.round(p.v2Kind, p.host.Addr(), p.route)
+		if err != nil {
+			return v, err
+		}
+		d, ok, err := p.pg.backendCPUSince(b.ctx, before)
+		v.pgCPUus, v.pgCPUKnown = float64(d)/float64(time.Microsecond)/float64(v.res.Total), ok
+		return v, err
 	default:
 		return b.round(p.v2Kind, p.host.Addr(), p.route)
 	}

@@ -31,9 +31,10 @@ type route struct {
 
 // servers are the servers under test: the real host, and the bare
 // net/http server beside it that replays the host's answers (the bare
-// twins of the v2_me route and of the module routes); and, unless Redis is
-// not measured, a second host configured with Redis and the bare twins of
-// its routes (redis.go).
+// twins of the v2_me route and of the module routes); unless Redis is not
+// measured, a second host configured with Redis and the bare twins of its
+// routes (redis.go); and with -postgres, a third host on PostgreSQL and
+// the bare twin of its route (postgres.go).
 type servers struct {
 	host     *core.Host
 	bare     *http.Server
@@ -46,6 +47,8 @@ type servers struct {
 	modDB    route      // the projects module's list, from its database; recorded with -module only
 	redis    *redisSide // the Redis-configured host and its routes; nil when Redis is not measured
 	noRedis  string     // why Redis is not measured (redis is nil then)
+	pg       *pgSide    // the PostgreSQL host and its route; nil when PostgreSQL is not measured
+	noPG     string     // why PostgreSQL is not measured (pg is nil then)
 	closers  []func()   // what close undoes, in the order it was done
 }
 
@@ -100,15 +103,22 @@ func startServers(ctx context.Context, o options) (*servers, error) {
 	if s.redis, s.noRedis, err = s.startRedisSide(ctx, o); err != nil {
 		return fail(err)
 	}
+	if s.pg, s.noPG, err = s.startPostgresSide(ctx, o); err != nil {
+		return fail(err)
+	}
 	return s, nil
 }
 
 // hosts are the hosts under test.
 func (s *servers) hosts() []*core.Host {
-	if s.redis == nil {
-		return []*core.Host{s.host}
+	hosts := []*core.Host{s.host}
+	if s.redis != nil {
+		hosts = append(hosts, s.redis.host)
 	}
-	return []*core.Host{s.host, s.redis.host}
+	if s.pg != nil {
+		hosts = append(hosts, s.pg.host)
+	}
+	return hosts
 }
 
 func (s *servers) onClose(f func()) { s.closers = append(s.closers, f) }
