@@ -119,8 +119,12 @@ func printRedisSummary(r runs, s *servers) {
 	// A key without limits makes no Redis call: its ratio should be that
 	// of v2_me.
 	printRedisPair("bare_redis_unlimited", "v2_redis_unlimited", r.bareRedisUnl, r.v2RedisUnlimited)
-	fmt.Printf("median Redis per request: v2_redis_limited %.3f round trips, redis-server CPU %.2f µs; v2_redis_unlimited %.3f round trips\n",
-		medianOf(r.v2RedisLimited, redisCallsOf), medianOf(r.v2RedisLimited, redisCPUOf), medianOf(r.v2RedisUnlimited, redisCallsOf))
+	var fallbacks uint64
+	for _, v := range r.v2RedisLimited {
+		fallbacks += v.redisFallbacks
+	}
+	fmt.Printf("median Redis per request: v2_redis_limited %.3f round trips, redis-server CPU %.2f µs, %d calls fell back (all rounds); v2_redis_unlimited %.3f round trips\n",
+		medianOf(r.v2RedisLimited, redisCallsOf), medianOf(r.v2RedisLimited, redisCPUOf), fallbacks, medianOf(r.v2RedisUnlimited, redisCallsOf))
 	printHostStats("redis host", s.redis.host)
 }
 

@@ -20,19 +20,20 @@ import (
 
 // roundStats is one load-generator run as the parent saw it.
 type roundStats struct {
-	kind         string
-	res          result
-	serverCPUus  float64 // host process CPU (user+sys) per request, µs
-	loadgenCPUus float64 // load generator CPU per request, µs
-	allocsPerReq float64 // host process heap allocations per request
-	bytesPerReq  float64 // host process heap bytes allocated per request
-	gcs          uint32  // garbage collections during the round
-	idlePct      float64 // share of the machine's CPU time left idle during the round
-	moduleCPUus  float64 // module process CPU per request, µs (v2 module rounds)
-	pgCPUus      float64 // the host's PostgreSQL backends' CPU per request, µs (v2_pg rounds, where pgCPUKnown)
-	pgCPUKnown   bool
-	redisCalls   float64 // the limiter's Redis round trips (script calls) per request (v2 Redis rounds)
-	redisCPUus   float64 // Redis server CPU per request, µs (v2 Redis rounds)
+	kind           string
+	res            result
+	serverCPUus    float64 // host process CPU (user+sys) per request, µs
+	loadgenCPUus   float64 // load generator CPU per request, µs
+	allocsPerReq   float64 // host process heap allocations per request
+	bytesPerReq    float64 // host process heap bytes allocated per request
+	gcs            uint32  // garbage collections during the round
+	idlePct        float64 // share of the machine's CPU time left idle during the round
+	moduleCPUus    float64 // module process CPU per request, µs (v2 module rounds)
+	pgCPUus        float64 // the host's PostgreSQL backends' CPU per request, µs (v2_pg rounds, where pgCPUKnown)
+	pgCPUKnown     bool
+	redisCalls     float64 // the limiter's Redis round trips (script calls) per request (v2 Redis rounds)
+	redisCPUus     float64 // Redis server CPU per request, µs (v2 Redis rounds)
+	redisFallbacks uint64  // calls the host decided without Redis (v2 Redis rounds)
 }
 
 // runs are the measured rounds of each kind, in round order.
@@ -174,10 +175,12 @@ func (b *bench) v2Round(p pairSpec) (roundStats, error) {
 }
 
 // redisRound measures a Redis-configured host's route, and Redis's round
-// trips and CPU per request. Every call of a rate-limited key must have
+// trips and CPU per request. The calls of a rate-limited key must have
 // been decided by Redis (concurrent calls of one key share a round trip,
 // so there are fewer round trips than calls): a call the host decided on
-// its own means it fell back, and the round did not measure Redis.
+// its own fell back. On a loaded machine Redis now and then misses the
+// limiter's deadline, so a few are counted and printed; past
+// maxFallbackShare of the calls the round did not measure Redis.
 func (b *bench) redisRound(p pairSpec) (roundStats, error) {
 	st0, err := readRedisStats(b.ctx, p.redis.rdb)
 	if err != nil {
@@ -196,12 +199,17 @@ func (b *bench) redisRound(p pairSpec) (roundStats, error) {
 	v.redisCalls = float64(st1.scriptCalls-st0.scriptCalls) / total
 	v.redisCPUus = float64(st1.cpu-st0.cpu) / float64(time.Microsecond) / total
 	_, fallback1 := p.redis.host.Shared.Decided()
-	if p.limited && (v.redisCalls == 0 || fallback1 != fallback0) {
-		return v, fmt.Errorf("%s: %d calls fell back to the host's own limiter (Redis did not answer in time?), %.3f Redis round trips per request",
-			p.v2Kind, fallback1-fallback0, v.redisCalls)
+	v.redisFallbacks = fallback1 - fallback0
+	if p.limited && (v.redisCalls == 0 || float64(v.redisFallbacks) > maxFallbackShare*total) {
+		return v, fmt.Errorf("%s: %d of %d calls fell back to the host's own limiter (Redis did not answer in time?), %.3f Redis round trips per request",
+			p.v2Kind, v.redisFallbacks, v.res.Total, v.redisCalls)
 	}
 	return v, nil
 }
+
+// maxFallbackShare is the share of a Redis round's calls that may fall
+// back to the host's own limiter.
+const maxFallbackShare = 0.001
 
 // profiledRound is the extra round that -cpuprofile profiles: v2_me, or
 // v2_module (benchmod's route, from memory) with -cpuprofile-module, or
