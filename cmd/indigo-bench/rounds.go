@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -180,8 +181,29 @@ func (b *bench) v2Round(p pairSpec) (roundStats, error) {
 // so there are fewer round trips than calls): a call the host decided on
 // its own fell back. On a loaded machine Redis now and then misses the
 // limiter's deadline, so a few are counted and printed; past
-// maxFallbackShare of the calls the round did not measure Redis.
+// maxFallbackShare of the calls the round did not measure Redis, and it
+// is measured again, up to redisAttempts times in all.
 func (b *bench) redisRound(p pairSpec) (roundStats, error) {
+	for attempt := 1; ; attempt++ {
+		v, err := b.redisAttempt(p)
+		if err != nil {
+			return v, err
+		}
+		total := float64(v.res.Total)
+		if !p.limited || (v.redisCalls > 0 && float64(v.redisFallbacks) <= maxFallbackShare*total) {
+			return v, nil
+		}
+		msg := fmt.Sprintf("%s: %d of %d calls fell back to the host's own limiter (Redis did not answer in time?), %.3f Redis round trips per request",
+			p.v2Kind, v.redisFallbacks, v.res.Total, v.redisCalls)
+		if attempt == redisAttempts {
+			return v, errors.New(msg)
+		}
+		fmt.Fprintf(os.Stderr, "indigo-bench: %s; measuring the round again\n", msg)
+	}
+}
+
+// redisAttempt is one measurement of redisRound.
+func (b *bench) redisAttempt(p pairSpec) (roundStats, error) {
 	st0, err := readRedisStats(b.ctx, p.redis.rdb)
 	if err != nil {
 		return roundStats{}, err
@@ -200,16 +222,16 @@ func (b *bench) redisRound(p pairSpec) (roundStats, error) {
 	v.redisCPUus = float64(st1.cpu-st0.cpu) / float64(time.Microsecond) / total
 	_, fallback1 := p.redis.host.Shared.Decided()
 	v.redisFallbacks = fallback1 - fallback0
-	if p.limited && (v.redisCalls == 0 || float64(v.redisFallbacks) > maxFallbackShare*total) {
-		return v, fmt.Errorf("%s: %d of %d calls fell back to the host's own limiter (Redis did not answer in time?), %.3f Redis round trips per request",
-			p.v2Kind, v.redisFallbacks, v.res.Total, v.redisCalls)
-	}
 	return v, nil
 }
 
 // maxFallbackShare is the share of a Redis round's calls that may fall
-// back to the host's own limiter.
-const maxFallbackShare = 0.001
+// back to the host's own limiter; redisAttempts is how many times a round
+// with more is measured before the bench gives up.
+const (
+	maxFallbackShare = 0.001
+	redisAttempts    = 3
+)
 
 // profiledRound is the extra round that -cpuprofile profiles: v2_me, or
 // v2_module (benchmod's route, from memory) with -cpuprofile-module, or
