@@ -29,6 +29,11 @@ faults:
 	$(GO) test -count=1 -run 'TestServeStopsWithAHungModule|TestServeWaitsForTheDatabase|TestServeGivesUpOnTheDatabase' ./cmd/indigo/
 	$(GO) test -count=1 -run TestDatabaseHangOrRefusalAnswers503InTime ./core/
 
+# v2 routes against bare handlers writing the same bytes, as name: value
+# lines. The load generator is wrk when it is installed (Debian: wrk), else
+# the bench's own Go client; the first line says which. With
+# INDIGO_BENCH_POSTGRES_URL set it also measures a host on PostgreSQL, in a
+# schema of its own there, dropped at the end.
 bench: build
 	$(GO) run ./cmd/indigo-bench
 

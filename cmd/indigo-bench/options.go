@@ -6,9 +6,14 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"os/exec"
 	"strconv"
 	"time"
 )
+
+// envPostgres names the PostgreSQL server of the v2_pg pair (-postgres).
+const envPostgres = "INDIGO_BENCH_POSTGRES_URL"
 
 // options are the parent process's flags.
 type options struct {
@@ -16,7 +21,10 @@ type options struct {
 	duration      time.Duration
 	warmup        time.Duration
 	conns         int
-	client        string
+	client        string // wrk, raw or nethttp, once parsed
+	wrkPath       string // wrk's path with -client wrk
+	wrkThreads    int
+	noWrk         string // why the client is not wrk, when it was not asked for
 	cpuprofile    string
 	modProfile    string
 	requestLog    bool
@@ -24,6 +32,7 @@ type options struct {
 	profileModule bool
 	profileBare   bool
 	redis         string // Redis URL for the v2_redis_* pairs; "" starts a redis-server of the bench's own
+	postgres      string // PostgreSQL URL for the v2_pg pair; "" skips it
 }
 
 func parseOptions(args []string) (options, error) {
@@ -35,16 +44,45 @@ func parseOptions(args []string) (options, error) {
 	fs.BoolVar(&o.profileBare, "cpuprofile-bare", false, "profile a bare round instead of a v2_me one (to compare the two profiles)")
 	fs.BoolVar(&o.module, "module", true, "also measure a module route answered from memory (benchmod, built from ./cmd/indigo-bench/benchmod) and one that reads the module's database (projects, built from ./modules/projects)")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "warm-up before each round's measurement")
-	fs.IntVar(&o.conns, "conns", 32, "concurrent keep-alive connections")
-	fs.StringVar(&o.client, "client", "raw", "load generator client: raw (HTTP/1.1 over TCP) or nethttp (net/http Transport)")
+	fs.IntVar(&o.conns, "conns", 0, "concurrent keep-alive connections (0: 16 with wrk, 32 with the Go clients)")
+	fs.StringVar(&o.client, "client", "", "load generator: wrk (the default when it is installed), raw (the Go client: HTTP/1.1 over TCP, the default without wrk) or nethttp (a Go client on net/http's Transport)")
+	fs.IntVar(&o.wrkThreads, "wrk-threads", 1, "wrk's threads (-t)")
 	fs.StringVar(&o.modProfile, "module-cpuprofile", "", "write the benchmod module process's own CPU profile here, covering every round (it is written when the host shuts the module down)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "after the measured rounds, run one extra v2 round and write the host's CPU profile of it here")
 	fs.StringVar(&o.redis, "redis", "", "Redis for the v2_redis_* pairs, as redis://host:port/db (empty: start a redis-server of the bench's own on a free loopback port, and skip those pairs if none is installed)")
+	fs.StringVar(&o.postgres, "postgres", os.Getenv(envPostgres), "PostgreSQL for the v2_pg pair, as postgres://…; the bench adds a schema of its own there and drops it at the end (default $"+envPostgres+"; empty: not measured)")
 	fs.BoolVar(&o.requestLog, "request-log", true, "queue v2 request logs as the host does (false: diagnosis only, shows the wrapper without the log writer)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
+	if err := o.chooseClient(); err != nil {
+		return o, err
+	}
 	return o, o.validate()
+}
+
+// chooseClient settles -client and -conns: wrk when it is installed and
+// no client was named, else the raw Go client.
+func (o *options) chooseClient() error {
+	switch o.client {
+	case "", "wrk":
+		path, err := exec.LookPath("wrk")
+		switch {
+		case err == nil:
+			o.client, o.wrkPath = "wrk", path
+		case o.client == "wrk":
+			return fmt.Errorf("-client wrk: %w (Debian: apt-get install wrk)", err)
+		default:
+			o.client, o.noWrk = "raw", "wrk is not installed"
+		}
+	}
+	if o.conns == 0 {
+		o.conns = 32
+		if o.client == "wrk" {
+			o.conns = 16
+		}
+	}
+	return nil
 }
 
 func (o options) validate() error {
@@ -57,8 +95,19 @@ func (o options) validate() error {
 		return errors.New("-warmup must be in [0, 1m]")
 	case o.conns < 1 || o.conns > 1024:
 		return errors.New("-conns must be in [1, 1024]")
-	case o.client != "raw" && o.client != "nethttp":
-		return errors.New("-client must be raw or nethttp")
+	case o.client != "wrk" && o.client != "raw" && o.client != "nethttp":
+		return errors.New("-client must be wrk, raw or nethttp")
+	case o.client == "wrk" && (o.wrkThreads < 1 || o.wrkThreads > o.conns):
+		return errors.New("-wrk-threads must be in [1, -conns]")
+	case o.client == "wrk" && (o.duration < wrkMinRun || (o.warmup > 0 && o.warmup < wrkMinRun)):
+		// wrk is stopped by a signal at the end of a run, which it must
+		// have had the time to catch.
+		return fmt.Errorf("with wrk, -duration and a -warmup other than 0 must be at least %s", wrkMinRun)
+	}
+	if o.postgres != "" {
+		if u, err := url.Parse(o.postgres); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			return fmt.Errorf("-postgres (or $%s) must be a postgres:// URL", envPostgres)
+		}
 	}
 	if o.redis != "" {
 		// What the host's configuration accepts ([redis] url).

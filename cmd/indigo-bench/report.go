@@ -11,6 +11,19 @@ import (
 	"github.com/indigo-hq/indigo/core"
 )
 
+// printClient prints the first line: which load generator runs, before
+// the servers start (they print their own errors).
+func printClient(o options, w *wrk) {
+	switch {
+	case w != nil:
+		fmt.Printf("indigo-bench: client=wrk (%s, %s) threads=%d conns=%d\n", w.version, w.path, w.threads, o.conns)
+	case o.noWrk != "":
+		fmt.Printf("indigo-bench: client=%s (the Go load generator: %s) conns=%d\n", o.client, o.noWrk, o.conns)
+	default:
+		fmt.Printf("indigo-bench: client=%s (the Go load generator) conns=%d\n", o.client, o.conns)
+	}
+}
+
 func printHeader(o options, s *servers) {
 	fmt.Printf("indigo-bench: %s %s/%s GOMAXPROCS=%d NumCPU=%d client=%s conns=%d warmup=%s duration=%s rounds=%d request_log=%t\n",
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.NumCPU(),
@@ -18,8 +31,8 @@ func printHeader(o options, s *servers) {
 	fmt.Printf("indigo-bench: host http://%s%s, bare http://%s%s, body %d bytes, Content-Type %q\n",
 		s.host.Addr(), mePath, s.bareAddr, mePath, len(s.me.body), s.ctype)
 	if o.module {
-		fmt.Printf("indigo-bench: module routes %s (%s, from memory) body %d bytes, %s (%s, from its database) body %d bytes\n",
-			s.mod.path, memModule, len(s.mod.body), s.modDB.path, dbModule, len(s.modDB.body))
+		fmt.Printf("indigo-bench: module routes %s (%s, from memory) body %d bytes, %s (%s, from memory) body %d bytes, %s (%s, from its database) body %d bytes\n",
+			s.mod.path, memModule, len(s.mod.body), s.mod16k.path, memModule, len(s.mod16k.body), s.modDB.path, dbModule, len(s.modDB.body))
 	}
 	if rs := s.redis; rs != nil {
 		from := "-redis"
@@ -28,6 +41,10 @@ func printHeader(o options, s *servers) {
 		}
 		fmt.Printf("indigo-bench: redis %s (%s); Redis-configured host http://%s%s, key limit %d per %d s, body %d bytes; key without limits, body %d bytes; bare http://%s and http://%s\n",
 			rs.url, from, rs.host.Addr(), mePath, benchRateLimit.Limit, benchRateLimit.WindowSeconds, len(rs.limited.body), len(rs.unlimited.body), rs.bareLimited, rs.bareUnlimited)
+	}
+	if ps := s.pg; ps != nil {
+		fmt.Printf("indigo-bench: postgres %s, schema %s (dropped at the end); PostgreSQL host http://%s%s, body %d bytes; bare http://%s\n",
+			ps.server, ps.schema, ps.host.Addr(), mePath, len(ps.me.body), ps.bareAddr)
 	}
 }
 
@@ -67,7 +84,14 @@ func printSummary(r runs, module bool) {
 		// The wire alone (benchmod answers from memory), then the wire
 		// and the module's database read (projects).
 		printModuleSummary("bare_module", "v2_module", r.bareMod, r.v2Mod)
+		// Per request of the module route from memory: the host's CPU,
+		// the module process's, and the p99 over its bare twin's.
+		fmt.Printf("module_host_cpu_us: %.2f\n", medianOf(r.v2Mod, cpuOf))
+		fmt.Printf("module_child_cpu_us: %.2f\n", medianOf(r.v2Mod, moduleCPUOf))
+		fmt.Printf("module_p99_overhead_ms: %.3f\n", medianOf(r.v2Mod, p99Of)-medianOf(r.bareMod, p99Of))
 		printModuleSummary("bare_module_db", "v2_module_db", r.bareModDB, r.v2ModDB)
+		// From memory again, with a 16 KiB body.
+		printModuleSummary("bare_module_16k", "v2_module_16k", r.bareMod16, r.v2Mod16)
 	}
 }
 
@@ -95,8 +119,12 @@ func printRedisSummary(r runs, s *servers) {
 	// A key without limits makes no Redis call: its ratio should be that
 	// of v2_me.
 	printRedisPair("bare_redis_unlimited", "v2_redis_unlimited", r.bareRedisUnl, r.v2RedisUnlimited)
-	fmt.Printf("median Redis per request: v2_redis_limited %.3f round trips, redis-server CPU %.2f µs; v2_redis_unlimited %.3f round trips\n",
-		medianOf(r.v2RedisLimited, redisCallsOf), medianOf(r.v2RedisLimited, redisCPUOf), medianOf(r.v2RedisUnlimited, redisCallsOf))
+	var fallbacks uint64
+	for _, v := range r.v2RedisLimited {
+		fallbacks += v.redisFallbacks
+	}
+	fmt.Printf("median Redis per request: v2_redis_limited %.3f round trips, redis-server CPU %.2f µs, %d calls fell back (rounds kept); v2_redis_unlimited %.3f round trips\n",
+		medianOf(r.v2RedisLimited, redisCallsOf), medianOf(r.v2RedisLimited, redisCPUOf), fallbacks, medianOf(r.v2RedisUnlimited, redisCallsOf))
 	printHostStats("redis host", s.redis.host)
 }
 
@@ -112,6 +140,29 @@ func printRedisPair(bareKind, v2Kind string, bare, v2 []roundStats) {
 		bareKind, medianOf(bare, allocsOf), v2Kind, medianOf(v2, allocsOf))
 }
 
+// printPostgresSummary prints the medians of the PostgreSQL host's rounds,
+// after the other lines, or why there are none.
+func printPostgresSummary(r runs, s *servers) {
+	if s.pg == nil {
+		fmt.Printf("postgres: not measured (%s)\n", s.noPG)
+		return
+	}
+	fmt.Printf("round ratios v2_pg/bare_pg: %s\n", roundRatios(r.v2PG, r.barePG))
+	fmt.Printf("v2_pg_rps: %.0f\n", medianOf(r.v2PG, rpsOf))
+	fmt.Printf("v2_pg_vs_bare_ratio: %.3f\n", pairedRatio(r.v2PG, r.barePG))
+	fmt.Printf("v2_pg_p99_ms: %.3f\n", medianOf(r.v2PG, p99Of))
+	fmt.Printf("bare_pg_rps: %.0f\n", medianOf(r.barePG, rpsOf))
+	fmt.Printf("v2_pg_p99_overhead_ms: %.3f\n", medianOf(r.v2PG, p99Of)-medianOf(r.barePG, p99Of))
+	pg := "n/a (the server's processes are not readable here)"
+	if !slices.ContainsFunc(r.v2PG, func(v roundStats) bool { return !v.pgCPUKnown }) {
+		pg = fmt.Sprintf("%.2f µs", medianOf(r.v2PG, pgCPUOf))
+	}
+	fmt.Printf("median CPU per request: bare_pg %.2f µs; v2_pg host %.2f µs (+%.2f µs) + its PostgreSQL backends %s; heap allocs per request: bare_pg %.1f, v2_pg %.1f\n",
+		medianOf(r.barePG, cpuOf), medianOf(r.v2PG, cpuOf), medianOf(r.v2PG, cpuOf)-medianOf(r.barePG, cpuOf), pg,
+		medianOf(r.barePG, allocsOf), medianOf(r.v2PG, allocsOf))
+	printHostStats("postgres host", s.pg.host)
+}
+
 func rpsOf(r roundStats) float64        { return r.res.RPS }
 func p99Of(r roundStats) float64        { return r.res.P99Ms }
 func cpuOf(r roundStats) float64        { return r.serverCPUus }
@@ -119,6 +170,7 @@ func allocsOf(r roundStats) float64     { return r.allocsPerReq }
 func moduleCPUOf(r roundStats) float64  { return r.moduleCPUus }
 func redisCallsOf(r roundStats) float64 { return r.redisCalls }
 func redisCPUOf(r roundStats) float64   { return r.redisCPUus }
+func pgCPUOf(r roundStats) float64      { return r.pgCPUus }
 
 // medianOf is the median of f over the runs.
 func medianOf(runs []roundStats, f func(roundStats) float64) float64 {

@@ -31,9 +31,10 @@ type route struct {
 
 // servers are the servers under test: the real host, and the bare
 // net/http server beside it that replays the host's answers (the bare
-// twins of the v2_me route and of the module routes); and, unless Redis is
-// not measured, a second host configured with Redis and the bare twins of
-// its routes (redis.go).
+// twins of the v2_me route and of the module routes); unless Redis is not
+// measured, a second host configured with Redis and the bare twins of its
+// routes (redis.go); and with -postgres, a third host on PostgreSQL and
+// the bare twin of its route (postgres.go).
 type servers struct {
 	host     *core.Host
 	bare     *http.Server
@@ -42,9 +43,12 @@ type servers struct {
 	ctype    string // Content-Type of the host's GET /api/v2/me answer
 	me       route
 	mod      route      // benchmod's route, from memory; recorded with -module only
+	mod16k   route      // benchmod's route with a 16 KiB body; recorded with -module only
 	modDB    route      // the projects module's list, from its database; recorded with -module only
 	redis    *redisSide // the Redis-configured host and its routes; nil when Redis is not measured
 	noRedis  string     // why Redis is not measured (redis is nil then)
+	pg       *pgSide    // the PostgreSQL host and its route; nil when PostgreSQL is not measured
+	noPG     string     // why PostgreSQL is not measured (pg is nil then)
 	closers  []func()   // what close undoes, in the order it was done
 }
 
@@ -91,7 +95,7 @@ func startServers(ctx context.Context, o options) (*servers, error) {
 
 	routes := []route{s.me}
 	if o.module {
-		routes = append(routes, s.mod, s.modDB)
+		routes = append(routes, s.mod, s.mod16k, s.modDB)
 	}
 	if s.bare, s.bareAddr, err = s.startBare(routes); err != nil {
 		return fail(err)
@@ -99,15 +103,22 @@ func startServers(ctx context.Context, o options) (*servers, error) {
 	if s.redis, s.noRedis, err = s.startRedisSide(ctx, o); err != nil {
 		return fail(err)
 	}
+	if s.pg, s.noPG, err = s.startPostgresSide(ctx, o); err != nil {
+		return fail(err)
+	}
 	return s, nil
 }
 
 // hosts are the hosts under test.
 func (s *servers) hosts() []*core.Host {
-	if s.redis == nil {
-		return []*core.Host{s.host}
+	hosts := []*core.Host{s.host}
+	if s.redis != nil {
+		hosts = append(hosts, s.redis.host)
 	}
-	return []*core.Host{s.host, s.redis.host}
+	if s.pg != nil {
+		hosts = append(hosts, s.pg.host)
+	}
+	return hosts
 }
 
 func (s *servers) onClose(f func()) { s.closers = append(s.closers, f) }
@@ -197,8 +208,8 @@ func createKey(ctx context.Context, host *core.Host, orgID string, rl *apikey.Ra
 }
 
 // recordAnswers records the host's answers that the bare server replays:
-// GET /api/v2/me, and with the modules GET /api/v2/benchmod/hello and GET
-// /api/v2/projects, once two projects exist.
+// GET /api/v2/me, and with the modules GET /api/v2/benchmod/hello, GET
+// /api/v2/benchmod/16k and GET /api/v2/projects, once two projects exist.
 func (s *servers) recordAnswers(ctx context.Context, module bool) error {
 	addr := s.host.Addr()
 	body, ctype, err := fetch(ctx, addr, mePath, s.auth)
@@ -206,11 +217,14 @@ func (s *servers) recordAnswers(ctx context.Context, module bool) error {
 		return err
 	}
 	s.me, s.ctype = route{mePath, body, ctype, s.auth}, ctype
-	s.mod, s.modDB = route{path: modPath, auth: s.auth}, route{path: modDBPath, auth: s.auth}
+	s.mod, s.mod16k, s.modDB = route{path: modPath, auth: s.auth}, route{path: mod16Path, auth: s.auth}, route{path: modDBPath, auth: s.auth}
 	if !module {
 		return nil
 	}
 	if s.mod.body, s.mod.ctype, err = fetch(ctx, addr, modPath, s.auth); err != nil {
+		return err
+	}
+	if s.mod16k.body, s.mod16k.ctype, err = fetch(ctx, addr, mod16Path, s.auth); err != nil {
 		return err
 	}
 	for _, name := range []string{"Apollo", "Gemini"} {
