@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/indigo-hq/indigo/core/coretest"
 )
 
 // The binaries are built once per test binary, into a folder removed at
@@ -90,26 +92,9 @@ type host struct {
 	url     string // http://127.0.0.1:port
 	orgID   string // the default organization
 	probes  int    // calls of createKey's probes that the host logged
-	stderr  *syncBuffer
+	stderr  *coretest.SyncBuffer
 	exited  chan struct{} // closed once the process is reaped
 	waitErr error         // valid after exited
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func freeAddr(t *testing.T) string {
@@ -142,7 +127,7 @@ func startHost(t *testing.T, hc hostConfig) *host {
 	if hc.Projects {
 		fmt.Fprintf(&cfg, "[[modules]]\nname = \"projects\"\npath = %q\n", bins.projects)
 	}
-	h := &host{t: t, cfgPath: filepath.Join(dir, "indigo.toml"), db: hc.DB, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	h := &host{t: t, cfgPath: filepath.Join(dir, "indigo.toml"), db: hc.DB, stderr: &coretest.SyncBuffer{}, exited: make(chan struct{})}
 	if err := os.WriteFile(h.cfgPath, []byte(cfg.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}

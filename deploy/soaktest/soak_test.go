@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/indigo-hq/indigo/core/coretest"
 )
 
 // The bounds a soak holds, from the sample that ends the warm-up to the
@@ -253,7 +255,7 @@ func serve(t *testing.T, bin, dir string, env []string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuffer
+	var stderr coretest.SyncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -295,23 +297,6 @@ func serve(t *testing.T, bin, dir string, env []string) int {
 		t.Fatalf("serve did not start: %s", stderr.String())
 	}
 	return cmd.Process.Pid
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // call sends one request and returns the status and body.
