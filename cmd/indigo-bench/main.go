@@ -41,7 +41,7 @@
 // schema the bench creates and drops, with the CPU of that host's
 // PostgreSQL backends when the server runs on this machine.
 //
-//	go run ./cmd/indigo-bench [-rounds 5] [-duration 2s] [-warmup 1s] [-client wrk|raw|nethttp] [-conns N] [-wrk-threads 1] [-cpuprofile file [-cpuprofile-bare|-cpuprofile-module]] [-module-cpuprofile file] [-request-log=false] [-redis redis://host:port/db] [-postgres postgres://…]
+//	go run ./cmd/indigo-bench [-rounds 5] [-duration 2s] [-warmup 1s] [-client wrk|raw|nethttp] [-conns N] [-wrk-threads 1] [-cpuprofile file [-cpuprofile-bare|-cpuprofile-module|-cpuprofile-redis]] [-module-cpuprofile file] [-request-log=false] [-redis redis://host:port/db] [-postgres postgres://…]
 //
 // The files: options.go has both processes' flags, servers.go the servers
 // under test, redis.go the Redis-configured host and its Redis,

@@ -31,6 +31,7 @@ type options struct {
 	module        bool
 	profileModule bool
 	profileBare   bool
+	profileRedis  bool
 	redis         string // Redis URL for the v2_redis_* pairs; "" starts a redis-server of the bench's own
 	postgres      string // PostgreSQL URL for the v2_pg pair; "" skips it
 }
@@ -41,6 +42,7 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds; each measures bare and v2 back to back, in alternating order")
 	fs.DurationVar(&o.duration, "duration", 2*time.Second, "measured time per target and round")
 	fs.BoolVar(&o.profileModule, "cpuprofile-module", false, "profile a v2_module round (the benchmod module's route) instead of a v2_me one")
+	fs.BoolVar(&o.profileRedis, "cpuprofile-redis", false, "profile a v2_redis_limited round (a rate-limited key counted in Redis) instead of a v2_me one")
 	fs.BoolVar(&o.profileBare, "cpuprofile-bare", false, "profile a bare round instead of a v2_me one (to compare the two profiles)")
 	fs.BoolVar(&o.module, "module", true, "also measure a module route answered from memory (benchmod, built from ./cmd/indigo-bench/benchmod) and one that reads the module's database (projects, built from ./modules/projects)")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "warm-up before each round's measurement")

@@ -235,7 +235,7 @@ const (
 
 // profiledRound is the extra round that -cpuprofile profiles: v2_me, or
 // v2_module (benchmod's route, from memory) with -cpuprofile-module, or
-// bare with -cpuprofile-bare. It is printed but not counted.
+// bare with -cpuprofile-bare, or v2_redis_limited with -cpuprofile-redis. It is printed but not counted.
 func (b *bench) profiledRound() error {
 	kind, addr, rt := "v2_me", b.s.host.Addr(), b.s.me
 	switch {
@@ -243,6 +243,11 @@ func (b *bench) profiledRound() error {
 		kind, rt = "v2_module", b.s.mod
 	case b.o.profileBare:
 		kind, addr = "bare", b.s.bareAddr
+	case b.o.profileRedis:
+		if b.s.redis == nil {
+			return errors.New("-cpuprofile-redis: no Redis-configured host (is redis-server installed?)")
+		}
+		kind, addr, rt = "v2_redis_limited", b.s.redis.host.Addr(), b.s.redis.limited
 	}
 	v, err := b.round(kind, addr, rt)
 	if err == nil {
