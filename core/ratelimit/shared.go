@@ -14,17 +14,29 @@ import (
 )
 
 // admitScript decides n calls of one key in Redis, atomically and on
-// Redis's clock: the sliding-window log of KEYS[1] (a sorted set of
-// admission times) and the quota of KEYS[2] (a hash: remaining,
-// last_refill). The calls are the concurrent calls of one key that one
-// round trip carries (batch.go): it admits as many as the limit and the
-// quota allow, exactly as if they had come one by one. A call the limit
-// refuses takes no quota, and a call either refuses takes no slot.
+// Redis's clock, with a constant number of Redis commands however many
+// calls it decides and however long the key's log is.
+//
+// The sliding-window log of KEYS[1] is a sorted set with one member per
+// script run that admitted something, scored by the time in microseconds
+// (so that calls a window apart are told apart to the microsecond):
+// "<total>:<calls>:<unique>", where calls is how many calls the run
+// admitted and total the calls the log has admitted up to and including
+// them, counted since it was last empty. The calls within the window are
+// then the newest member's total minus what the log had admitted before
+// the oldest one (its total minus its calls): two lookups, not a count of
+// members.
+//
+// The quota of KEYS[2] is a hash: remaining, last_refill. The calls are
+// the concurrent calls of one key that one round trip carries (batch.go):
+// the script admits as many as the limit and the quota allow, exactly as
+// if they had come one by one. A call the limit refuses takes no quota,
+// and a call either refuses takes no slot.
 //
 // ARGV: limit, window_ms, has_quota (0/1), initial_remaining,
 // initial_last_refill_ms, refill_amount, refill_interval_ms, member (a
-// prefix, unique to the round trip), debit (quota this host spent on its
-// own while Redis was unreachable, taken off first, once per token: KEYS[3]
+// suffix, unique to the run), debit (quota this host spent on its own
+// while Redis was unreachable, taken off first, once per token: KEYS[3]
 // marks the token applied), n.
 // Returns {admitted, window_count_before, reset_ms, quota_remaining (-1
 // without a quota), retry_ms, refusal (1 limited, 2 quota) for the calls
@@ -32,22 +44,23 @@ import (
 var admitScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
--- The window's log is kept in microseconds, so that calls a window apart
--- are told apart to the microsecond, not the millisecond.
 local nowus = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local limit, win, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[10])
 local winus = win * 1000
 local count, reset, allowed, refusal = 0, 0, n, 1
-local function resetOf()
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  if oldest[2] == nil then return 0 end
-  return math.ceil((tonumber(oldest[2]) + winus - nowus) / 1000)
-end
+local total, logged = 0, false
 if limit > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', nowus - winus)
-  count = redis.call('ZCARD', KEYS[1])
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  if oldest[1] then
+    logged = true
+    local newest = redis.call('ZRANGE', KEYS[1], -1, -1)
+    local before, calls = string.match(oldest[1], '^(%d+):(%d+):')
+    total = tonumber(string.match(newest[1], '^(%d+):'))
+    count = total - (tonumber(before) - tonumber(calls))
+    reset = math.ceil((tonumber(oldest[2]) + winus - nowus) / 1000)
+  end
   if count >= limit then
-    reset = resetOf()
     local q = -1
     if ARGV[3] == '1' then q = tonumber(redis.call('HGET', KEYS[2], 'remaining') or ARGV[4]) end
     return {0, count, reset, q, reset, 1}
@@ -57,25 +70,22 @@ end
 local q = -1
 local retry = 0
 if ARGV[3] == '1' then
-  redis.call('HSETNX', KEYS[2], 'remaining', ARGV[4])
-  redis.call('HSETNX', KEYS[2], 'last_refill', ARGV[5])
-  q = tonumber(redis.call('HGET', KEYS[2], 'remaining'))
+  local h = redis.call('HMGET', KEYS[2], 'remaining', 'last_refill')
+  local changed = not h[1] or not h[2]
+  q = tonumber(h[1] or ARGV[4])
+  local last = tonumber(h[2] or ARGV[5])
   local debit = tonumber(ARGV[9])
   if debit > 0 and redis.call('SET', KEYS[3], '1', 'NX', 'PX', 86400000) then
-    q = math.max(q - debit, 0)
-    redis.call('HSET', KEYS[2], 'remaining', q)
+    q, changed = math.max(q - debit, 0), true
   end
   local amount, every = tonumber(ARGV[6]), tonumber(ARGV[7])
-  local last = tonumber(redis.call('HGET', KEYS[2], 'last_refill'))
   if amount > 0 and every > 0 then
     if last == 0 then
-      last = now
-      redis.call('HSET', KEYS[2], 'last_refill', last)
+      last, changed = now, true
     end
     local k = math.floor((now - last) / every)
     if k >= 1 then
-      q, last = amount, last + k * every
-      redis.call('HSET', KEYS[2], 'remaining', q, 'last_refill', last)
+      q, last, changed = amount, last + k * every, true
     end
     retry = last + every - now
   end
@@ -83,21 +93,19 @@ if ARGV[3] == '1' then
     allowed, refusal = math.max(q, 0), 2
   end
   if allowed > 0 then
-    q = redis.call('HINCRBY', KEYS[2], 'remaining', -allowed)
+    q, changed = q - allowed, true
+  end
+  if changed then
+    redis.call('HSET', KEYS[2], 'remaining', q, 'last_refill', last)
     redis.call('PEXPIRE', KEYS[2], 2592000000)
   end
 end
 if limit > 0 then
   if allowed > 0 then
-    local zargs = {}
-    for i = 1, allowed do
-      zargs[2 * i - 1] = nowus
-      zargs[2 * i] = ARGV[8] .. '.' .. i
-    end
-    redis.call('ZADD', KEYS[1], unpack(zargs))
+    redis.call('ZADD', KEYS[1], nowus, (total + allowed) .. ':' .. allowed .. ':' .. ARGV[8])
     redis.call('PEXPIRE', KEYS[1], win)
+    if not logged then reset = win end
   end
-  reset = resetOf()
   if refusal == 2 and allowed < n and count + allowed >= limit then refusal = 1 end
 end
 if refusal == 1 then retry = reset end
@@ -191,7 +199,7 @@ func (s *Shared) namesOf(id string, epoch int64) *keyNames {
 		}
 	}
 	seen := id + ":" + strconv.FormatInt(epoch, 10)
-	nm := &keyNames{epoch: epoch, seen: seen, rl: s.prefix + "rl:" + id, q: s.prefix + "q:" + seen}
+	nm := &keyNames{epoch: epoch, seen: seen, rl: s.prefix + "rlog:" + id, q: s.prefix + "q:" + seen}
 	s.names.Store(id, nm)
 	return nm
 }
@@ -422,7 +430,7 @@ func (s *Shared) Current(id string, epoch int64) (Quota, bool) {
 func (s *Shared) Forget(id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
-	_ = s.rdb.Del(ctx, s.prefix+"rl:"+id).Err()
+	_ = s.rdb.Del(ctx, s.prefix+"rlog:"+id).Err()
 	s.local.Forget(id)
 	s.names.Delete(id)
 }

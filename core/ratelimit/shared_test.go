@@ -215,3 +215,25 @@ func TestSharedFallbackSpendingIsTakenOffAfterward(t *testing.T) {
 		}
 	}
 }
+
+// The log keeps one member per script run, whatever the number of calls
+// it admitted, and counts the calls, not the members: when the older of
+// two groups leaves the window, exactly its calls free up.
+func TestSharedLogCountsCallsAsTheyLeave(t *testing.T) {
+	srv, a, _ := hosts(t, ratelimit.OnErrorLocal)
+	p := ratelimit.Policy{Limit: 10, Window: time.Second}
+	together := func(n, want int) {
+		t.Helper()
+		if got, err := a.AdmitTogether("key_1", p, n); err != nil || got != want {
+			t.Fatalf("%d calls together: %d admitted (%v), want %d", n, got, err, want)
+		}
+	}
+	together(6, 6)
+	time.Sleep(500 * time.Millisecond)
+	together(7, 4)
+	if members, err := srv.Client().ZCard(t.Context(), "indigo:rlog:key_1").Result(); err != nil || members != 2 {
+		t.Fatalf("the log has %d members (%v), want 2", members, err)
+	}
+	time.Sleep(600 * time.Millisecond) // the first group has left, the second has not
+	together(8, 6)
+}
