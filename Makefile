@@ -1,8 +1,10 @@
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
+# The TypeScript client's npm package.
+TS := sdk/typescript
 
-.PHONY: run build test test-short faults bench fuzz soak generate check-generate lint modules clean ui-deps cluster cluster-stop test-cluster bench-scale
+.PHONY: run build test test-short faults bench fuzz soak generate check-generate lint modules clean ui-deps ts-client cluster cluster-stop test-cluster bench-scale
 
 run: build
 	./bin/indigo serve --config indigo.toml
@@ -51,15 +53,18 @@ soak:
 	INDIGO_SOAK=1 SOAK_DURATION=$(SOAK_DURATION) $(GO) test -count=1 -v -timeout 0 -run '^TestSoak$$' ./deploy/soaktest/
 
 # api/openapi.json is the document a host with the core alone serves (the
-# contract sdk/client is generated from): rewritten by the test that checks it,
-# then sdk/client/openapi is generated from it (go tool oapi-codegen).
-generate:
+# contract the clients are generated from): rewritten by the test that checks
+# it, then sdk/client/openapi is generated from it (go tool oapi-codegen) and
+# so are the TypeScript client's types, sdk/typescript/src/schema.ts
+# (openapi-typescript, which needs Node.js and npm).
+generate: $(TS)/node_modules/.package-lock.json
 	$(GO) generate ./db/...
 	$(GO) test -count=1 -run '^TestOpenAPIFileIsTheServedDocument$$' ./core/api -update-openapi
 	$(GO) generate ./sdk/client/...
+	cd $(TS) && npm run --silent generate
 	protoc --plugin=protoc-gen-go=$$($(GO) tool -n protoc-gen-go) --plugin=protoc-gen-go-grpc=$$($(GO) tool -n protoc-gen-go-grpc) --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative sdk/internal/proto/module.proto
 
-GENERATED := db sdk/internal/proto api sdk/client/openapi
+GENERATED := db sdk/internal/proto api sdk/client/openapi sdk/typescript/src/schema.ts
 
 # Fails when the committed generated code differs from what the sources give.
 check-generate: generate
@@ -72,10 +77,24 @@ check-generate: generate
 ui-deps:
 	cd core/ui/e2e && npm ci --no-audit --no-fund
 
+# The TypeScript client (sdk/typescript, @indigo-hq/client): its locked
+# dependencies, a check that its generated types match api/openapi.json, and
+# dist/ compiled by tsc (dist/ is not committed). core/clienttest's
+# TestTypeScriptWalkthrough builds it too, then runs its tests against hosts.
+ts-client:
+	cd $(TS) && npm ci --no-audit --no-fund
+	@cd $(TS) && npm run --silent check-generate || (echo "$(TS)/src/schema.ts is stale: run make generate and commit"; exit 1)
+	cd $(TS) && npm run build
+
+# make generate installs the TypeScript client's dependencies only when its
+# lock file changed (npm ci writes node_modules/.package-lock.json).
+$(TS)/node_modules/.package-lock.json: $(TS)/package-lock.json
+	cd $(TS) && npm ci --no-audit --no-fund
+
 lint:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
-	@for f in core/ui/static/*.js core/ui/e2e/*.mjs; do node --check $$f || exit 1; done
+	@for f in core/ui/static/*.js core/ui/e2e/*.mjs $(TS)/test/*.mjs; do node --check $$f || exit 1; done
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 
 # Builds every first-party module (modules/<name>) into plugins/<name>.

@@ -6,7 +6,10 @@
 // point at it with a replace directive.
 //
 // The patterns below are explicit on purpose: whole directories such as core
-// may hold node_modules or other tooling that has no place in a build.
+// may hold node_modules or other tooling that has no place in a build. So
+// does sdk: sdk/typescript is the TypeScript client (an npm package, with
+// its node_modules and dist once built), which no Go build needs, so only
+// sdk's Go packages are listed.
 package indigo
 
 import (
@@ -24,7 +27,7 @@ import (
 )
 
 //go:embed go.mod go.sum
-//go:embed sdk
+//go:embed sdk/*.go sdk/client sdk/internal sdk/rpc sdk/sdktest
 //go:embed core/*.go core/*/*.go core/*/*/*.go core/internal core/ui/static
 //go:embed db/*.go db/*/*.go db/*/*/*.go db/migrations db/queries db/sqlc.yaml
 //go:embed modules/subscriptions

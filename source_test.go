@@ -86,3 +86,24 @@ func TestSourceHasEveryPackageFile(t *testing.T) {
 		}
 	}
 }
+
+// The TypeScript client (an npm package, with node_modules and dist once
+// built) is no part of a Go build: none of it is embedded in the binary.
+func TestSourceLeavesOutTheTypeScriptClient(t *testing.T) {
+	if _, err := fs.Stat(source, "sdk/typescript"); err == nil {
+		t.Error("sdk/typescript is in the embedded source (see the go:embed lines in source.go)")
+	}
+	err := fs.WalkDir(source, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == "node_modules" {
+			t.Errorf("%s is in the embedded source", p)
+			return fs.SkipDir
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
