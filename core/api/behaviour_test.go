@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -725,6 +726,36 @@ func TestMadeUpKeysCostNoLookupEach(t *testing.T) {
 				e.Do("GET", "/api/v2/me", bearer(madeUp), nil)
 			}
 			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+// A caller that goes away while its key is being looked up (a cache miss)
+// is recorded as 499 and logged below error level: the database did not
+// fail, and nobody should be paged for it.
+func TestCallerGoneDuringKeyLookup(t *testing.T) {
+	coretest.Engines(t, func(t *testing.T, engine string) {
+		e := coretest.New(t, engine)
+		_, raw := e.Superkey(e.Org("A"))
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		req := httptest.NewRequestWithContext(ctx, "GET", "/api/v2/me", nil)
+		req.Header.Set("Authorization", bearer(raw))
+		w := httptest.NewRecorder()
+		e.Host.Handler().ServeHTTP(w, req)
+		if w.Code != 499 {
+			t.Fatalf("status %d %s, want 499", w.Code, w.Body)
+		}
+		if logs := e.Logs.String(); strings.Contains(logs, "level=ERROR") || !strings.Contains(logs, "caller went away during the key lookup") {
+			t.Fatalf("logs:\n%s", logs)
+		}
+		m := e.Do("GET", "/metrics", "", nil)
+		if !strings.Contains(string(m.Body), `indigo_api_key_verifications_total{result="caller_gone"} 1`) {
+			t.Fatalf("metrics do not count the lookup as caller_gone:\n%s", m.Body)
+		}
+		// The key itself is fine: the next call with it passes.
+		if r := e.Do("GET", "/api/v2/me", bearer(raw), nil); r.Status != 200 {
+			t.Fatalf("the next call: %d %s", r.Status, r.Body)
 		}
 	})
 }

@@ -327,6 +327,14 @@ func (s *Server) admitKey(w *statusWriter, r *http.Request, rt Route, rid, heade
 		return nil
 	}
 	rec, code, err := s.Keys.VerifyAt(r.Context(), raw, now)
+	if err != nil && r.Context().Err() != nil {
+		// The caller went away while its key was looked up: not a failure
+		// of the database, nor one to page anybody about.
+		s.Log.Debug("caller went away during the key lookup", "err", err, "request_id", rid)
+		s.Metrics.verify("caller_gone")
+		w.WriteHeader(httpapi.StatusClientClosed)
+		return nil
+	}
 	if err != nil {
 		s.Log.Error("verify key", "err", err, "request_id", rid)
 		httpapi.WriteError(w, httpapi.ErrUnavailable)

@@ -37,6 +37,12 @@ var (
 	ErrUnavailable  = &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "service temporarily unavailable"}
 )
 
+// StatusClientClosed is the status recorded for a request whose caller
+// went away before it was answered (nginx's "client closed request"):
+// the request log and the metrics show it, nobody reads it, and it is not
+// the server's failure.
+const StatusClientClosed = 499
+
 // CodeInvalidText is the code of a 400 for text that is not valid UTF-8 or
 // holds a NUL character, wherever it came in: a JSON string at any depth,
 // a path segment, a query parameter or a header the host keeps.

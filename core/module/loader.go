@@ -755,7 +755,7 @@ func (m *Instance) forward(ctx context.Context, w http.ResponseWriter, r *http.R
 
 // StatusClientClosed is recorded for a call whose caller went away before
 // the module answered.
-const StatusClientClosed = 499
+const StatusClientClosed = httpapi.StatusClientClosed
 
 // hostServices is what a module may ask of the host.
 type hostServices struct{ m *Instance }
