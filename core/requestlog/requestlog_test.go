@@ -239,7 +239,9 @@ func TestTinyQueueSpillsToDiskAndReplays(t *testing.T) {
 	defer w.Close(context.Background())
 	const n = 500
 	enqueuePaced(t, w, 0, n, 12+3)
-	if w.Dropped() != 0 || w.Spilled() < n-16 || w.SpoolBytes() == 0 || len(segments(t, dir)) == 0 {
+	// In memory at most: the queue (16), the batch being retried and the
+	// next one taken from the queue (3 each); the rest is on disk.
+	if w.Dropped() != 0 || w.Spilled() < n-16-2*3 || w.SpoolBytes() == 0 || len(segments(t, dir)) == 0 {
 		t.Fatalf("dropped %d, spilled %d, spool %d bytes in %d segments: the queue did not go to disk",
 			w.Dropped(), w.Spilled(), w.SpoolBytes(), len(segments(t, dir)))
 	}
