@@ -41,7 +41,10 @@
 // schema the bench creates and drops, with the CPU of that host's
 // PostgreSQL backends when the server runs on this machine.
 //
-//	go run ./cmd/indigo-bench [-rounds 5] [-duration 2s] [-warmup 1s] [-client wrk|raw|nethttp] [-conns N] [-wrk-threads 1] [-cpuprofile file [-cpuprofile-bare|-cpuprofile-module]] [-module-cpuprofile file] [-request-log=false] [-redis redis://host:port/db] [-postgres postgres://…]
+// -pairs picks the groups of pairs measured besides v2_me (module,
+// module_db, redis, pg; all by default), to keep a run short.
+//
+//	go run ./cmd/indigo-bench [-rounds 5] [-duration 2s] [-warmup 1s] [-pairs module,module_db,redis,pg] [-client wrk|raw|nethttp] [-conns N] [-wrk-threads 1] [-cpuprofile file [-cpuprofile-bare|-cpuprofile-module]] [-module-cpuprofile file] [-request-log=false] [-redis redis://host:port/db] [-postgres postgres://…]
 //
 // The files: options.go has both processes' flags, servers.go the servers
 // under test, redis.go the Redis-configured host and its Redis,
@@ -137,7 +140,7 @@ func run(args []string) error {
 
 	b.settle()
 	printHostStats("host", s.host)
-	printSummary(runs, o.module)
+	printSummary(runs)
 	printRedisSummary(runs, s)
 	printPostgresSummary(runs, s)
 	return nil

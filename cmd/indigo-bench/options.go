@@ -8,7 +8,9 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -31,13 +33,15 @@ type options struct {
 	module        bool
 	profileModule bool
 	profileBare   bool
-	redis         string // Redis URL for the v2_redis_* pairs; "" starts a redis-server of the bench's own
-	postgres      string // PostgreSQL URL for the v2_pg pair; "" skips it
+	redis         string          // Redis URL for the v2_redis_* pairs; "" starts a redis-server of the bench's own
+	pairs         map[string]bool // the pair groups measured besides v2_me (-pairs)
+	postgres      string          // PostgreSQL URL for the v2_pg pair; "" skips it
 }
 
 func parseOptions(args []string) (options, error) {
 	fs := flag.NewFlagSet("indigo-bench", flag.ContinueOnError)
 	var o options
+	var err error
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds; each measures bare and v2 back to back, in alternating order")
 	fs.DurationVar(&o.duration, "duration", 2*time.Second, "measured time per target and round")
 	fs.BoolVar(&o.profileModule, "cpuprofile-module", false, "profile a v2_module round (the benchmod module's route) instead of a v2_me one")
@@ -51,14 +55,36 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "after the measured rounds, run one extra v2 round and write the host's CPU profile of it here")
 	fs.StringVar(&o.redis, "redis", "", "Redis for the v2_redis_* pairs, as redis://host:port/db (empty: start a redis-server of the bench's own on a free loopback port, and skip those pairs if none is installed)")
 	fs.StringVar(&o.postgres, "postgres", os.Getenv(envPostgres), "PostgreSQL for the v2_pg pair, as postgres://…; the bench adds a schema of its own there and drops it at the end (default $"+envPostgres+"; empty: not measured)")
+	pairs := fs.String("pairs", strings.Join(pairGroups, ","), "the pairs measured besides v2_me, a comma-separated subset of "+strings.Join(pairGroups, ",")+" (module: benchmod's routes, small and 16 KiB; module_db: the projects module's; pg only with -postgres)")
 	fs.BoolVar(&o.requestLog, "request-log", true, "queue v2 request logs as the host does (false: diagnosis only, shows the wrapper without the log writer)")
-	if err := fs.Parse(args); err != nil {
+	if err = fs.Parse(args); err != nil {
 		return o, err
 	}
 	if err := o.chooseClient(); err != nil {
 		return o, err
 	}
+	if o.pairs, err = parsePairs(*pairs); err != nil {
+		return o, err
+	}
 	return o, o.validate()
+}
+
+// pairGroups are the groups of pairs that -pairs selects from.
+var pairGroups = []string{"module", "module_db", "redis", "pg"}
+
+// parsePairs reads -pairs: "" measures v2_me alone.
+func parsePairs(list string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for g := range strings.SplitSeq(list, ",") {
+		if g = strings.TrimSpace(g); g == "" {
+			continue
+		}
+		if !slices.Contains(pairGroups, g) {
+			return nil, fmt.Errorf("-pairs: unknown group %q (want a subset of %s)", g, strings.Join(pairGroups, ","))
+		}
+		out[g] = true
+	}
+	return out, nil
 }
 
 // chooseClient settles -client and -conns: wrk when it is installed and

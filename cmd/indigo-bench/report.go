@@ -67,7 +67,7 @@ func printHostStats(label string, host *core.Host) {
 
 // printSummary prints the medians over the rounds. Scripts parse its
 // `name: value` lines: keep their names, units and order.
-func printSummary(r runs, module bool) {
+func printSummary(r runs) {
 	fmt.Printf("median host CPU per request: bare %.2f µs, v2_me %.2f µs (+%.2f µs); heap allocs per request: bare %.1f, v2_me %.1f\n",
 		medianOf(r.bare, cpuOf), medianOf(r.v2, cpuOf), medianOf(r.v2, cpuOf)-medianOf(r.bare, cpuOf), medianOf(r.bare, allocsOf), medianOf(r.v2, allocsOf))
 
@@ -80,7 +80,7 @@ func printSummary(r runs, module bool) {
 	fmt.Printf("v2_me_p99_ms: %.3f\n", v2P99)
 	fmt.Printf("bare_p99_ms: %.3f\n", bareP99)
 	fmt.Printf("v2_p99_overhead_ms: %.3f\n", v2P99-bareP99)
-	if module {
+	if len(r.v2Mod) > 0 {
 		// The wire alone (benchmod answers from memory), then the wire
 		// and the module's database read (projects).
 		printModuleSummary("bare_module", "v2_module", r.bareMod, r.v2Mod)
@@ -89,7 +89,11 @@ func printSummary(r runs, module bool) {
 		fmt.Printf("module_host_cpu_us: %.2f\n", medianOf(r.v2Mod, cpuOf))
 		fmt.Printf("module_child_cpu_us: %.2f\n", medianOf(r.v2Mod, moduleCPUOf))
 		fmt.Printf("module_p99_overhead_ms: %.3f\n", medianOf(r.v2Mod, p99Of)-medianOf(r.bareMod, p99Of))
+	}
+	if len(r.v2ModDB) > 0 {
 		printModuleSummary("bare_module_db", "v2_module_db", r.bareModDB, r.v2ModDB)
+	}
+	if len(r.v2Mod16) > 0 {
 		// From memory again, with a 16 KiB body.
 		printModuleSummary("bare_module_16k", "v2_module_16k", r.bareMod16, r.v2Mod16)
 	}

@@ -94,10 +94,13 @@ func (b *bench) rounds() (runs, error) {
 	var r runs
 	host, bareAddr := b.s.host, b.s.bareAddr
 	pairs := []measured{{pairSpec{bareKind: "bare", v2Kind: "v2_me", route: b.s.me, host: host, bareAddr: bareAddr}, &r.bare, &r.v2}}
-	if b.o.module {
+	if b.o.module && b.o.pairs["module"] {
 		pairs = append(pairs,
 			measured{pairSpec{bareKind: "bare_module", v2Kind: "v2_module", route: b.s.mod, host: host, bareAddr: bareAddr, module: memModule}, &r.bareMod, &r.v2Mod},
-			measured{pairSpec{bareKind: "bare_module_16k", v2Kind: "v2_module_16k", route: b.s.mod16k, host: host, bareAddr: bareAddr, module: memModule}, &r.bareMod16, &r.v2Mod16},
+			measured{pairSpec{bareKind: "bare_module_16k", v2Kind: "v2_module_16k", route: b.s.mod16k, host: host, bareAddr: bareAddr, module: memModule}, &r.bareMod16, &r.v2Mod16})
+	}
+	if b.o.module && b.o.pairs["module_db"] {
+		pairs = append(pairs,
 			measured{pairSpec{bareKind: "bare_module_db", v2Kind: "v2_module_db", route: b.s.modDB, host: host, bareAddr: bareAddr, module: dbModule}, &r.bareModDB, &r.v2ModDB})
 	}
 	if rs := b.s.redis; rs != nil {
