@@ -105,6 +105,24 @@ type Response struct {
 	Status int
 	Header http.Header
 	Body   []byte
+	// Owner, when set, owns the memory of Body (and, in the module,
+	// Header), to reuse it once the receiver is done with them: see
+	// Release. The host's Module lends only Body: the header it returns
+	// is the caller's to keep.
+	Owner Releaser
+}
+
+// Releaser takes back memory lent to a Response.
+type Releaser interface{ Release() }
+
+// Release tells r's owner that its Body and Header are no longer read, so
+// that their memory serves the next call; r must not be read after it.
+// Not calling it only leaves that memory to the garbage collector.
+func (r *Response) Release() {
+	if o := r.Owner; o != nil {
+		r.Owner = nil
+		o.Release()
+	}
 }
 
 // InitRequest is what the host gives a module at ServerInit.

@@ -121,7 +121,9 @@ func (s *moduleServer) Handle(ctx context.Context, req *pb.Request) (*pb.Respons
 	if err != nil {
 		return nil, err
 	}
-	return toProtoResponse(resp), nil
+	out := toProtoResponse(resp)
+	resp.Release()
+	return out, nil
 }
 
 func (s *moduleServer) CallHook(ctx context.Context, req *pb.HookRequest) (*pb.HookResponse, error) {
