@@ -1,6 +1,7 @@
 // Package rpc is the wire between the Indigo host and a module process:
 // the go-plugin handshake, the plugin map, the Go interfaces each side
-// implements and the gRPC adapters between them.
+// implements, the gRPC adapters between them, and the data socket that
+// carries the requests (OpenSocket; frame.go has its framing).
 //
 // Both sides import it. The host dispenses a Module from a go-plugin client
 // and gives it a HostServices; sdk.Serve wraps an sdk.Module in a Module
