@@ -1,9 +1,10 @@
 // Package module loads Indigo modules as separate processes with
-// hashicorp/go-plugin over gRPC: it starts each binary (checking its
-// SHA-256 when one is recorded, with AutoMTLS), registers its scopes, mounts
-// its routes behind withApiV2Route (and v1 when marked), runs its
-// serverInit, restarts it with backoff when it crashes, and kills every
-// child process on shutdown.
+// hashicorp/go-plugin: it starts each binary (checking its SHA-256 when one
+// is recorded), carries its calls on the wire the host is configured with
+// (a data socket of the module's, or gRPC; see rpc.ClientSetup), registers
+// its scopes, mounts its routes behind withApiV2Route (and v1 when marked),
+// runs its serverInit, restarts it with backoff when it crashes, and kills
+// every child process on shutdown.
 package module
 
 import (
@@ -88,6 +89,19 @@ type Loader struct {
 	// Idempotency keeps the answers to module calls sent with an
 	// Idempotency-Key (non-GET); nil ignores the header.
 	Idempotency *idempotency.Store
+	// Wire is how calls reach the modules (api.module_wire): rpc.WireSocket
+	// ("" too) or rpc.WireGRPC. MTLS puts the socket wire on mutual TLS
+	// (api.module_mtls).
+	Wire string
+	MTLS bool
+}
+
+func (l *Loader) setup() rpc.ClientSetup {
+	w := l.Wire
+	if w == "" {
+		w = rpc.WireSocket
+	}
+	return rpc.ClientSetup{Wire: w, MTLS: l.MTLS}
 }
 
 func (l *Loader) stopCh() <-chan struct{} { return l.stop }
@@ -109,6 +123,7 @@ type Instance struct {
 	mu       sync.RWMutex
 	client   *plugin.Client
 	cmd      *exec.Cmd  // the client's process, for SIGKILL
+	sockDir  string     // the process's socket directory ("" on the grpc wire), removed once it exited
 	mod      rpc.Module // serving; nil while down
 	pending  rpc.Module // launched, before serverInit
 	ping     func(context.Context) error
@@ -262,22 +277,31 @@ func (m *Instance) launch(ctx context.Context) error {
 	cmd := exec.Command(m.cfg.Path)
 	cmd.Dir = m.dataDir
 	setChildAttrs(cmd)
-	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  rpc.Handshake,
-		Plugins:          rpc.PluginMap(nil),
-		Cmd:              cmd,
-		SecureConfig:     secure,
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         true,
-		GRPCDialOptions:  rpc.DialOptions,
-		StartTimeout:     30 * time.Second,
-		Managed:          false,
+	cfg := &plugin.ClientConfig{
+		HandshakeConfig: rpc.Handshake,
+		Plugins:         rpc.PluginMap(nil),
+		Cmd:             cmd,
+		SecureConfig:    secure,
+		StartTimeout:    30 * time.Second,
+		Managed:         false,
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "module." + m.cfg.Name, Level: hclog.Warn,
 			Output: hclogWriter{m.log}}),
-	})
+	}
+	setup := m.loader.setup()
+	sockDir, err := setup.Setup(cfg)
+	if err != nil {
+		return err
+	}
+	client := plugin.NewClient(cfg)
+	kill := func() {
+		client.Kill()
+		if sockDir != "" {
+			_ = os.RemoveAll(sockDir)
+		}
+	}
 	conn, err := client.Client()
 	if err != nil {
-		client.Kill()
+		kill()
 		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
 			return fmt.Errorf("refusing %s: its SHA-256 does not match the one recorded in the config", m.cfg.Path)
 		}
@@ -285,12 +309,12 @@ func (m *Instance) launch(ctx context.Context) error {
 	}
 	raw, err := conn.Dispense(rpc.PluginName)
 	if err != nil {
-		client.Kill()
+		kill()
 		return fmt.Errorf("dispense: %w", err)
 	}
 	mod, ok := raw.(rpc.Module)
 	if !ok {
-		client.Kill()
+		kill()
 		return fmt.Errorf("dispensed %T, not a module", raw)
 	}
 	var ping func(context.Context) error
@@ -306,18 +330,28 @@ func (m *Instance) launch(ctx context.Context) error {
 	defer cancel()
 	man, err := mod.Describe(dctx)
 	if err != nil {
-		client.Kill()
+		kill()
 		return fmt.Errorf("describe: %w", err)
+	}
+	if sockDir != "" {
+		err := rpc.OpenSocket(dctx, mod, rpc.SocketOptions{Path: rpc.DataSocketPath(sockDir), TLS: setup.MTLS})
+		switch {
+		case errors.Is(err, rpc.ErrNoDataSocket):
+			m.log.Info("the module serves no data socket (an older SDK built it): its calls go over gRPC")
+		case err != nil:
+			kill()
+			return fmt.Errorf("open the module's data socket: %w", err)
+		}
 	}
 	m.mu.Lock()
 	if m.closing.Load() {
 		// Shutdown has already taken the previous process: this one
 		// would outlive it.
 		m.mu.Unlock()
-		client.Kill()
+		kill()
 		return errClosing
 	}
-	m.client, m.cmd, m.manifest, m.pending, m.ping = client, cmd, man, mod, ping // serving starts after serverInit
+	m.client, m.cmd, m.sockDir, m.manifest, m.pending, m.ping = client, cmd, sockDir, man, mod, ping // serving starts after serverInit
 	m.mu.Unlock()
 	return nil
 }
@@ -462,8 +496,8 @@ func (m *Instance) kill() {
 // process is reaped.
 func (m *Instance) stop(ctx context.Context) {
 	m.mu.Lock()
-	c, cmd := m.client, m.cmd
-	m.mod, m.client, m.cmd = nil, nil, nil
+	c, cmd, dir, mod := m.client, m.cmd, m.sockDir, m.pending
+	m.mod, m.client, m.cmd, m.sockDir = nil, nil, nil, ""
 	m.mu.Unlock()
 	if c == nil {
 		return
@@ -472,6 +506,10 @@ func (m *Instance) stop(ctx context.Context) {
 	go func() {
 		defer close(done)
 		c.Kill()
+		rpc.CloseSocket(mod)
+		if dir != "" {
+			_ = os.RemoveAll(dir)
+		}
 	}()
 	select {
 	case <-done:
