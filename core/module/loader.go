@@ -8,6 +8,7 @@
 package module
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -659,15 +661,20 @@ const (
 	maxHeaderBytes = 16 << 10
 )
 
-// forwarded request headers: never the caller's credentials.
-var strippedRequestHeaders = []string{"Authorization", "Cookie", "X-Csrf-Token", "Proxy-Authorization"}
+// forwarded request headers: never the caller's credentials (net/http
+// gives the names canonical).
+var strippedRequestHeaders = map[string]bool{"Authorization": true, "Cookie": true, "X-Csrf-Token": true, "Proxy-Authorization": true}
 
 func (m *Instance) proxy(rt sdk.Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
-		if err != nil {
-			httpapi.WriteError(w, httpapi.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body is larger than %d bytes", MaxRequestBody))
-			return
+		var body []byte
+		if r.Body != nil && r.Body != http.NoBody {
+			var err error
+			body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
+			if err != nil {
+				httpapi.WriteError(w, httpapi.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body is larger than %d bytes", MaxRequestBody))
+				return
+			}
 		}
 		// The path, query and data headers were checked at the router; a
 		// body that is not text is refused before it can claim an
@@ -705,47 +712,97 @@ func (m *Instance) proxy(rt sdk.Route) http.Handler {
 		if resp == nil {
 			return
 		}
-		h := w.Header()
-		var kept http.Header
-		if claim != nil {
-			kept = http.Header{}
-		}
-		n, size := 0, 0
-		for k, vs := range resp.Header {
-			k = http.CanonicalHeaderKey(k)
-			if droppedHeaders[k] {
-				continue
-			}
-			for _, v := range vs {
-				n, size = n+1, size+len(k)+len(v)
-				if n > maxHeaders || size > maxHeaderBytes || strings.ContainsAny(v, "\r\n") {
-					continue
-				}
-				h.Add(k, v)
-				if kept != nil {
-					kept.Add(k, v)
-				}
-			}
-		}
 		status := resp.Status
 		if status < 100 || status > 599 {
 			status = http.StatusBadGateway
 		}
+		head := r.Method == http.MethodHead
+		h := w.Header()
+		copyHeader(h, resp.Header, head)
+		var length []string
+		if status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified && !head {
+			// The whole body is at hand: its length goes to the client,
+			// which net/http would otherwise chunk past 2 KiB.
+			length = []string{strconv.Itoa(len(resp.Body))}
+			h["Content-Length"] = length
+		}
 		if claim != nil {
-			claim.Finish(idempotency.Response{Status: status, Header: kept, Body: resp.Body})
+			kept := http.Header{}
+			copyHeader(kept, resp.Header, head)
+			if length != nil {
+				kept["Content-Length"] = length
+			}
+			claim.Finish(idempotency.Response{Status: status, Header: kept, Body: bytes.Clone(resp.Body)})
 		}
 		w.WriteHeader(status)
 		_, _ = w.Write(resp.Body)
+		resp.Release()
 	})
+}
+
+// copyHeader puts a module's response header into dst, less the headers
+// the host owns, capped, and without a value that could split the header.
+// A HEAD answer keeps the module's Content-Length, which describes the
+// body a GET would get.
+func copyHeader(dst, src http.Header, head bool) {
+	n, size := 0, 0
+	for k, vs := range src {
+		k = http.CanonicalHeaderKey(k)
+		if droppedHeaders[k] && (k != "Content-Length" || !head) {
+			continue
+		}
+		n0, size0 := n, size
+		all := true
+		for _, v := range vs {
+			n, size = n+1, size+len(k)+len(v)
+			all = all && keepValue(k, v, n, size)
+		}
+		if all && dst[k] == nil {
+			// The wire decodes a header into memory of its own (only a
+			// body is lent), so its values are taken as they are.
+			dst[k] = vs
+			continue
+		}
+		n, size = n0, size0
+		for _, v := range vs {
+			n, size = n+1, size+len(k)+len(v)
+			if keepValue(k, v, n, size) {
+				dst.Add(k, v)
+			}
+		}
+	}
+}
+
+// keepValue says whether the n-th value of a module's header, which
+// brings the header to size bytes, may reach the client.
+func keepValue(k, v string, n, size int) bool {
+	return n <= maxHeaders && size <= maxHeaderBytes && !strings.ContainsAny(v, "\r\n") &&
+		(k != "Content-Length" || isDigits(v))
+}
+
+func isDigits(s string) bool {
+	if s == "" || len(s) > 19 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // forward sends the request to the module and returns its answer. When the
 // module does not answer (timed out, gone) it writes the host's answer and
 // returns nil, as it does when the caller went away.
 func (m *Instance) forward(ctx context.Context, w http.ResponseWriter, r *http.Request, rt sdk.Route, mod rpc.Module, c *api.Caller, body []byte) *rpc.Response {
-	header := r.Header.Clone()
-	for _, h := range strippedRequestHeaders {
-		header.Del(h)
+	// A copy of the map, not of the values: the wire reads them and
+	// nothing changes them.
+	header := make(http.Header, len(r.Header))
+	for k, vs := range r.Header {
+		if !strippedRequestHeaders[k] {
+			header[k] = vs
+		}
 	}
 	path := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, api.V2Prefix), api.V1Prefix)
 	req := rpc.Request{Method: r.Method, Path: path, PathParams: api.Vars(r), Query: r.URL.RawQuery, Header: header, Body: body}
