@@ -13,10 +13,14 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/indigo ./cmd/indigo
 
 # PostgreSQL tests run when INDIGO_TEST_POSTGRES_URL is set (CI sets it).
+# The module loader's tests run once more on the previous module wire
+# (api.module_wire = "grpc"), for the release that keeps it; sdk/rpc and
+# sdk test both wires themselves.
 test:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) test -race -count=1 -timeout 30m ./...
+	INDIGO_MODULE_WIRE=grpc $(GO) test -race -count=1 -timeout 30m ./core/module/
 
 test-short:
 	$(GO) test -short ./...

@@ -258,6 +258,7 @@ func New(svc *Services, opts Options) *Host {
 	h.Modules.ShutdownTimeout = cfg.Server.ShutdownTimeout.Duration
 	h.Modules.HangThreshold = cfg.API.ModuleHangThreshold
 	h.Modules.HealthInterval = cfg.API.ModuleHealthInterval.Duration
+	h.Modules.Wire, h.Modules.MTLS = cfg.API.ModuleWire, cfg.API.ModuleMTLS
 	if ttl := cfg.API.IdempotencyTTL.Duration; ttl > 0 {
 		h.Modules.Idempotency = idempotency.New(idempotency.Settings{
 			TTL: ttl, MaxEntries: cfg.API.IdempotencyMaxEntries, MaxBytes: int64(cfg.API.IdempotencyMaxMB) << 20,

@@ -28,6 +28,8 @@ TARGETS=(
 	"./sdk/rpc FuzzRequestWire"        # host to module request conversion
 	"./sdk/rpc FuzzResponseWire"       # module to host response conversion
 	"./sdk/rpc FuzzManifestWire"       # the manifest over the wire
+	"./sdk/rpc FuzzSocketRequest"      # host to module request framing on the data socket
+	"./sdk/rpc FuzzSocketFrame"        # the data socket's frame decoders, on any bytes
 )
 
 listed=$(for t in "${TARGETS[@]}"; do echo "$t"; done | sort)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -47,6 +48,7 @@ var testModuleManifest = sdk.Manifest{
 	Protocol:    rpc.ProtocolVersion,
 	Hooks:       []string{sdk.HookDeductAPICallToken, sdk.HookKeyLimit},
 	StreamCalls: true,
+	DataSocket:  true,
 }
 
 type hostLogs struct {
@@ -87,7 +89,7 @@ func (l *lockedBuffer) String() string {
 }
 
 // The module as the host runs it: a real process, started and stopped by
-// go-plugin, over mTLS gRPC.
+// go-plugin, on each wire.
 func TestModuleProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs a module binary")
@@ -105,21 +107,36 @@ func TestModuleProcess(t *testing.T) {
 		}
 	})
 
+	for _, setup := range []rpc.ClientSetup{{Wire: rpc.WireSocket}, {Wire: rpc.WireSocket, MTLS: true}, {Wire: rpc.WireGRPC}} {
+		name := setup.Wire
+		if setup.MTLS {
+			name += "+mtls"
+		}
+		t.Run(name, func(t *testing.T) { testModuleProcess(t, bin, setup) })
+	}
+}
+
+func testModuleProcess(t *testing.T, bin string, setup rpc.ClientSetup) {
 	var pluginLog lockedBuffer
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("go-plugin log:\n%s", pluginLog.String())
 		}
 	})
-	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  rpc.Handshake,
-		Plugins:          rpc.PluginMap(nil),
-		Cmd:              exec.Command(bin),
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         true,
-		GRPCDialOptions:  rpc.DialOptions,
-		Logger:           hclog.New(&hclog.LoggerOptions{Output: &pluginLog, Level: hclog.Debug}),
-	})
+	cfg := &plugin.ClientConfig{
+		HandshakeConfig: rpc.Handshake,
+		Plugins:         rpc.PluginMap(nil),
+		Cmd:             exec.Command(bin),
+		Logger:          hclog.New(&hclog.LoggerOptions{Output: &pluginLog, Level: hclog.Debug}),
+	}
+	dir, err := setup.Setup(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir != "" {
+		t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	}
+	client := plugin.NewClient(cfg)
 	defer client.Kill()
 
 	conn, err := client.Client()
@@ -136,6 +153,19 @@ func TestModuleProcess(t *testing.T) {
 
 	if got, err := mod.Describe(ctx); err != nil || !reflect.DeepEqual(got, testModuleManifest) {
 		t.Errorf("Describe = %+v, %v", got, err)
+	}
+	if dir != "" {
+		if err := rpc.OpenSocket(ctx, mod, rpc.SocketOptions{Path: rpc.DataSocketPath(dir), TLS: setup.MTLS}); err != nil {
+			t.Fatal(err)
+		}
+		// Every socket of the module is in the directory, and only the
+		// host's user can open it.
+		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Fatalf("socket directory: %v %v", fi.Mode(), err)
+		}
+		if socks, _ := filepath.Glob(filepath.Join(dir, "*")); len(socks) != 2 {
+			t.Errorf("sockets in %s: %v, want go-plugin's and the data socket", dir, socks)
+		}
 	}
 
 	host := &hostLogs{}

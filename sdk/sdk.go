@@ -16,9 +16,10 @@
 //		})
 //	}
 //
-// The host runs the binary as a separate process (hashicorp/go-plugin over
-// gRPC, see sdk/rpc), authenticates each request, checks the route's scopes
-// and forwards it; the module only ever sees authorised calls.
+// The host runs the binary as a separate process (hashicorp/go-plugin, and
+// a data socket for the requests, see sdk/rpc), authenticates each request,
+// checks the route's scopes and forwards it; the module only ever sees
+// authorised calls.
 package sdk
 
 import (
@@ -180,8 +181,10 @@ func (m Module) Manifest() Manifest {
 		Routes:   slices.Clone(m.Routes),
 		Protocol: rpc.ProtocolVersion,
 		Hooks:    m.hooks(),
-		// Every module built with this SDK serves HandleStream.
+		// Every module built with this SDK serves HandleStream and a
+		// data socket.
 		StreamCalls: true,
+		DataSocket:  true,
 		Database:    m.Database,
 	}
 	for _, t := range m.Tasks {

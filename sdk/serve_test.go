@@ -57,7 +57,8 @@ func TestWriteManifest(t *testing.T) {
   ],
   "protocol": 1,
   "hooks": [],
-  "stream_calls": true
+  "stream_calls": true,
+  "data_socket": true
 }
 `
 	if out.String() != want {

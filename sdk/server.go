@@ -110,8 +110,9 @@ func (s *server) Handle(ctx context.Context, req rpc.Request) (rpc.Response, err
 	if err != nil {
 		return rpc.Response{}, status.Error(codes.InvalidArgument, err.Error())
 	}
-	w := &responseWriter{header: make(http.Header)}
+	w := writers.Get().(*responseWriter)
 	if p := s.serveHTTP(w, r); p != nil {
+		w.Release()
 		if p != http.ErrAbortHandler { // net/http compares it the same way: it is never wrapped
 			s.logPanic(req.Method+" "+r.URL.Path, p)
 		}
@@ -119,11 +120,13 @@ func (s *server) Handle(ctx context.Context, req rpc.Request) (rpc.Response, err
 			"the module failed while handling the request"), nil
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		w.Release()
 		// The handler gave up (or finished) after the call's deadline: what
 		// it wrote is moot, and answering it would race the host's 504.
 		return rpc.Response{}, status.Error(codes.DeadlineExceeded, "the module's handler passed the call's deadline")
 	}
 	if w.overflow {
+		w.Release()
 		return errorResponse(http.StatusBadGateway, "module_response_too_large",
 			fmt.Sprintf("the module's response exceeds %d bytes", rpc.MaxResponseBody)), nil
 	}
@@ -238,12 +241,35 @@ var errResponseTooLarge = errors.New("sdk: response body exceeds the module resp
 // It follows net/http where a handler could notice: the header is
 // snapshotted when the status is written, the first status wins, and a
 // missing Content-Type is sniffed.
+//
+// Writers are pooled: the response it returns lends its maps and buffer,
+// and the wire gives them back (rpc.Response.Release) once it has sent
+// them.
 type responseWriter struct {
 	header   http.Header
 	sent     http.Header
+	vals     []string // the backing array of sent's values
 	status   int
 	body     bytes.Buffer
 	overflow bool
+}
+
+var writers = sync.Pool{New: func() any {
+	return &responseWriter{header: make(http.Header), sent: make(http.Header)}
+}}
+
+// Release readies w for another call and puts it back in the pool.
+func (w *responseWriter) Release() {
+	clear(w.header)
+	clear(w.sent)
+	clear(w.vals)
+	w.vals = w.vals[:0]
+	w.status, w.overflow = 0, false
+	if w.body.Cap() > 64<<10 {
+		w.body = bytes.Buffer{} // a large answer once is no reason to keep its buffer
+	}
+	w.body.Reset()
+	writers.Put(w)
 }
 
 func (w *responseWriter) Header() http.Header { return w.header }
@@ -258,7 +284,17 @@ func (w *responseWriter) WriteHeader(code int) {
 		return
 	}
 	w.status = code
-	w.sent = w.header.Clone()
+	// The snapshot copies the values, into an array kept across calls:
+	// a handler may still change its header, even a value in place.
+	for name, vs := range w.header {
+		if vs == nil {
+			w.sent[name] = nil
+			continue
+		}
+		at := len(w.vals)
+		w.vals = append(w.vals, vs...)
+		w.sent[name] = w.vals[at:len(w.vals):len(w.vals)]
+	}
 }
 
 func (w *responseWriter) Write(p []byte) (int, error) {
@@ -294,7 +330,7 @@ func (w *responseWriter) result() rpc.Response {
 	if _, has := w.sent["Content-Type"]; !has && len(body) > 0 {
 		w.sent.Set("Content-Type", http.DetectContentType(body))
 	}
-	return rpc.Response{Status: w.status, Header: w.sent, Body: body}
+	return rpc.Response{Status: w.status, Header: w.sent, Body: body, Owner: w}
 }
 
 type errorBody struct {

@@ -87,9 +87,48 @@ func TestHandleRebuildsRequest(t *testing.T) {
 		Header: http.Header{"Set-Cookie": {"a=1", "b=2"}, "Content-Type": {"application/octet-stream"}},
 		Body:   []byte{0, 1, 2},
 	}
+	if resp.Owner == nil {
+		t.Error("the response does not lend its writer's memory")
+	}
+	resp.Owner = nil
 	if !reflect.DeepEqual(resp, wantResp) {
 		t.Errorf("response:\n got %+v\nwant %+v", resp, wantResp)
 	}
+}
+
+// Writers are pooled: a released one starts the next call clean, and a
+// response not yet released keeps what it had.
+func TestPooledWritersStartClean(t *testing.T) {
+	m := Module{Name: "pool", Routes: []Route{{Method: "GET", Path: "/w/{n}", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := r.PathValue("n")
+		w.Header().Set("X-N", n)
+		if n == "1" {
+			w.Header().Set("X-Only-First", "yes")
+		}
+		w.WriteHeader(200 + len(n))
+		_, _ = w.Write([]byte("body " + n))
+	})}}}
+	s := Adapt(m)
+	call := func(n string) rpc.Response {
+		resp, err := s.Handle(t.Context(), rpc.Request{Method: "GET", Path: "/w/" + n, PathParams: map[string]string{"n": n}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	first := call("1")
+	for _, n := range []string{"22", "333", "4444"} {
+		r := call(n)
+		if r.Status != 200+len(n) || string(r.Body) != "body "+n || r.Header.Get("X-N") != n || r.Header.Get("X-Only-First") != "" || len(r.Header) != 2 {
+			t.Fatalf("call %s: %d %q %v", n, r.Status, r.Body, r.Header)
+		}
+		r.Release()
+	}
+	if first.Status != 201 || string(first.Body) != "body 1" || first.Header.Get("X-Only-First") != "yes" || first.Header.Get("X-N") != "1" {
+		t.Fatalf("an unreleased response changed: %d %q %v", first.Status, first.Body, first.Header)
+	}
+	first.Release()
+	first.Release() // a second Release is harmless
 }
 
 // A ServeMux registered with the Routes' own paths serves the requests, and

@@ -27,6 +27,15 @@
 // and bare_module_db and v2_module_db on GET /api/v2/projects, which the
 // projects module answers from its own database on every call.
 //
+// The host runs its modules on the default wire, the data socket. With
+// -grpc-wire (the default) a second host runs benchmod on the previous
+// release's wire (api.module_wire = "grpc"), and v2_module_grpc and
+// v2_module_16k_grpc are measured in the same rounds, back to back with
+// the first host's pair and against the same bare rounds, so that one run
+// compares the two wires: their lines carry _grpc in their names
+// (v2_module_grpc_vs_bare_ratio, module_grpc_host_cpu_us, …).
+// -module-mtls puts the first host's module sockets on mutual TLS.
+//
 // It also measures, in the same rounds, GET /api/v2/me on a second host
 // configured with Redis ([redis] url; its own SQLite database, nothing
 // shared with the first): bare_redis and v2_redis_limited with a key whose
@@ -41,10 +50,14 @@
 // schema the bench creates and drops, with the CPU of that host's
 // PostgreSQL backends when the server runs on this machine.
 //
-//	go run ./cmd/indigo-bench [-rounds 5] [-duration 2s] [-warmup 1s] [-client wrk|raw|nethttp] [-conns N] [-wrk-threads 1] [-cpuprofile file [-cpuprofile-bare|-cpuprofile-module|-cpuprofile-redis]] [-module-cpuprofile file] [-request-log=false] [-redis redis://host:port/db] [-postgres postgres://…]
+// -pairs picks the groups of pairs measured besides v2_me (module,
+// module_db, redis, pg; all by default), to keep a run short.
+//
+//	go run ./cmd/indigo-bench [-rounds 5] [-duration 2s] [-warmup 1s] [-pairs module,module_db,redis,pg] [-grpc-wire=false] [-module-mtls] [-client wrk|raw|nethttp] [-conns N] [-wrk-threads 1] [-cpuprofile file [-cpuprofile-bare|-cpuprofile-redis|-cpuprofile-module [-cpuprofile-grpc]]] [-module-cpuprofile file] [-request-log=false] [-redis redis://host:port/db] [-postgres postgres://…]
 //
 // The files: options.go has both processes' flags, servers.go the servers
-// under test, redis.go the Redis-configured host and its Redis,
+// under test, wires.go the host on the gRPC wire, redis.go the
+// Redis-configured host and its Redis,
 // postgres.go the PostgreSQL host, rounds.go the parent's rounds and
 // measurements, wrk.go the wrk load generator, load.go the Go load
 // generator process, report.go what the parent prints.
@@ -62,9 +75,9 @@ const (
 	envAuth   = "INDIGO_BENCH_AUTH" // Authorization header for the load generator
 	envBody   = "INDIGO_BENCH_BODY" // expected response body, base64
 	mePath    = "/api/v2/me"
-	modPath   = "/api/v2/benchmod/hello" // served by the benchmod module over gRPC, from memory
+	modPath   = "/api/v2/benchmod/hello" // served by the benchmod module, from memory
 	mod16Path = "/api/v2/benchmod/16k"   // the same, with a 16 KiB body
-	modDBPath = "/api/v2/projects"       // served by the projects module over gRPC, from its database
+	modDBPath = "/api/v2/projects"       // served by the projects module, from its database
 
 	// The modules, as the host's configuration names them.
 	memModule = "benchmod"
@@ -137,7 +150,7 @@ func run(args []string) error {
 
 	b.settle()
 	printHostStats("host", s.host)
-	printSummary(runs, o.module)
+	printSummary(runs)
 	printRedisSummary(runs, s)
 	printPostgresSummary(runs, s)
 	return nil

@@ -8,7 +8,9 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -32,17 +34,23 @@ type options struct {
 	profileModule bool
 	profileBare   bool
 	profileRedis  bool
-	redis         string // Redis URL for the v2_redis_* pairs; "" starts a redis-server of the bench's own
-	postgres      string // PostgreSQL URL for the v2_pg pair; "" skips it
+	profileGRPC   bool
+	redis         string          // Redis URL for the v2_redis_* pairs; "" starts a redis-server of the bench's own
+	pairs         map[string]bool // the pair groups measured besides v2_me (-pairs)
+	grpcWire      bool            // also measure benchmod's routes on a host on the gRPC wire
+	moduleMTLS    bool            // the first host's module sockets on mutual TLS
+	postgres      string          // PostgreSQL URL for the v2_pg pair; "" skips it
 }
 
 func parseOptions(args []string) (options, error) {
 	fs := flag.NewFlagSet("indigo-bench", flag.ContinueOnError)
 	var o options
+	var err error
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds; each measures bare and v2 back to back, in alternating order")
 	fs.DurationVar(&o.duration, "duration", 2*time.Second, "measured time per target and round")
 	fs.BoolVar(&o.profileModule, "cpuprofile-module", false, "profile a v2_module round (the benchmod module's route) instead of a v2_me one")
 	fs.BoolVar(&o.profileRedis, "cpuprofile-redis", false, "profile a v2_redis_limited round (a rate-limited key counted in Redis) instead of a v2_me one")
+	fs.BoolVar(&o.profileGRPC, "cpuprofile-grpc", false, "with -cpuprofile-module, profile the round on the host on the gRPC wire")
 	fs.BoolVar(&o.profileBare, "cpuprofile-bare", false, "profile a bare round instead of a v2_me one (to compare the two profiles)")
 	fs.BoolVar(&o.module, "module", true, "also measure a module route answered from memory (benchmod, built from ./cmd/indigo-bench/benchmod) and one that reads the module's database (projects, built from ./modules/projects)")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "warm-up before each round's measurement")
@@ -53,14 +61,38 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "after the measured rounds, run one extra v2 round and write the host's CPU profile of it here")
 	fs.StringVar(&o.redis, "redis", "", "Redis for the v2_redis_* pairs, as redis://host:port/db (empty: start a redis-server of the bench's own on a free loopback port, and skip those pairs if none is installed)")
 	fs.StringVar(&o.postgres, "postgres", os.Getenv(envPostgres), "PostgreSQL for the v2_pg pair, as postgres://…; the bench adds a schema of its own there and drops it at the end (default $"+envPostgres+"; empty: not measured)")
+	pairs := fs.String("pairs", strings.Join(pairGroups, ","), "the pairs measured besides v2_me, a comma-separated subset of "+strings.Join(pairGroups, ",")+" (module: benchmod's routes, small and 16 KiB; module_db: the projects module's; pg only with -postgres)")
+	fs.BoolVar(&o.grpcWire, "grpc-wire", true, "with the module pairs, also measure benchmod's routes on a second host on the previous release's wire (api.module_wire = \"grpc\"), against the same bare twins")
+	fs.BoolVar(&o.moduleMTLS, "module-mtls", false, "run the first host's module sockets on mutual TLS (api.module_mtls), to measure what it costs")
 	fs.BoolVar(&o.requestLog, "request-log", true, "queue v2 request logs as the host does (false: diagnosis only, shows the wrapper without the log writer)")
-	if err := fs.Parse(args); err != nil {
+	if err = fs.Parse(args); err != nil {
 		return o, err
 	}
 	if err := o.chooseClient(); err != nil {
 		return o, err
 	}
+	if o.pairs, err = parsePairs(*pairs); err != nil {
+		return o, err
+	}
 	return o, o.validate()
+}
+
+// pairGroups are the groups of pairs that -pairs selects from.
+var pairGroups = []string{"module", "module_db", "redis", "pg"}
+
+// parsePairs reads -pairs: "" measures v2_me alone.
+func parsePairs(list string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for g := range strings.SplitSeq(list, ",") {
+		if g = strings.TrimSpace(g); g == "" {
+			continue
+		}
+		if !slices.Contains(pairGroups, g) {
+			return nil, fmt.Errorf("-pairs: unknown group %q (want a subset of %s)", g, strings.Join(pairGroups, ","))
+		}
+		out[g] = true
+	}
+	return out, nil
 }
 
 // chooseClient settles -client and -conns: wrk when it is installed and

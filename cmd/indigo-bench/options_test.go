@@ -55,3 +55,34 @@ func TestClientChoice(t *testing.T) {
 		})
 	}
 }
+
+func TestPairsOption(t *testing.T) {
+	for _, tc := range []struct {
+		arg   string
+		want  []string
+		fails bool
+	}{
+		{arg: "module,module_db,redis,pg", want: []string{"module", "module_db", "redis", "pg"}},
+		{arg: "module", want: []string{"module"}},
+		{arg: " module , redis ", want: []string{"module", "redis"}},
+		{arg: "", want: nil},
+		{arg: "modules", fails: true},
+	} {
+		got, err := parsePairs(tc.arg)
+		if tc.fails {
+			if err == nil {
+				t.Errorf("%q: no error", tc.arg)
+			}
+			continue
+		}
+		if err != nil || len(got) != len(tc.want) {
+			t.Errorf("%q: %v, %v", tc.arg, got, err)
+			continue
+		}
+		for _, g := range tc.want {
+			if !got[g] {
+				t.Errorf("%q: %s missing from %v", tc.arg, g, got)
+			}
+		}
+	}
+}

@@ -31,6 +31,9 @@ type pgSide struct {
 // startPostgresSide starts the PostgreSQL host when o.postgres is set,
 // else returns no side and why.
 func (s *servers) startPostgresSide(ctx context.Context, o options) (ps *pgSide, why string, err error) {
+	if !o.pairs["pg"] {
+		return nil, "not in -pairs", nil
+	}
 	if o.postgres == "" {
 		return nil, envPostgres + " is not set", nil
 	}

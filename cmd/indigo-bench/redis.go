@@ -46,6 +46,9 @@ type redisSide struct {
 // redis-server of its own when o.redis is empty. Without one installed it
 // returns no side and why.
 func (s *servers) startRedisSide(ctx context.Context, o options) (rs *redisSide, why string, err error) {
+	if !o.pairs["redis"] {
+		return nil, "not in -pairs", nil
+	}
 	rs = &redisSide{url: o.redis}
 	if rs.url == "" {
 		if _, err := exec.LookPath("redis-server"); err != nil {

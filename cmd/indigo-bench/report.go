@@ -28,6 +28,13 @@ func printHeader(o options, s *servers) {
 	fmt.Printf("indigo-bench: %s %s/%s GOMAXPROCS=%d NumCPU=%d client=%s conns=%d warmup=%s duration=%s rounds=%d request_log=%t\n",
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.NumCPU(),
 		o.client, o.conns, o.warmup, o.duration, o.rounds, o.requestLog)
+	if o.module {
+		wires := "module wire: socket (mtls=" + strconv.FormatBool(o.moduleMTLS) + ")"
+		if s.grpc != nil {
+			wires += "; the *_grpc pairs on a second host on the grpc wire (mTLS), against the same bare rounds"
+		}
+		fmt.Printf("indigo-bench: %s\n", wires)
+	}
 	fmt.Printf("indigo-bench: host http://%s%s, bare http://%s%s, body %d bytes, Content-Type %q\n",
 		s.host.Addr(), mePath, s.bareAddr, mePath, len(s.me.body), s.ctype)
 	if o.module {
@@ -67,7 +74,7 @@ func printHostStats(label string, host *core.Host) {
 
 // printSummary prints the medians over the rounds. Scripts parse its
 // `name: value` lines: keep their names, units and order.
-func printSummary(r runs, module bool) {
+func printSummary(r runs) {
 	fmt.Printf("median host CPU per request: bare %.2f µs, v2_me %.2f µs (+%.2f µs); heap allocs per request: bare %.1f, v2_me %.1f\n",
 		medianOf(r.bare, cpuOf), medianOf(r.v2, cpuOf), medianOf(r.v2, cpuOf)-medianOf(r.bare, cpuOf), medianOf(r.bare, allocsOf), medianOf(r.v2, allocsOf))
 
@@ -80,19 +87,41 @@ func printSummary(r runs, module bool) {
 	fmt.Printf("v2_me_p99_ms: %.3f\n", v2P99)
 	fmt.Printf("bare_p99_ms: %.3f\n", bareP99)
 	fmt.Printf("v2_p99_overhead_ms: %.3f\n", v2P99-bareP99)
-	if module {
+	if len(r.v2Mod) > 0 {
 		// The wire alone (benchmod answers from memory), then the wire
 		// and the module's database read (projects).
 		printModuleSummary("bare_module", "v2_module", r.bareMod, r.v2Mod)
 		// Per request of the module route from memory: the host's CPU,
 		// the module process's, and the p99 over its bare twin's.
-		fmt.Printf("module_host_cpu_us: %.2f\n", medianOf(r.v2Mod, cpuOf))
-		fmt.Printf("module_child_cpu_us: %.2f\n", medianOf(r.v2Mod, moduleCPUOf))
-		fmt.Printf("module_p99_overhead_ms: %.3f\n", medianOf(r.v2Mod, p99Of)-medianOf(r.bareMod, p99Of))
+		printModuleCPU("module", r.bareMod, r.v2Mod)
+	}
+	if len(r.v2ModGRPC) > 0 {
+		// The same on the previous release's wire, against the same bare
+		// rounds.
+		printModuleSummary("bare_module", "v2_module_grpc", r.bareMod, r.v2ModGRPC)
+		printModuleCPU("module_grpc", r.bareMod, r.v2ModGRPC)
+	}
+	if len(r.v2ModDB) > 0 {
 		printModuleSummary("bare_module_db", "v2_module_db", r.bareModDB, r.v2ModDB)
+	}
+	if len(r.v2Mod16) > 0 {
 		// From memory again, with a 16 KiB body.
 		printModuleSummary("bare_module_16k", "v2_module_16k", r.bareMod16, r.v2Mod16)
+		printModuleCPU("module_16k", r.bareMod16, r.v2Mod16)
 	}
+	if len(r.v2Mod16GRPC) > 0 {
+		printModuleSummary("bare_module_16k", "v2_module_16k_grpc", r.bareMod16, r.v2Mod16GRPC)
+		printModuleCPU("module_16k_grpc", r.bareMod16, r.v2Mod16GRPC)
+	}
+}
+
+// printModuleCPU prints a module route's medians per request under
+// prefix: the host's CPU, the module process's, and the p99 over its bare
+// twin's.
+func printModuleCPU(prefix string, bare, v2 []roundStats) {
+	fmt.Printf("%s_host_cpu_us: %.2f\n", prefix, medianOf(v2, cpuOf))
+	fmt.Printf("%s_child_cpu_us: %.2f\n", prefix, medianOf(v2, moduleCPUOf))
+	fmt.Printf("%s_p99_overhead_ms: %.3f\n", prefix, medianOf(v2, p99Of)-medianOf(bare, p99Of))
 }
 
 // printModuleSummary prints the medians of one module route's rounds,

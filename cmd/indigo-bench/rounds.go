@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,7 +43,10 @@ type runs struct {
 	bare, v2           []roundStats // GET /api/v2/me
 	bareMod, v2Mod     []roundStats // benchmod's route, from memory, with -module
 	bareMod16, v2Mod16 []roundStats // benchmod's route with a 16 KiB body, with -module
-	bareModDB, v2ModDB []roundStats // the projects module's list, from its database, with -module
+	// The same two routes on the host on the gRPC wire, against the same
+	// bare rounds, with -grpc-wire.
+	v2ModGRPC, v2Mod16GRPC []roundStats
+	bareModDB, v2ModDB     []roundStats // the projects module's list, from its database, with -module
 	// GET /api/v2/me on the Redis-configured host, with a rate-limited key
 	// and with a key without limits, unless Redis is not measured.
 	bareRedis, v2RedisLimited      []roundStats
@@ -78,10 +82,21 @@ type pairSpec struct {
 	pg *pgSide
 }
 
-// measured is a pair and where its rounds go.
+// measured is a pair and where its rounds go, and alt, if set, a second
+// v2 server measured against the same bare rounds.
 type measured struct {
 	p        pairSpec
 	bare, v2 *[]roundStats
+	alt      *altSpec
+}
+
+// altSpec is another host serving the pair's route: the host on the gRPC
+// wire.
+type altSpec struct {
+	kind  string
+	host  *core.Host
+	route route
+	out   *[]roundStats
 }
 
 // rounds measures o.rounds rounds of pairs: GET /api/v2/me; with -module
@@ -93,55 +108,72 @@ type measured struct {
 func (b *bench) rounds() (runs, error) {
 	var r runs
 	host, bareAddr := b.s.host, b.s.bareAddr
-	pairs := []measured{{pairSpec{bareKind: "bare", v2Kind: "v2_me", route: b.s.me, host: host, bareAddr: bareAddr}, &r.bare, &r.v2}}
-	if b.o.module {
+	pairs := []measured{{p: pairSpec{bareKind: "bare", v2Kind: "v2_me", route: b.s.me, host: host, bareAddr: bareAddr}, bare: &r.bare, v2: &r.v2}}
+	if b.o.module && b.o.pairs["module"] {
+		mod := measured{p: pairSpec{bareKind: "bare_module", v2Kind: "v2_module", route: b.s.mod, host: host, bareAddr: bareAddr, module: memModule}, bare: &r.bareMod, v2: &r.v2Mod}
+		mod16 := measured{p: pairSpec{bareKind: "bare_module_16k", v2Kind: "v2_module_16k", route: b.s.mod16k, host: host, bareAddr: bareAddr, module: memModule}, bare: &r.bareMod16, v2: &r.v2Mod16}
+		if g := b.s.grpc; g != nil {
+			mod.alt = &altSpec{kind: "v2_module_grpc", host: g.host, route: g.mod, out: &r.v2ModGRPC}
+			mod16.alt = &altSpec{kind: "v2_module_16k_grpc", host: g.host, route: g.mod16k, out: &r.v2Mod16GRPC}
+		}
+		pairs = append(pairs, mod, mod16)
+	}
+	if b.o.module && b.o.pairs["module_db"] {
 		pairs = append(pairs,
-			measured{pairSpec{bareKind: "bare_module", v2Kind: "v2_module", route: b.s.mod, host: host, bareAddr: bareAddr, module: memModule}, &r.bareMod, &r.v2Mod},
-			measured{pairSpec{bareKind: "bare_module_16k", v2Kind: "v2_module_16k", route: b.s.mod16k, host: host, bareAddr: bareAddr, module: memModule}, &r.bareMod16, &r.v2Mod16},
-			measured{pairSpec{bareKind: "bare_module_db", v2Kind: "v2_module_db", route: b.s.modDB, host: host, bareAddr: bareAddr, module: dbModule}, &r.bareModDB, &r.v2ModDB})
+			measured{p: pairSpec{bareKind: "bare_module_db", v2Kind: "v2_module_db", route: b.s.modDB, host: host, bareAddr: bareAddr, module: dbModule}, bare: &r.bareModDB, v2: &r.v2ModDB})
 	}
 	if rs := b.s.redis; rs != nil {
 		pairs = append(pairs,
-			measured{pairSpec{bareKind: "bare_redis", v2Kind: "v2_redis_limited", route: rs.limited, host: rs.host, bareAddr: rs.bareLimited, redis: rs, limited: true}, &r.bareRedis, &r.v2RedisLimited},
-			measured{pairSpec{bareKind: "bare_redis_unlimited", v2Kind: "v2_redis_unlimited", route: rs.unlimited, host: rs.host, bareAddr: rs.bareUnlimited, redis: rs}, &r.bareRedisUnl, &r.v2RedisUnlimited})
+			measured{p: pairSpec{bareKind: "bare_redis", v2Kind: "v2_redis_limited", route: rs.limited, host: rs.host, bareAddr: rs.bareLimited, redis: rs, limited: true}, bare: &r.bareRedis, v2: &r.v2RedisLimited},
+			measured{p: pairSpec{bareKind: "bare_redis_unlimited", v2Kind: "v2_redis_unlimited", route: rs.unlimited, host: rs.host, bareAddr: rs.bareUnlimited, redis: rs}, bare: &r.bareRedisUnl, v2: &r.v2RedisUnlimited})
 	}
 	if ps := b.s.pg; ps != nil {
 		pairs = append(pairs,
-			measured{pairSpec{bareKind: "bare_pg", v2Kind: "v2_pg", route: ps.me, host: ps.host, bareAddr: ps.bareAddr, pg: ps}, &r.barePG, &r.v2PG})
+			measured{p: pairSpec{bareKind: "bare_pg", v2Kind: "v2_pg", route: ps.me, host: ps.host, bareAddr: ps.bareAddr, pg: ps}, bare: &r.barePG, v2: &r.v2PG})
 	}
 	for i := 1; i <= b.o.rounds; i++ {
 		for _, m := range pairs {
-			bare, v2, err := b.pair(i, m.p)
-			if err != nil {
+			if err := b.pair(i, m); err != nil {
 				return r, err
 			}
-			*m.bare, *m.v2 = append(*m.bare, bare), append(*m.v2, v2)
 		}
 	}
 	return r, nil
 }
 
-// pair measures one pair, bare and v2, back to back and prints both.
-// The order alternates from round to round (bare first in odd rounds, v2
-// first in even ones), so that a machine getting slower or faster during
-// the run weighs on both sides alike. The ratio is the median of the
-// rounds' own ratios.
-func (b *bench) pair(i int, p pairSpec) (bare, v2 roundStats, err error) {
-	runBare := func() (err error) { bare, err = b.round(p.bareKind, p.bareAddr, p.route); return err }
-	runV2 := func() (err error) { v2, err = b.v2Round(p); return err }
-	first, second := runBare, runV2
+// pair measures one pair, bare and v2 (and its alt, if it has one), back
+// to back, prints them and appends them to their rounds. The order
+// alternates from round to round (bare first in odd rounds, last in even
+// ones), so that a machine getting slower or faster during the run weighs
+// on both sides alike. A ratio is the median of the rounds' own ratios.
+func (b *bench) pair(i int, m measured) error {
+	p := m.p
+	var bare, v2, alt roundStats
+	runs := []func() error{
+		func() (err error) { bare, err = b.round(p.bareKind, p.bareAddr, p.route); return err },
+		func() (err error) { v2, err = b.v2Round(p); return err },
+	}
+	if a := m.alt; a != nil {
+		ap := p
+		ap.v2Kind, ap.host, ap.route = a.kind, a.host, a.route
+		runs = append(runs, func() (err error) { alt, err = b.v2Round(ap); return err })
+	}
 	if i%2 == 0 {
-		first, second = runV2, runBare
+		slices.Reverse(runs)
 	}
-	if err = first(); err != nil {
-		return bare, v2, err
-	}
-	if err = second(); err != nil {
-		return bare, v2, err
+	for _, run := range runs {
+		if err := run(); err != nil {
+			return err
+		}
 	}
 	printRound(i, bare)
 	printRound(i, v2)
-	return bare, v2, nil
+	*m.bare, *m.v2 = append(*m.bare, bare), append(*m.v2, v2)
+	if a := m.alt; a != nil {
+		printRound(i, alt)
+		*a.out = append(*a.out, alt)
+	}
+	return nil
 }
 
 // v2Round measures the host, and the CPU of p's module process if p names
@@ -239,6 +271,8 @@ const (
 func (b *bench) profiledRound() error {
 	kind, addr, rt := "v2_me", b.s.host.Addr(), b.s.me
 	switch {
+	case b.o.profileModule && b.o.profileGRPC && b.s.grpc != nil:
+		kind, addr, rt = "v2_module_grpc", b.s.grpc.host.Addr(), b.s.grpc.mod
 	case b.o.profileModule:
 		kind, rt = "v2_module", b.s.mod
 	case b.o.profileBare:

@@ -49,6 +49,7 @@ type servers struct {
 	noRedis  string     // why Redis is not measured (redis is nil then)
 	pg       *pgSide    // the PostgreSQL host and its route; nil when PostgreSQL is not measured
 	noPG     string     // why PostgreSQL is not measured (pg is nil then)
+	grpc     *grpcSide  // the host on the gRPC wire, for the module pairs; nil without -grpc-wire or module pairs
 	closers  []func()   // what close undoes, in the order it was done
 }
 
@@ -100,6 +101,11 @@ func startServers(ctx context.Context, o options) (*servers, error) {
 	if s.bare, s.bareAddr, err = s.startBare(routes); err != nil {
 		return fail(err)
 	}
+	if o.module && o.pairs["module"] && o.grpcWire {
+		if s.grpc, err = s.startGRPCSide(ctx, o, tmp); err != nil {
+			return fail(err)
+		}
+	}
 	if s.redis, s.noRedis, err = s.startRedisSide(ctx, o); err != nil {
 		return fail(err)
 	}
@@ -112,6 +118,9 @@ func startServers(ctx context.Context, o options) (*servers, error) {
 // hosts are the hosts under test.
 func (s *servers) hosts() []*core.Host {
 	hosts := []*core.Host{s.host}
+	if s.grpc != nil {
+		hosts = append(hosts, s.grpc.host)
+	}
 	if s.redis != nil {
 		hosts = append(hosts, s.redis.host)
 	}
@@ -157,6 +166,7 @@ func hostConfig(tmp string, o options) (cfg config.Config, modProfile string, er
 		{Name: memModule, Path: filepath.Join(tmp, memModule)},
 		{Name: dbModule, Path: filepath.Join(tmp, dbModule)},
 	}
+	cfg.API.ModuleMTLS = o.moduleMTLS
 	if o.modProfile == "" {
 		return cfg, "", nil
 	}

@@ -139,6 +139,16 @@ type API struct {
 	// ModuleHealthInterval is how often the host checks that each module's
 	// process answers (within its call timeout); 0 does not check.
 	ModuleHealthInterval Duration `toml:"module_health_interval"`
+	// ModuleWire is how calls reach module processes: "socket" (a data
+	// socket of each module's, in a directory only the host's user can
+	// open) or "grpc" (the previous release's wire, every call on
+	// go-plugin's gRPC connection with mTLS), kept for one release.
+	// INDIGO_MODULE_WIRE sets it too.
+	ModuleWire string `toml:"module_wire"`
+	// ModuleMTLS runs the "socket" wire's connections over mutual TLS,
+	// which docs/security.md explains it does not need.
+	// INDIGO_MODULE_MTLS sets it too.
+	ModuleMTLS bool `toml:"module_mtls"`
 	// IdempotencyTTL is how long the answer to a module call sent with an
 	// Idempotency-Key is kept to answer its retries; 0 ignores the header.
 	IdempotencyTTL Duration `toml:"idempotency_ttl"`
@@ -253,6 +263,7 @@ func Default() Config {
 			ModuleCallTimeout:     Duration{10 * time.Second},
 			ModuleHangThreshold:   3,
 			ModuleHealthInterval:  Duration{5 * time.Second},
+			ModuleWire:            "socket",
 			IdempotencyTTL:        Duration{24 * time.Hour},
 			IdempotencyMaxEntries: 100_000,
 			IdempotencyMaxMB:      64,
@@ -406,6 +417,11 @@ func (c *Config) validate() error {
 	}
 	if c.API.ModuleHealthInterval.Duration < 0 {
 		return bad("api.module_health_interval", "must not be negative (0 turns the checks off)")
+	}
+	switch c.API.ModuleWire {
+	case "socket", "grpc":
+	default:
+		return bad("api.module_wire", "must be \"socket\" or \"grpc\", got %q", c.API.ModuleWire)
 	}
 	if c.API.IdempotencyTTL.Duration < 0 {
 		return bad("api.idempotency_ttl", "must not be negative (0 ignores Idempotency-Key)")
@@ -619,11 +635,39 @@ func applyEnv(cfg *Config, environ []string) error {
 			env[k] = v
 		}
 	}
+	aliased := map[string]string{}
+	for short, long := range envAliases {
+		if v, ok := env[short]; ok {
+			if _, both := env[long]; both {
+				return &Error{Source: short, Reason: fmt.Sprintf("%s is set too; set one of them", long)}
+			}
+			env[long] = v
+			aliased[long] = short
+		}
+	}
 	if len(env) == 0 {
 		return nil
 	}
 	cfg.fromEnv = map[string]string{}
-	return walk(reflect.ValueOf(cfg).Elem(), nil, env, cfg.fromEnv)
+	err := walk(reflect.ValueOf(cfg).Elem(), nil, env, cfg.fromEnv)
+	for key, name := range cfg.fromEnv {
+		if short, ok := aliased[name]; ok {
+			cfg.fromEnv[key] = short
+		}
+	}
+	if e, ok := errors.AsType[*Error](err); ok {
+		if short, ok := aliased[e.Source]; ok {
+			e.Source = short
+		}
+	}
+	return err
+}
+
+// envAliases are shorter names of a few variables, as the release notes
+// give them: the module wire's switches.
+var envAliases = map[string]string{
+	"INDIGO_MODULE_WIRE": "INDIGO_API_MODULE_WIRE",
+	"INDIGO_MODULE_MTLS": "INDIGO_API_MODULE_MTLS",
 }
 
 var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -66,5 +67,43 @@ func TestEnvOverlayBadValue(t *testing.T) {
 				t.Fatalf("error = %#v, want %#v", err, &c.want)
 			}
 		})
+	}
+}
+
+// TestModuleWireSettings pins the module wire's settings: "socket" by
+// default, INDIGO_MODULE_WIRE and INDIGO_MODULE_MTLS as short names of
+// their INDIGO_API_ variables (named as the source, and in errors), both
+// names at once refused, and an unknown wire refused.
+func TestModuleWireSettings(t *testing.T) {
+	cfg, err := Load("", false, nil)
+	if err != nil || cfg.API.ModuleWire != "socket" || cfg.API.ModuleMTLS {
+		t.Fatalf("defaults: wire %q mtls %v (%v)", cfg.API.ModuleWire, cfg.API.ModuleMTLS, err)
+	}
+	for _, env := range [][]string{{"INDIGO_MODULE_WIRE=grpc", "INDIGO_MODULE_MTLS=1"}, {"INDIGO_API_MODULE_WIRE=grpc", "INDIGO_API_MODULE_MTLS=true"}} {
+		cfg, err := Load("", false, env)
+		if err != nil || cfg.API.ModuleWire != "grpc" || !cfg.API.ModuleMTLS {
+			t.Fatalf("%v: wire %q mtls %v (%v)", env, cfg.API.ModuleWire, cfg.API.ModuleMTLS, err)
+		}
+		if name, _, _ := strings.Cut(env[0], "="); cfg.Source("api.module_wire") != name {
+			t.Errorf("%v: source %q", env, cfg.Source("api.module_wire"))
+		}
+	}
+	p := write(t, "[api]\nmodule_wire = \"grpc\"\nmodule_mtls = true\n")
+	if cfg, err := Load(p, true, nil); err != nil || cfg.API.ModuleWire != "grpc" || !cfg.API.ModuleMTLS {
+		t.Fatalf("from the file: %+v %v", cfg, err)
+	}
+	for _, c := range []struct {
+		env  []string
+		want Error
+	}{
+		{[]string{"INDIGO_MODULE_WIRE=pigeon"}, Error{"INDIGO_MODULE_WIRE", "api.module_wire", `must be "socket" or "grpc", got "pigeon"`}},
+		{[]string{"INDIGO_MODULE_MTLS=perhaps"}, Error{"INDIGO_MODULE_MTLS", "api.module_mtls", `not a boolean: "perhaps"`}},
+		{[]string{"INDIGO_MODULE_WIRE=grpc", "INDIGO_API_MODULE_WIRE=socket"}, Error{Source: "INDIGO_MODULE_WIRE", Reason: "INDIGO_API_MODULE_WIRE is set too; set one of them"}},
+	} {
+		_, err := Load("", false, c.env)
+		var e *Error
+		if !errors.As(err, &e) || *e != c.want {
+			t.Errorf("%v: error = %#v, want %#v", c.env, err, &c.want)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -99,6 +100,10 @@ func New(t testing.TB, engine string, opts ...Option) *Env {
 	cfg.API.UsageFlushInterval = config.Duration{Duration: 50 * time.Millisecond}
 	cfg.API.ChangePollInterval = config.Duration{Duration: 50 * time.Millisecond}
 	cfg.API.MaintenanceEvery = config.Duration{Duration: time.Hour}
+	// make test runs the module tests once more on the previous wire.
+	if w := os.Getenv("INDIGO_MODULE_WIRE"); w != "" {
+		cfg.API.ModuleWire = w
+	}
 	clock := NewClock()
 	logs := &SyncBuffer{}
 	// Tasks run when a test calls them: on a fake clock, a task started in

@@ -1,12 +1,14 @@
 // Package module loads Indigo modules as separate processes with
-// hashicorp/go-plugin over gRPC: it starts each binary (checking its
-// SHA-256 when one is recorded, with AutoMTLS), registers its scopes, mounts
-// its routes behind withApiV2Route (and v1 when marked), runs its
-// serverInit, restarts it with backoff when it crashes, and kills every
-// child process on shutdown.
+// hashicorp/go-plugin: it starts each binary (checking its SHA-256 when one
+// is recorded), carries its calls on the wire the host is configured with
+// (a data socket of the module's, or gRPC; see rpc.ClientSetup), registers
+// its scopes, mounts its routes behind withApiV2Route (and v1 when marked),
+// runs its serverInit, restarts it with backoff when it crashes, and kills
+// every child process on shutdown.
 package module
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -19,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -88,6 +91,19 @@ type Loader struct {
 	// Idempotency keeps the answers to module calls sent with an
 	// Idempotency-Key (non-GET); nil ignores the header.
 	Idempotency *idempotency.Store
+	// Wire is how calls reach the modules (api.module_wire): rpc.WireSocket
+	// ("" too) or rpc.WireGRPC. MTLS puts the socket wire on mutual TLS
+	// (api.module_mtls).
+	Wire string
+	MTLS bool
+}
+
+func (l *Loader) setup() rpc.ClientSetup {
+	w := l.Wire
+	if w == "" {
+		w = rpc.WireSocket
+	}
+	return rpc.ClientSetup{Wire: w, MTLS: l.MTLS}
 }
 
 func (l *Loader) stopCh() <-chan struct{} { return l.stop }
@@ -109,6 +125,7 @@ type Instance struct {
 	mu       sync.RWMutex
 	client   *plugin.Client
 	cmd      *exec.Cmd  // the client's process, for SIGKILL
+	sockDir  string     // the process's socket directory ("" on the grpc wire), removed once it exited
 	mod      rpc.Module // serving; nil while down
 	pending  rpc.Module // launched, before serverInit
 	ping     func(context.Context) error
@@ -262,22 +279,31 @@ func (m *Instance) launch(ctx context.Context) error {
 	cmd := exec.Command(m.cfg.Path)
 	cmd.Dir = m.dataDir
 	setChildAttrs(cmd)
-	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  rpc.Handshake,
-		Plugins:          rpc.PluginMap(nil),
-		Cmd:              cmd,
-		SecureConfig:     secure,
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         true,
-		GRPCDialOptions:  rpc.DialOptions,
-		StartTimeout:     30 * time.Second,
-		Managed:          false,
+	cfg := &plugin.ClientConfig{
+		HandshakeConfig: rpc.Handshake,
+		Plugins:         rpc.PluginMap(nil),
+		Cmd:             cmd,
+		SecureConfig:    secure,
+		StartTimeout:    30 * time.Second,
+		Managed:         false,
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "module." + m.cfg.Name, Level: hclog.Warn,
 			Output: hclogWriter{m.log}}),
-	})
+	}
+	setup := m.loader.setup()
+	sockDir, err := setup.Setup(cfg)
+	if err != nil {
+		return err
+	}
+	client := plugin.NewClient(cfg)
+	kill := func() {
+		client.Kill()
+		if sockDir != "" {
+			_ = os.RemoveAll(sockDir)
+		}
+	}
 	conn, err := client.Client()
 	if err != nil {
-		client.Kill()
+		kill()
 		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
 			return fmt.Errorf("refusing %s: its SHA-256 does not match the one recorded in the config", m.cfg.Path)
 		}
@@ -285,12 +311,12 @@ func (m *Instance) launch(ctx context.Context) error {
 	}
 	raw, err := conn.Dispense(rpc.PluginName)
 	if err != nil {
-		client.Kill()
+		kill()
 		return fmt.Errorf("dispense: %w", err)
 	}
 	mod, ok := raw.(rpc.Module)
 	if !ok {
-		client.Kill()
+		kill()
 		return fmt.Errorf("dispensed %T, not a module", raw)
 	}
 	var ping func(context.Context) error
@@ -306,18 +332,28 @@ func (m *Instance) launch(ctx context.Context) error {
 	defer cancel()
 	man, err := mod.Describe(dctx)
 	if err != nil {
-		client.Kill()
+		kill()
 		return fmt.Errorf("describe: %w", err)
+	}
+	if sockDir != "" {
+		err := rpc.OpenSocket(dctx, mod, rpc.SocketOptions{Path: rpc.DataSocketPath(sockDir), TLS: setup.MTLS})
+		switch {
+		case errors.Is(err, rpc.ErrNoDataSocket):
+			m.log.Info("the module serves no data socket (an older SDK built it): its calls go over gRPC")
+		case err != nil:
+			kill()
+			return fmt.Errorf("open the module's data socket: %w", err)
+		}
 	}
 	m.mu.Lock()
 	if m.closing.Load() {
 		// Shutdown has already taken the previous process: this one
 		// would outlive it.
 		m.mu.Unlock()
-		client.Kill()
+		kill()
 		return errClosing
 	}
-	m.client, m.cmd, m.manifest, m.pending, m.ping = client, cmd, man, mod, ping // serving starts after serverInit
+	m.client, m.cmd, m.sockDir, m.manifest, m.pending, m.ping = client, cmd, sockDir, man, mod, ping // serving starts after serverInit
 	m.mu.Unlock()
 	return nil
 }
@@ -462,8 +498,8 @@ func (m *Instance) kill() {
 // process is reaped.
 func (m *Instance) stop(ctx context.Context) {
 	m.mu.Lock()
-	c, cmd := m.client, m.cmd
-	m.mod, m.client, m.cmd = nil, nil, nil
+	c, cmd, dir, mod := m.client, m.cmd, m.sockDir, m.pending
+	m.mod, m.client, m.cmd, m.sockDir = nil, nil, nil, ""
 	m.mu.Unlock()
 	if c == nil {
 		return
@@ -472,6 +508,10 @@ func (m *Instance) stop(ctx context.Context) {
 	go func() {
 		defer close(done)
 		c.Kill()
+		rpc.CloseSocket(mod)
+		if dir != "" {
+			_ = os.RemoveAll(dir)
+		}
 	}()
 	select {
 	case <-done:
@@ -621,15 +661,20 @@ const (
 	maxHeaderBytes = 16 << 10
 )
 
-// forwarded request headers: never the caller's credentials.
-var strippedRequestHeaders = []string{"Authorization", "Cookie", "X-Csrf-Token", "Proxy-Authorization"}
+// forwarded request headers: never the caller's credentials (net/http
+// gives the names canonical).
+var strippedRequestHeaders = map[string]bool{"Authorization": true, "Cookie": true, "X-Csrf-Token": true, "Proxy-Authorization": true}
 
 func (m *Instance) proxy(rt sdk.Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
-		if err != nil {
-			httpapi.WriteError(w, httpapi.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body is larger than %d bytes", MaxRequestBody))
-			return
+		var body []byte
+		if r.Body != nil && r.Body != http.NoBody {
+			var err error
+			body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
+			if err != nil {
+				httpapi.WriteError(w, httpapi.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body is larger than %d bytes", MaxRequestBody))
+				return
+			}
 		}
 		// The path, query and data headers were checked at the router; a
 		// body that is not text is refused before it can claim an
@@ -667,47 +712,97 @@ func (m *Instance) proxy(rt sdk.Route) http.Handler {
 		if resp == nil {
 			return
 		}
-		h := w.Header()
-		var kept http.Header
-		if claim != nil {
-			kept = http.Header{}
-		}
-		n, size := 0, 0
-		for k, vs := range resp.Header {
-			k = http.CanonicalHeaderKey(k)
-			if droppedHeaders[k] {
-				continue
-			}
-			for _, v := range vs {
-				n, size = n+1, size+len(k)+len(v)
-				if n > maxHeaders || size > maxHeaderBytes || strings.ContainsAny(v, "\r\n") {
-					continue
-				}
-				h.Add(k, v)
-				if kept != nil {
-					kept.Add(k, v)
-				}
-			}
-		}
 		status := resp.Status
 		if status < 100 || status > 599 {
 			status = http.StatusBadGateway
 		}
+		head := r.Method == http.MethodHead
+		h := w.Header()
+		copyHeader(h, resp.Header, head)
+		var length []string
+		if status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified && !head {
+			// The whole body is at hand: its length goes to the client,
+			// which net/http would otherwise chunk past 2 KiB.
+			length = []string{strconv.Itoa(len(resp.Body))}
+			h["Content-Length"] = length
+		}
 		if claim != nil {
-			claim.Finish(idempotency.Response{Status: status, Header: kept, Body: resp.Body})
+			kept := http.Header{}
+			copyHeader(kept, resp.Header, head)
+			if length != nil {
+				kept["Content-Length"] = length
+			}
+			claim.Finish(idempotency.Response{Status: status, Header: kept, Body: bytes.Clone(resp.Body)})
 		}
 		w.WriteHeader(status)
 		_, _ = w.Write(resp.Body)
+		resp.Release()
 	})
+}
+
+// copyHeader puts a module's response header into dst, less the headers
+// the host owns, capped, and without a value that could split the header.
+// A HEAD answer keeps the module's Content-Length, which describes the
+// body a GET would get.
+func copyHeader(dst, src http.Header, head bool) {
+	n, size := 0, 0
+	for k, vs := range src {
+		k = http.CanonicalHeaderKey(k)
+		if droppedHeaders[k] && (k != "Content-Length" || !head) {
+			continue
+		}
+		n0, size0 := n, size
+		all := true
+		for _, v := range vs {
+			n, size = n+1, size+len(k)+len(v)
+			all = all && keepValue(k, v, n, size)
+		}
+		if all && dst[k] == nil {
+			// The wire decodes a header into memory of its own (only a
+			// body is lent), so its values are taken as they are.
+			dst[k] = vs
+			continue
+		}
+		n, size = n0, size0
+		for _, v := range vs {
+			n, size = n+1, size+len(k)+len(v)
+			if keepValue(k, v, n, size) {
+				dst.Add(k, v)
+			}
+		}
+	}
+}
+
+// keepValue says whether the n-th value of a module's header, which
+// brings the header to size bytes, may reach the client.
+func keepValue(k, v string, n, size int) bool {
+	return n <= maxHeaders && size <= maxHeaderBytes && !strings.ContainsAny(v, "\r\n") &&
+		(k != "Content-Length" || isDigits(v))
+}
+
+func isDigits(s string) bool {
+	if s == "" || len(s) > 19 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // forward sends the request to the module and returns its answer. When the
 // module does not answer (timed out, gone) it writes the host's answer and
 // returns nil, as it does when the caller went away.
 func (m *Instance) forward(ctx context.Context, w http.ResponseWriter, r *http.Request, rt sdk.Route, mod rpc.Module, c *api.Caller, body []byte) *rpc.Response {
-	header := r.Header.Clone()
-	for _, h := range strippedRequestHeaders {
-		header.Del(h)
+	// A copy of the map, not of the values: the wire reads them and
+	// nothing changes them.
+	header := make(http.Header, len(r.Header))
+	for k, vs := range r.Header {
+		if !strippedRequestHeaders[k] {
+			header[k] = vs
+		}
 	}
 	path := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, api.V2Prefix), api.V1Prefix)
 	req := rpc.Request{Method: r.Method, Path: path, PathParams: api.Vars(r), Query: r.URL.RawQuery, Header: header, Body: body}

@@ -32,6 +32,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if paths := os.Getenv(envDial); paths != "" {
+		dialAndReport(paths)
+		os.Exit(0)
+	}
 	code := m.Run()
 	if buildDir != "" {
 		_ = os.RemoveAll(buildDir)
@@ -101,6 +105,11 @@ func withModules(t *testing.T, timeout time.Duration, mods ...modSpec) coretest.
 				Timeout: config.Duration{Duration: timeout}})
 		}
 	}
+}
+
+// wire runs the host's modules on w, whatever INDIGO_MODULE_WIRE says.
+func wire(w string) coretest.Option {
+	return func(c *config.Config, _ *core.Options) { c.API.ModuleWire = w }
 }
 
 func start(t *testing.T, opts ...coretest.Option) *coretest.Env {

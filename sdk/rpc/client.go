@@ -40,6 +40,12 @@ type moduleClient struct {
 	csMu    sync.Mutex
 	cs      *callStream
 	nextID  atomic.Uint64
+
+	// dataSocket: the manifest says the module serves a data socket;
+	// sock is its connections once OpenSocket opened it, and then every
+	// call goes there.
+	dataSocket atomic.Bool
+	sock       atomic.Pointer[socketPool]
 }
 
 // hostBox lets an interface value sit in an atomic.Pointer.
@@ -54,6 +60,7 @@ func (c *moduleClient) Describe(ctx context.Context) (spec.Manifest, error) {
 	}
 	m := fromProtoManifest(resp)
 	c.streams.Store(m.StreamCalls && !noStreams)
+	c.dataSocket.Store(m.DataSocket)
 	return m, nil
 }
 
@@ -95,6 +102,9 @@ func (c *moduleClient) CallHook(ctx context.Context, hook string, payload []byte
 func (c *moduleClient) Handle(ctx context.Context, req Request) (Response, error) {
 	if len(req.Body) > MaxRequestBody {
 		return Response{}, ErrRequestTooLarge
+	}
+	if p := c.sock.Load(); p != nil {
+		return p.handle(ctx, &req)
 	}
 	if c.streams.Load() && len(req.Body) <= streamBodyMax {
 		return c.handleOnStream(ctx, req)

@@ -1,6 +1,7 @@
 // Package rpc is the wire between the Indigo host and a module process:
 // the go-plugin handshake, the plugin map, the Go interfaces each side
-// implements and the gRPC adapters between them.
+// implements, the gRPC adapters between them, and the data socket that
+// carries the requests (OpenSocket; frame.go has its framing).
 //
 // Both sides import it. The host dispenses a Module from a go-plugin client
 // and gives it a HostServices; sdk.Serve wraps an sdk.Module in a Module
@@ -105,6 +106,24 @@ type Response struct {
 	Status int
 	Header http.Header
 	Body   []byte
+	// Owner, when set, owns the memory of Body (and, in the module,
+	// Header), to reuse it once the receiver is done with them: see
+	// Release. The host's Module lends only Body: the header it returns
+	// is the caller's to keep.
+	Owner Releaser
+}
+
+// Releaser takes back memory lent to a Response.
+type Releaser interface{ Release() }
+
+// Release tells r's owner that its Body and Header are no longer read, so
+// that their memory serves the next call; r must not be read after it.
+// Not calling it only leaves that memory to the garbage collector.
+func (r *Response) Release() {
+	if o := r.Owner; o != nil {
+		r.Owner = nil
+		o.Release()
+	}
 }
 
 // InitRequest is what the host gives a module at ServerInit.

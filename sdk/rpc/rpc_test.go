@@ -54,11 +54,26 @@ func (f *fakeModule) ServerInit(ctx context.Context, req InitRequest, host HostS
 func (f *fakeModule) Handle(ctx context.Context, req Request) (Response, error) {
 	f.mu.Lock()
 	f.requests = append(f.requests, req)
+	handle := f.handle
 	f.mu.Unlock()
-	if f.handle != nil {
-		return f.handle(ctx, req)
+	if handle != nil {
+		return handle(ctx, req)
 	}
 	return Response{Status: http.StatusOK}, nil
+}
+
+// seen is the requests so far. The race detector sees no order in a
+// socket's bytes, so reads after a call go through the lock.
+func (f *fakeModule) seen() []Request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Request(nil), f.requests...)
+}
+
+func (f *fakeModule) setHandle(h func(ctx context.Context, req Request) (Response, error)) {
+	f.mu.Lock()
+	f.handle = h
+	f.mu.Unlock()
 }
 
 func (f *fakeModule) CallHook(ctx context.Context, name string, payload []byte) ([]byte, error) {

@@ -73,6 +73,8 @@ type moduleServer struct {
 	host     *hostServicesClient
 
 	stopProfile func() // set when CPUProfileEnv is; ends the profile at Shutdown
+
+	data *dataServer // the data socket, once the host opened it (under mu)
 }
 
 func (s *moduleServer) Describe(ctx context.Context, _ *pb.DescribeRequest) (*pb.Manifest, error) {
@@ -121,7 +123,9 @@ func (s *moduleServer) Handle(ctx context.Context, req *pb.Request) (*pb.Respons
 	if err != nil {
 		return nil, err
 	}
-	return toProtoResponse(resp), nil
+	out := toProtoResponse(resp)
+	resp.Release()
+	return out, nil
 }
 
 func (s *moduleServer) CallHook(ctx context.Context, req *pb.HookRequest) (*pb.HookResponse, error) {
@@ -146,6 +150,9 @@ func (s *moduleServer) Shutdown(ctx context.Context, _ *pb.ShutdownRequest) (*pb
 	if s.hostConn != nil {
 		_ = s.hostConn.Close()
 		s.hostConn, s.host = nil, nil
+	}
+	if s.data != nil {
+		s.data.close()
 	}
 	s.mu.Unlock()
 	if err != nil {

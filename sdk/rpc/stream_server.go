@@ -34,6 +34,7 @@ func (s *moduleServer) HandleStream(stream pb.Module_HandleStreamServer) error {
 			out.Code, out.Message = int32(st.Code()), st.Message()
 		} else {
 			out.Response = toProtoResponse(resp)
+			resp.Release()
 		}
 		mu.Lock()
 		if c, ok := cancels[req.GetId()]; ok {

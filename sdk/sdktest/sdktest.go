@@ -187,7 +187,7 @@ func (h *Harness) Do(method, path string, caller sdk.Caller, body []byte, header
 	if err != nil {
 		h.t.Fatalf("sdktest: %s %s: %v", method, path, err)
 	}
-	return Response(resp)
+	return Response{Status: resp.Status, Header: resp.Header, Body: resp.Body}
 }
 
 func (h *Harness) match(method, path string) (map[string]string, bool) {

@@ -1,6 +1,6 @@
 // Command benchmod is indigo-bench's module: two routes that answer from
 // memory, so that the bench measures the wire between the host and a module
-// process (gRPC, the host's proxy, the SDK's adapter) without a database
+// process (the wire, the host's proxy, the SDK's adapter) without a database
 // read. /benchmod/hello's fixed body is about the size of the projects
 // module's list of two projects; /benchmod/16k's is 16 KiB, nearer the
 // size of real answers.

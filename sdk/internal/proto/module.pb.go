@@ -203,7 +203,9 @@ type Manifest struct {
 	Database bool `protobuf:"varint,8,opt,name=database,proto3" json:"database,omitempty"`
 	// tasks: background work the host schedules once per interval across
 	// all hosts, and runs through the run_task hook.
-	Tasks         []*Task `protobuf:"bytes,9,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	Tasks []*Task `protobuf:"bytes,9,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	// data_socket: the module serves calls on a data socket (OpenData).
+	DataSocket    bool `protobuf:"varint,10,opt,name=data_socket,json=dataSocket,proto3" json:"data_socket,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -299,6 +301,13 @@ func (x *Manifest) GetTasks() []*Task {
 		return x.Tasks
 	}
 	return nil
+}
+
+func (x *Manifest) GetDataSocket() bool {
+	if x != nil {
+		return x.DataSocket
+	}
+	return false
 }
 
 type Task struct {
@@ -1326,6 +1335,206 @@ func (x *StreamResponse) GetMessage() string {
 	return ""
 }
 
+type OpenDataRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Where to listen: a path in a directory that only the host's user can
+	// open.
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// Every connection to the socket starts with this token.
+	Token []byte `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	// With mutual TLS: the host's certificate (DER), the one a connection
+	// must present; empty without TLS.
+	HostCert      []byte `protobuf:"bytes,3,opt,name=host_cert,json=hostCert,proto3" json:"host_cert,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpenDataRequest) Reset() {
+	*x = OpenDataRequest{}
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpenDataRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpenDataRequest) ProtoMessage() {}
+
+func (x *OpenDataRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpenDataRequest.ProtoReflect.Descriptor instead.
+func (*OpenDataRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *OpenDataRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *OpenDataRequest) GetToken() []byte {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+func (x *OpenDataRequest) GetHostCert() []byte {
+	if x != nil {
+		return x.HostCert
+	}
+	return nil
+}
+
+type OpenDataResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// With mutual TLS: the module's certificate (DER), the one its end of a
+	// connection presents.
+	ModuleCert    []byte `protobuf:"bytes,1,opt,name=module_cert,json=moduleCert,proto3" json:"module_cert,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpenDataResponse) Reset() {
+	*x = OpenDataResponse{}
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpenDataResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpenDataResponse) ProtoMessage() {}
+
+func (x *OpenDataResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpenDataResponse.ProtoReflect.Descriptor instead.
+func (*OpenDataResponse) Descriptor() ([]byte, []int) {
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *OpenDataResponse) GetModuleCert() []byte {
+	if x != nil {
+		return x.ModuleCert
+	}
+	return nil
+}
+
+type CancelCallRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The connection, as its hello named it, and the call on it.
+	Conn          uint64 `protobuf:"varint,1,opt,name=conn,proto3" json:"conn,omitempty"`
+	Call          uint64 `protobuf:"varint,2,opt,name=call,proto3" json:"call,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelCallRequest) Reset() {
+	*x = CancelCallRequest{}
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelCallRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelCallRequest) ProtoMessage() {}
+
+func (x *CancelCallRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelCallRequest.ProtoReflect.Descriptor instead.
+func (*CancelCallRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *CancelCallRequest) GetConn() uint64 {
+	if x != nil {
+		return x.Conn
+	}
+	return 0
+}
+
+func (x *CancelCallRequest) GetCall() uint64 {
+	if x != nil {
+		return x.Call
+	}
+	return 0
+}
+
+type CancelCallResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelCallResponse) Reset() {
+	*x = CancelCallResponse{}
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelCallResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelCallResponse) ProtoMessage() {}
+
+func (x *CancelCallResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_internal_proto_module_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelCallResponse.ProtoReflect.Descriptor instead.
+func (*CancelCallResponse) Descriptor() ([]byte, []int) {
+	return file_sdk_internal_proto_module_proto_rawDescGZIP(), []int{25}
+}
+
 var File_sdk_internal_proto_module_proto protoreflect.FileDescriptor
 
 const file_sdk_internal_proto_module_proto_rawDesc = "" +
@@ -1340,7 +1549,7 @@ const file_sdk_internal_proto_module_proto_rawDesc = "" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x16\n" +
 	"\x06scopes\x18\x03 \x03(\tR\x06scopes\x12\x12\n" +
 	"\x04cost\x18\x04 \x01(\x03R\x04cost\x12\x0e\n" +
-	"\x02v1\x18\x05 \x01(\bR\x02v1\"\xb9\x02\n" +
+	"\x02v1\x18\x05 \x01(\bR\x02v1\"\xda\x02\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12/\n" +
@@ -1350,7 +1559,10 @@ const file_sdk_internal_proto_module_proto_rawDesc = "" +
 	"\x05hooks\x18\x06 \x03(\tR\x05hooks\x12!\n" +
 	"\fstream_calls\x18\a \x01(\bR\vstreamCalls\x12\x1a\n" +
 	"\bdatabase\x18\b \x01(\bR\bdatabase\x12,\n" +
-	"\x05tasks\x18\t \x03(\v2\x16.indigo.module.v1.TaskR\x05tasks\"E\n" +
+	"\x05tasks\x18\t \x03(\v2\x16.indigo.module.v1.TaskR\x05tasks\x12\x1f\n" +
+	"\vdata_socket\x18\n" +
+	" \x01(\bR\n" +
+	"dataSocket\"E\n" +
 	"\x04Task\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
 	"\x10interval_seconds\x18\x02 \x01(\x03R\x0fintervalSeconds\"\xa7\x01\n" +
@@ -1425,7 +1637,18 @@ const file_sdk_internal_proto_module_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x126\n" +
 	"\bresponse\x18\x02 \x01(\v2\x1a.indigo.module.v1.ResponseR\bresponse\x12\x12\n" +
 	"\x04code\x18\x03 \x01(\x05R\x04code\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage2\xd6\x03\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"X\n" +
+	"\x0fOpenDataRequest\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x14\n" +
+	"\x05token\x18\x02 \x01(\fR\x05token\x12\x1b\n" +
+	"\thost_cert\x18\x03 \x01(\fR\bhostCert\"3\n" +
+	"\x10OpenDataResponse\x12\x1f\n" +
+	"\vmodule_cert\x18\x01 \x01(\fR\n" +
+	"moduleCert\";\n" +
+	"\x11CancelCallRequest\x12\x12\n" +
+	"\x04conn\x18\x01 \x01(\x04R\x04conn\x12\x12\n" +
+	"\x04call\x18\x02 \x01(\x04R\x04call\"\x14\n" +
+	"\x12CancelCallResponse2\x82\x05\n" +
 	"\x06Module\x12I\n" +
 	"\bDescribe\x12!.indigo.module.v1.DescribeRequest\x1a\x1a.indigo.module.v1.Manifest\x12K\n" +
 	"\n" +
@@ -1433,7 +1656,10 @@ const file_sdk_internal_proto_module_proto_rawDesc = "" +
 	"\x06Handle\x12\x19.indigo.module.v1.Request\x1a\x1a.indigo.module.v1.Response\x12Q\n" +
 	"\bShutdown\x12!.indigo.module.v1.ShutdownRequest\x1a\".indigo.module.v1.ShutdownResponse\x12I\n" +
 	"\bCallHook\x12\x1d.indigo.module.v1.HookRequest\x1a\x1e.indigo.module.v1.HookResponse\x12U\n" +
-	"\fHandleStream\x12\x1f.indigo.module.v1.StreamRequest\x1a .indigo.module.v1.StreamResponse(\x010\x012\x9f\x01\n" +
+	"\fHandleStream\x12\x1f.indigo.module.v1.StreamRequest\x1a .indigo.module.v1.StreamResponse(\x010\x01\x12Q\n" +
+	"\bOpenData\x12!.indigo.module.v1.OpenDataRequest\x1a\".indigo.module.v1.OpenDataResponse\x12W\n" +
+	"\n" +
+	"CancelCall\x12#.indigo.module.v1.CancelCallRequest\x1a$.indigo.module.v1.CancelCallResponse2\x9f\x01\n" +
 	"\fHostServices\x12B\n" +
 	"\x03Log\x12\x1c.indigo.module.v1.LogRequest\x1a\x1d.indigo.module.v1.LogResponse\x12K\n" +
 	"\x06Scopes\x12\x1f.indigo.module.v1.ScopesRequest\x1a .indigo.module.v1.ScopesResponseB8Z6github.com/indigo-hq/indigo/sdk/internal/proto;protov1b\x06proto3"
@@ -1450,42 +1676,46 @@ func file_sdk_internal_proto_module_proto_rawDescGZIP() []byte {
 	return file_sdk_internal_proto_module_proto_rawDescData
 }
 
-var file_sdk_internal_proto_module_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_sdk_internal_proto_module_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_sdk_internal_proto_module_proto_goTypes = []any{
-	(*DescribeRequest)(nil),  // 0: indigo.module.v1.DescribeRequest
-	(*Scope)(nil),            // 1: indigo.module.v1.Scope
-	(*Route)(nil),            // 2: indigo.module.v1.Route
-	(*Manifest)(nil),         // 3: indigo.module.v1.Manifest
-	(*Task)(nil),             // 4: indigo.module.v1.Task
-	(*InitRequest)(nil),      // 5: indigo.module.v1.InitRequest
-	(*InitResponse)(nil),     // 6: indigo.module.v1.InitResponse
-	(*Header)(nil),           // 7: indigo.module.v1.Header
-	(*Caller)(nil),           // 8: indigo.module.v1.Caller
-	(*Request)(nil),          // 9: indigo.module.v1.Request
-	(*Response)(nil),         // 10: indigo.module.v1.Response
-	(*ShutdownRequest)(nil),  // 11: indigo.module.v1.ShutdownRequest
-	(*ShutdownResponse)(nil), // 12: indigo.module.v1.ShutdownResponse
-	(*LogRequest)(nil),       // 13: indigo.module.v1.LogRequest
-	(*LogResponse)(nil),      // 14: indigo.module.v1.LogResponse
-	(*ScopesRequest)(nil),    // 15: indigo.module.v1.ScopesRequest
-	(*RegisteredScope)(nil),  // 16: indigo.module.v1.RegisteredScope
-	(*ScopesResponse)(nil),   // 17: indigo.module.v1.ScopesResponse
-	(*HookRequest)(nil),      // 18: indigo.module.v1.HookRequest
-	(*HookResponse)(nil),     // 19: indigo.module.v1.HookResponse
-	(*StreamRequest)(nil),    // 20: indigo.module.v1.StreamRequest
-	(*StreamResponse)(nil),   // 21: indigo.module.v1.StreamResponse
-	nil,                      // 22: indigo.module.v1.Request.PathParamsEntry
-	nil,                      // 23: indigo.module.v1.LogRequest.AttrsEntry
+	(*DescribeRequest)(nil),    // 0: indigo.module.v1.DescribeRequest
+	(*Scope)(nil),              // 1: indigo.module.v1.Scope
+	(*Route)(nil),              // 2: indigo.module.v1.Route
+	(*Manifest)(nil),           // 3: indigo.module.v1.Manifest
+	(*Task)(nil),               // 4: indigo.module.v1.Task
+	(*InitRequest)(nil),        // 5: indigo.module.v1.InitRequest
+	(*InitResponse)(nil),       // 6: indigo.module.v1.InitResponse
+	(*Header)(nil),             // 7: indigo.module.v1.Header
+	(*Caller)(nil),             // 8: indigo.module.v1.Caller
+	(*Request)(nil),            // 9: indigo.module.v1.Request
+	(*Response)(nil),           // 10: indigo.module.v1.Response
+	(*ShutdownRequest)(nil),    // 11: indigo.module.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),   // 12: indigo.module.v1.ShutdownResponse
+	(*LogRequest)(nil),         // 13: indigo.module.v1.LogRequest
+	(*LogResponse)(nil),        // 14: indigo.module.v1.LogResponse
+	(*ScopesRequest)(nil),      // 15: indigo.module.v1.ScopesRequest
+	(*RegisteredScope)(nil),    // 16: indigo.module.v1.RegisteredScope
+	(*ScopesResponse)(nil),     // 17: indigo.module.v1.ScopesResponse
+	(*HookRequest)(nil),        // 18: indigo.module.v1.HookRequest
+	(*HookResponse)(nil),       // 19: indigo.module.v1.HookResponse
+	(*StreamRequest)(nil),      // 20: indigo.module.v1.StreamRequest
+	(*StreamResponse)(nil),     // 21: indigo.module.v1.StreamResponse
+	(*OpenDataRequest)(nil),    // 22: indigo.module.v1.OpenDataRequest
+	(*OpenDataResponse)(nil),   // 23: indigo.module.v1.OpenDataResponse
+	(*CancelCallRequest)(nil),  // 24: indigo.module.v1.CancelCallRequest
+	(*CancelCallResponse)(nil), // 25: indigo.module.v1.CancelCallResponse
+	nil,                        // 26: indigo.module.v1.Request.PathParamsEntry
+	nil,                        // 27: indigo.module.v1.LogRequest.AttrsEntry
 }
 var file_sdk_internal_proto_module_proto_depIdxs = []int32{
 	1,  // 0: indigo.module.v1.Manifest.scopes:type_name -> indigo.module.v1.Scope
 	2,  // 1: indigo.module.v1.Manifest.routes:type_name -> indigo.module.v1.Route
 	4,  // 2: indigo.module.v1.Manifest.tasks:type_name -> indigo.module.v1.Task
-	22, // 3: indigo.module.v1.Request.path_params:type_name -> indigo.module.v1.Request.PathParamsEntry
+	26, // 3: indigo.module.v1.Request.path_params:type_name -> indigo.module.v1.Request.PathParamsEntry
 	7,  // 4: indigo.module.v1.Request.headers:type_name -> indigo.module.v1.Header
 	8,  // 5: indigo.module.v1.Request.caller:type_name -> indigo.module.v1.Caller
 	7,  // 6: indigo.module.v1.Response.headers:type_name -> indigo.module.v1.Header
-	23, // 7: indigo.module.v1.LogRequest.attrs:type_name -> indigo.module.v1.LogRequest.AttrsEntry
+	27, // 7: indigo.module.v1.LogRequest.attrs:type_name -> indigo.module.v1.LogRequest.AttrsEntry
 	16, // 8: indigo.module.v1.ScopesResponse.scopes:type_name -> indigo.module.v1.RegisteredScope
 	9,  // 9: indigo.module.v1.StreamRequest.request:type_name -> indigo.module.v1.Request
 	10, // 10: indigo.module.v1.StreamResponse.response:type_name -> indigo.module.v1.Response
@@ -1495,18 +1725,22 @@ var file_sdk_internal_proto_module_proto_depIdxs = []int32{
 	11, // 14: indigo.module.v1.Module.Shutdown:input_type -> indigo.module.v1.ShutdownRequest
 	18, // 15: indigo.module.v1.Module.CallHook:input_type -> indigo.module.v1.HookRequest
 	20, // 16: indigo.module.v1.Module.HandleStream:input_type -> indigo.module.v1.StreamRequest
-	13, // 17: indigo.module.v1.HostServices.Log:input_type -> indigo.module.v1.LogRequest
-	15, // 18: indigo.module.v1.HostServices.Scopes:input_type -> indigo.module.v1.ScopesRequest
-	3,  // 19: indigo.module.v1.Module.Describe:output_type -> indigo.module.v1.Manifest
-	6,  // 20: indigo.module.v1.Module.ServerInit:output_type -> indigo.module.v1.InitResponse
-	10, // 21: indigo.module.v1.Module.Handle:output_type -> indigo.module.v1.Response
-	12, // 22: indigo.module.v1.Module.Shutdown:output_type -> indigo.module.v1.ShutdownResponse
-	19, // 23: indigo.module.v1.Module.CallHook:output_type -> indigo.module.v1.HookResponse
-	21, // 24: indigo.module.v1.Module.HandleStream:output_type -> indigo.module.v1.StreamResponse
-	14, // 25: indigo.module.v1.HostServices.Log:output_type -> indigo.module.v1.LogResponse
-	17, // 26: indigo.module.v1.HostServices.Scopes:output_type -> indigo.module.v1.ScopesResponse
-	19, // [19:27] is the sub-list for method output_type
-	11, // [11:19] is the sub-list for method input_type
+	22, // 17: indigo.module.v1.Module.OpenData:input_type -> indigo.module.v1.OpenDataRequest
+	24, // 18: indigo.module.v1.Module.CancelCall:input_type -> indigo.module.v1.CancelCallRequest
+	13, // 19: indigo.module.v1.HostServices.Log:input_type -> indigo.module.v1.LogRequest
+	15, // 20: indigo.module.v1.HostServices.Scopes:input_type -> indigo.module.v1.ScopesRequest
+	3,  // 21: indigo.module.v1.Module.Describe:output_type -> indigo.module.v1.Manifest
+	6,  // 22: indigo.module.v1.Module.ServerInit:output_type -> indigo.module.v1.InitResponse
+	10, // 23: indigo.module.v1.Module.Handle:output_type -> indigo.module.v1.Response
+	12, // 24: indigo.module.v1.Module.Shutdown:output_type -> indigo.module.v1.ShutdownResponse
+	19, // 25: indigo.module.v1.Module.CallHook:output_type -> indigo.module.v1.HookResponse
+	21, // 26: indigo.module.v1.Module.HandleStream:output_type -> indigo.module.v1.StreamResponse
+	23, // 27: indigo.module.v1.Module.OpenData:output_type -> indigo.module.v1.OpenDataResponse
+	25, // 28: indigo.module.v1.Module.CancelCall:output_type -> indigo.module.v1.CancelCallResponse
+	14, // 29: indigo.module.v1.HostServices.Log:output_type -> indigo.module.v1.LogResponse
+	17, // 30: indigo.module.v1.HostServices.Scopes:output_type -> indigo.module.v1.ScopesResponse
+	21, // [21:31] is the sub-list for method output_type
+	11, // [11:21] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name
 	11, // [11:11] is the sub-list for extension extendee
 	0,  // [0:11] is the sub-list for field type_name
@@ -1523,7 +1757,7 @@ func file_sdk_internal_proto_module_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdk_internal_proto_module_proto_rawDesc), len(file_sdk_internal_proto_module_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

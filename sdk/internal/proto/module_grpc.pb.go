@@ -30,6 +30,8 @@ const (
 	Module_Shutdown_FullMethodName     = "/indigo.module.v1.Module/Shutdown"
 	Module_CallHook_FullMethodName     = "/indigo.module.v1.Module/CallHook"
 	Module_HandleStream_FullMethodName = "/indigo.module.v1.Module/HandleStream"
+	Module_OpenData_FullMethodName     = "/indigo.module.v1.Module/OpenData"
+	Module_CancelCall_FullMethodName   = "/indigo.module.v1.Module/CancelCall"
 )
 
 // ModuleClient is the client API for Module service.
@@ -52,6 +54,16 @@ type ModuleClient interface {
 	// in their manifest (stream_calls); the host uses Handle otherwise, and
 	// for large bodies, which would hold up the calls behind them.
 	HandleStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamRequest, StreamResponse], error)
+	// OpenData makes the module listen on a Unix socket of its own for
+	// calls (the data socket, framed as sdk/rpc/frame.go describes): a
+	// module whose manifest says data_socket serves every call there, and
+	// gRPC carries only the rest. The socket is in a directory only the
+	// host's user can open; each connection opens with the token given here.
+	OpenData(ctx context.Context, in *OpenDataRequest, opts ...grpc.CallOption) (*OpenDataResponse, error)
+	// CancelCall ends the context of a call on the data socket whose caller
+	// went away (the socket carries one call at a time per connection, and
+	// the module reads nothing on it while the call runs).
+	CancelCall(ctx context.Context, in *CancelCallRequest, opts ...grpc.CallOption) (*CancelCallResponse, error)
 }
 
 type moduleClient struct {
@@ -125,6 +137,26 @@ func (c *moduleClient) HandleStream(ctx context.Context, opts ...grpc.CallOption
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Module_HandleStreamClient = grpc.BidiStreamingClient[StreamRequest, StreamResponse]
 
+func (c *moduleClient) OpenData(ctx context.Context, in *OpenDataRequest, opts ...grpc.CallOption) (*OpenDataResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(OpenDataResponse)
+	err := c.cc.Invoke(ctx, Module_OpenData_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *moduleClient) CancelCall(ctx context.Context, in *CancelCallRequest, opts ...grpc.CallOption) (*CancelCallResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CancelCallResponse)
+	err := c.cc.Invoke(ctx, Module_CancelCall_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ModuleServer is the server API for Module service.
 // All implementations must embed UnimplementedModuleServer
 // for forward compatibility.
@@ -145,6 +177,16 @@ type ModuleServer interface {
 	// in their manifest (stream_calls); the host uses Handle otherwise, and
 	// for large bodies, which would hold up the calls behind them.
 	HandleStream(grpc.BidiStreamingServer[StreamRequest, StreamResponse]) error
+	// OpenData makes the module listen on a Unix socket of its own for
+	// calls (the data socket, framed as sdk/rpc/frame.go describes): a
+	// module whose manifest says data_socket serves every call there, and
+	// gRPC carries only the rest. The socket is in a directory only the
+	// host's user can open; each connection opens with the token given here.
+	OpenData(context.Context, *OpenDataRequest) (*OpenDataResponse, error)
+	// CancelCall ends the context of a call on the data socket whose caller
+	// went away (the socket carries one call at a time per connection, and
+	// the module reads nothing on it while the call runs).
+	CancelCall(context.Context, *CancelCallRequest) (*CancelCallResponse, error)
 	mustEmbedUnimplementedModuleServer()
 }
 
@@ -172,6 +214,12 @@ func (UnimplementedModuleServer) CallHook(context.Context, *HookRequest) (*HookR
 }
 func (UnimplementedModuleServer) HandleStream(grpc.BidiStreamingServer[StreamRequest, StreamResponse]) error {
 	return status.Error(codes.Unimplemented, "method HandleStream not implemented")
+}
+func (UnimplementedModuleServer) OpenData(context.Context, *OpenDataRequest) (*OpenDataResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method OpenData not implemented")
+}
+func (UnimplementedModuleServer) CancelCall(context.Context, *CancelCallRequest) (*CancelCallResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelCall not implemented")
 }
 func (UnimplementedModuleServer) mustEmbedUnimplementedModuleServer() {}
 func (UnimplementedModuleServer) testEmbeddedByValue()                {}
@@ -291,6 +339,42 @@ func _Module_HandleStream_Handler(srv interface{}, stream grpc.ServerStream) err
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Module_HandleStreamServer = grpc.BidiStreamingServer[StreamRequest, StreamResponse]
 
+func _Module_OpenData_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(OpenDataRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModuleServer).OpenData(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Module_OpenData_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModuleServer).OpenData(ctx, req.(*OpenDataRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Module_CancelCall_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelCallRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModuleServer).CancelCall(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Module_CancelCall_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModuleServer).CancelCall(ctx, req.(*CancelCallRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Module_ServiceDesc is the grpc.ServiceDesc for Module service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -317,6 +401,14 @@ var Module_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CallHook",
 			Handler:    _Module_CallHook_Handler,
+		},
+		{
+			MethodName: "OpenData",
+			Handler:    _Module_OpenData_Handler,
+		},
+		{
+			MethodName: "CancelCall",
+			Handler:    _Module_CancelCall_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

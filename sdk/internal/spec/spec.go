@@ -37,7 +37,7 @@ type RegisteredScope struct {
 }
 
 // Caller is who made a request, as the host authenticated it. The module
-// trusts it because only the host can reach the module's gRPC server.
+// trusts it because only the host can reach the module's sockets.
 type Caller struct {
 	OrgID     string
 	KeyID     string
@@ -60,6 +60,9 @@ type Manifest struct {
 	// StreamCalls says the module serves calls on one long-lived stream
 	// (HandleStream) as well as one by one.
 	StreamCalls bool `json:"stream_calls"`
+	// DataSocket says the module serves calls on a data socket of its own
+	// (see rpc.OpenSocket), which the host prefers to gRPC.
+	DataSocket bool `json:"data_socket"`
 	// Database says the module wants a database of its own from the host.
 	Database bool `json:"database,omitempty"`
 	// Tasks are the module's background tasks, which the host schedules.

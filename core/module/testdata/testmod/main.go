@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +62,15 @@ func main() {
 	mux.HandleFunc("GET /testmod/writes", func(w http.ResponseWriter, r *http.Request) {
 		sdk.JSON(w, http.StatusOK, map[string]any{"started": started.Load(), "finished": finished.Load()})
 	})
+	// ?n= bytes of body, with the Content-Length ?cl= when it is given.
+	mux.HandleFunc("GET /testmod/big", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		if cl := r.URL.Query().Get("cl"); cl != "" {
+			w.Header().Set("Content-Length", cl)
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte(strings.Repeat("b", n)))
+	})
 	mux.HandleFunc("GET /testmod/slow", func(w http.ResponseWriter, r *http.Request) {
 		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
 		select {
@@ -78,6 +88,7 @@ func main() {
 			{Method: "GET", Path: "/testmod/writes", Scopes: []string{"testmod:read"}},
 			{Method: "GET", Path: "/testmod/slow", Scopes: []string{"testmod:read"}},
 			{Method: "GET", Path: "/testmod/events", Scopes: []string{"testmod:read"}},
+			{Method: "GET", Path: "/testmod/big", Scopes: []string{"testmod:read"}},
 		},
 		Handler: mux,
 		// resolveOrgId for the host's sign-in: a test header names the
