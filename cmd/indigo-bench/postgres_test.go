@@ -15,7 +15,7 @@ func TestPostgresServerSide(t *testing.T) {
 	ctx := context.Background()
 	s := &servers{}
 	defer s.close()
-	ps, why, err := s.startPostgresSide(ctx, options{postgres: base, requestLog: true})
+	ps, why, err := s.startPostgresSide(ctx, options{postgres: base, requestLog: true, pairs: map[string]bool{"pg": true}})
 	if err != nil || ps == nil {
 		t.Fatalf("startPostgresSide: %v (%s)", err, why)
 	}

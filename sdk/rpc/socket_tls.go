@@ -28,8 +28,9 @@ func newCert() (tls.Certificate, error) {
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	// wall clock: a certificate's validity is on the real clock (and is
-	// not checked: the peer is pinned)
+	// A certificate's validity is on the real clock (and is not checked:
+	// the peer is pinned).
+	// wall clock: certificate validity
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
