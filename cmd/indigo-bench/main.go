@@ -53,7 +53,7 @@
 // -pairs picks the groups of pairs measured besides v2_me (module,
 // module_db, redis, pg; all by default), to keep a run short.
 //
-//	go run ./cmd/indigo-bench [-rounds 5] [-duration 2s] [-warmup 1s] [-pairs module,module_db,redis,pg] [-grpc-wire=false] [-module-mtls] [-client wrk|raw|nethttp] [-conns N] [-wrk-threads 1] [-cpuprofile file [-cpuprofile-bare|-cpuprofile-redis|-cpuprofile-module [-cpuprofile-grpc]]] [-module-cpuprofile file] [-request-log=false] [-redis redis://host:port/db] [-postgres postgres://…]
+//	go run ./cmd/indigo-bench [-rounds 5] [-duration 2s] [-warmup 1s] [-pairs module,module_db,redis,pg] [-grpc-wire=false] [-module-mtls] [-client wrk|raw|nethttp] [-conns N] [-wrk-threads 1] [-cpuprofile file [-cpuprofile-bare|-cpuprofile-redis|-cpuprofile-pg|-cpuprofile-module [-cpuprofile-grpc]]] [-module-cpuprofile file] [-request-log=false] [-redis redis://host:port/db] [-postgres postgres://…]
 //
 // The files: options.go has both processes' flags, servers.go the servers
 // under test, wires.go the host on the gRPC wire, redis.go the

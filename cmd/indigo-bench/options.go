@@ -34,6 +34,7 @@ type options struct {
 	profileModule bool
 	profileBare   bool
 	profileRedis  bool
+	profilePG     bool
 	profileGRPC   bool
 	redis         string          // Redis URL for the v2_redis_* pairs; "" starts a redis-server of the bench's own
 	pairs         map[string]bool // the pair groups measured besides v2_me (-pairs)
@@ -49,6 +50,7 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds; each measures bare and v2 back to back, in alternating order")
 	fs.DurationVar(&o.duration, "duration", 2*time.Second, "measured time per target and round")
 	fs.BoolVar(&o.profileModule, "cpuprofile-module", false, "profile a v2_module round (the benchmod module's route) instead of a v2_me one")
+	fs.BoolVar(&o.profilePG, "cpuprofile-pg", false, "profile a v2_pg round (GET /api/v2/me on the PostgreSQL host) instead of a v2_me one")
 	fs.BoolVar(&o.profileRedis, "cpuprofile-redis", false, "profile a v2_redis_limited round (a rate-limited key counted in Redis) instead of a v2_me one")
 	fs.BoolVar(&o.profileGRPC, "cpuprofile-grpc", false, "with -cpuprofile-module, profile the round on the host on the gRPC wire")
 	fs.BoolVar(&o.profileBare, "cpuprofile-bare", false, "profile a bare round instead of a v2_me one (to compare the two profiles)")

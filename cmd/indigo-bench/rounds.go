@@ -267,7 +267,8 @@ const (
 
 // profiledRound is the extra round that -cpuprofile profiles: v2_me, or
 // v2_module (benchmod's route, from memory) with -cpuprofile-module, or
-// bare with -cpuprofile-bare, or v2_redis_limited with -cpuprofile-redis. It is printed but not counted.
+// bare with -cpuprofile-bare, or v2_redis_limited with -cpuprofile-redis, or v2_pg with
+// -cpuprofile-pg. It is printed but not counted.
 func (b *bench) profiledRound() error {
 	kind, addr, rt := "v2_me", b.s.host.Addr(), b.s.me
 	switch {
@@ -282,6 +283,11 @@ func (b *bench) profiledRound() error {
 			return errors.New("-cpuprofile-redis: no Redis-configured host (is redis-server installed?)")
 		}
 		kind, addr, rt = "v2_redis_limited", b.s.redis.host.Addr(), b.s.redis.limited
+	case b.o.profilePG:
+		if b.s.pg == nil {
+			return errors.New("-cpuprofile-pg: no PostgreSQL host (set -postgres or $" + envPostgres + ")")
+		}
+		kind, addr, rt = "v2_pg", b.s.pg.host.Addr(), b.s.pg.me
 	}
 	v, err := b.round(kind, addr, rt)
 	if err == nil {
