@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/indigo-hq/indigo/core"
-	"github.com/indigo-hq/indigo/core/config"
 	"github.com/indigo-hq/indigo/core/coretest"
 )
 
@@ -103,13 +101,7 @@ func TestTypeScriptWalkthrough(t *testing.T) {
 
 	projects := buildProjects(t)
 	coretest.Engines(t, func(t *testing.T, engine string) {
-		env := coretest.New(t, engine, func(c *config.Config, o *core.Options) {
-			o.Now = nil // the host's own clock: the rate limit must pass in real time
-			c.Modules = append(c.Modules, config.Module{Name: "projects", Path: projects})
-		})
-		if err := env.Host.LoadModules(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		env := walkHost(t, engine, projects)
 		org := env.Org("walk")
 		admin, adminRaw := env.Superkey(org)
 		other, _ := env.Superkey(env.Org("other"))

@@ -88,19 +88,28 @@ func buildProjects(t *testing.T) string {
 	return filepath.Join(dir, "projects")
 }
 
+// walkHost starts the host a client's walk-through runs against: the
+// projects module (binary at projects) loaded, and the host on its own
+// clock, so that a rate limit's Retry-After passes in real time.
+func walkHost(t *testing.T, engine, projects string) *coretest.Env {
+	t.Helper()
+	env := coretest.New(t, engine, func(c *config.Config, o *core.Options) {
+		o.Now = nil
+		c.Modules = append(c.Modules, config.Module{Name: "projects", Path: projects})
+	})
+	if err := env.Host.LoadModules(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
 // TestClientWalkThrough is issue 16's walk-through: the Go client against
 // a host (with the projects module) on each engine, on the wall clock so
 // that a Retry-After is really waited.
 func TestClientWalkThrough(t *testing.T) {
 	projects := buildProjects(t)
 	coretest.Engines(t, func(t *testing.T, engine string) {
-		env := coretest.New(t, engine, func(c *config.Config, o *core.Options) {
-			o.Now = nil // the host's own clock: the rate limit must pass in real time
-			c.Modules = append(c.Modules, config.Module{Name: "projects", Path: projects})
-		})
-		if err := env.Host.LoadModules(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		env := walkHost(t, engine, projects)
 		ctx := context.Background()
 		org := env.Org("walk")
 		admin, adminRaw := env.Superkey(org)

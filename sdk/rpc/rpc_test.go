@@ -139,8 +139,10 @@ func allBytes() []byte {
 	return b
 }
 
-func TestHandleRoundTrip(t *testing.T) {
-	want := Request{
+// exchange is a request and an answer that use every field: bytes of
+// every value in the bodies, repeated, empty and lower-case headers.
+func exchange() (Request, Response) {
+	req := Request{
 		Method:     http.MethodPatch,
 		Path:       "/projects/p1/files/a b",
 		PathParams: map[string]string{"id": "p1", "name": "a b"},
@@ -156,11 +158,16 @@ func TestHandleRoundTrip(t *testing.T) {
 			Superkey: true, RequestID: "req-42", V1: true,
 		},
 	}
-	wantResp := Response{
+	resp := Response{
 		Status: http.StatusTeapot,
 		Header: http.Header{"Set-Cookie": {"a=1", "b=2"}, "Content-Type": {"application/octet-stream"}},
 		Body:   append([]byte{0, 0xff}, allBytes()...),
 	}
+	return req, resp
+}
+
+func TestHandleRoundTrip(t *testing.T) {
+	want, wantResp := exchange()
 	fake := &fakeModule{handle: func(context.Context, Request) (Response, error) { return wantResp, nil }}
 	mod, _, _ := connect(t, fake)
 

@@ -86,29 +86,12 @@ func keep(r Response) Response {
 func TestSocketRoundTrip(t *testing.T) {
 	for _, withTLS := range []bool{false, true} {
 		t.Run(fmt.Sprintf("tls=%t", withTLS), func(t *testing.T) {
-			want := Request{
-				Method:     http.MethodPatch,
-				Path:       "/projects/p1/files/a b",
-				PathParams: map[string]string{"id": "p1", "name": "a b"},
-				Query:      "x=1&x=2&y=%20",
-				Header: http.Header{
-					"Accept":       {"application/json", "text/plain"},
-					"X-Empty":      {""},
-					"X-Nil":        nil,
-					"X-Bytes":      {string(allBytes())},
-					"x-lower-case": {"kept as sent"},
-				},
-				Body: allBytes(),
-				Caller: spec.Caller{
-					OrgID: "org_1", KeyID: "key_1", Scopes: []string{"projects:read", "projects:write"},
-					Superkey: true, RequestID: "req-42", V1: true,
-				},
-			}
-			wantResp := Response{
-				Status: http.StatusTeapot,
-				Header: http.Header{"Set-Cookie": {"a=1", "b=2"}, "Content-Type": {"application/octet-stream"}, "X-Bytes": {string(allBytes())}},
-				Body:   append([]byte{0, 0xff}, allBytes()...),
-			}
+			// The socket also keeps a nil header value and bytes of every
+			// value in a header.
+			want, wantResp := exchange()
+			want.Header["X-Nil"] = nil
+			want.Header["X-Bytes"] = []string{string(allBytes())}
+			wantResp.Header["X-Bytes"] = []string{string(allBytes())}
 			fake := &fakeModule{handle: func(context.Context, Request) (Response, error) { return wantResp, nil }}
 			c, _ := socketed(t, fake, withTLS)
 			got, err := c.Handle(t.Context(), want)
