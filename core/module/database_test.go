@@ -202,9 +202,14 @@ func TestModuleTaskRunsOncePerIntervalAcrossHosts(t *testing.T) {
 	if len(runs) < 5 || len(runs) > 8 {
 		t.Fatalf("%d runs in 6.5 s of a 1 s task: %v", len(runs), runs)
 	}
+	// The module records when it ran, which can lag the host's claim by
+	// the call's delivery (half a second was seen under -race on a loaded
+	// machine): a late run is that much closer to the next one. Two hosts
+	// running one interval would both claim it within a check period
+	// (250 ms) of its start, so a gap under 400 ms is a double run.
 	for i := 1; i < len(runs); i++ {
-		if gap := runs[i][0] - runs[i-1][0]; gap < 900 || gap > 1600 {
-			t.Errorf("runs %d and %d are %d ms apart, want one interval (1000 ms, checked every 250 ms)", i-1, i, gap)
+		if gap := runs[i][0] - runs[i-1][0]; gap < 400 || gap > 1600 {
+			t.Errorf("runs %d and %d are %d ms apart, want one interval (1000 ms, checked every 250 ms, give or take a late delivery)", i-1, i, gap)
 		}
 	}
 	var listed struct {
