@@ -16,6 +16,7 @@ import (
 // rate one round trip (one write, one read, on both sides) carries many,
 // and the concurrent calls of one key are one script run (group). Batching
 // changes no decision: a run decides its calls as if they came one by one.
+// At a high rate of one key, leases (lease.go) save most round trips.
 //
 // One round trip is out at a time. With two, the second left while the
 // first was out and carried the few calls that had come meanwhile: 0.20
@@ -29,12 +30,13 @@ const (
 
 // admitReq is one call's question to Redis: its key's limit and quota.
 type admitReq struct {
-	rlKey, qKey            string
+	rlKey, qKey, leaseKey  string
 	limit, windowMS        int64
 	hasQuota               bool
 	initial, lastRefill    int64
 	refillAmount, refillMS int64
 	debit                  debit // a call with one goes alone
+	leaseWant              int64 // a lease asked for (lease.go)
 }
 
 // admitRes is Redis's answer for one call.
@@ -42,6 +44,7 @@ type admitRes struct {
 	code                     int64 // 0 admitted, 1 limited, 2 quota
 	windowRemaining, resetMS int64
 	quota, retryMS           int64 // quota is -1 without one
+	lease                    int64 // calls leased, to the group's first call
 }
 
 type admitCall struct {
@@ -126,9 +129,9 @@ func (s *Shared) roundTrip(batch []*admitCall, groups []group) []group {
 				hasQuota = 1
 			}
 			member := s.member + ":" + strconv.FormatUint(s.seq.Add(1), 36)
-			keys := []string{q.rlKey, q.qKey, s.prefix + "debit:" + q.debit.token}
+			keys := []string{q.rlKey, q.qKey, s.prefix + "debit:" + q.debit.token, q.leaseKey}
 			cmds[i] = admitScript.EvalSha(ctx, pipe, keys,
-				q.limit, q.windowMS, hasQuota, q.initial, q.lastRefill, q.refillAmount, q.refillMS, member, q.debit.amount, len(g.calls))
+				q.limit, q.windowMS, hasQuota, q.initial, q.lastRefill, q.refillAmount, q.refillMS, member, q.debit.amount, len(g.calls), q.leaseWant)
 		}
 		_, err := pipe.Exec(ctx)
 		if err != nil && attempt == 0 && strings.HasPrefix(err.Error(), "NOSCRIPT") {
@@ -142,7 +145,7 @@ func (s *Shared) roundTrip(batch []*admitCall, groups []group) []group {
 		}
 		for i, g := range groups {
 			vals, cerr := cmds[i].Int64Slice()
-			if cerr == nil && len(vals) != 6 {
+			if cerr == nil && len(vals) != 7 {
 				cerr = fmt.Errorf("redis admit script: %d values", len(vals))
 			}
 			for j, c := range g.calls {
@@ -159,12 +162,16 @@ func (s *Shared) roundTrip(batch []*admitCall, groups []group) []group {
 
 // answerOf is the answer of the j-th call of a group from the script's
 // {admitted, window_count_before, reset_ms, quota_after, retry_ms,
-// refusal}: the first admitted calls pass, each seeing the count as if
-// the calls had come one by one; the rest get the refusal.
+// refusal, leased}: the first admitted calls pass, each seeing the count
+// as if the calls had come one by one; the rest get the refusal. The
+// lease goes to the first call.
 func answerOf(q admitReq, v []int64, j int64) admitRes {
 	admitted, before, reset, quota, retry, refusal := v[0], v[1], v[2], v[3], v[4], v[5]
 	if j < admitted {
 		r := admitRes{windowRemaining: q.limit - (before + j + 1), resetMS: reset, quota: -1}
+		if j == 0 {
+			r.lease = v[6]
+		}
 		if quota >= 0 {
 			r.quota = quota + (admitted - 1 - j)
 		}

@@ -33,20 +33,33 @@ import (
 // if they had come one by one. A call the limit refuses takes no quota,
 // and a call either refuses takes no slot.
 //
+// A lease (lease.go) is a run's calls that a host admits later, on its
+// own, within the lease time after the run: they go into the log with the
+// run's calls, and also into KEYS[4], a sorted set of the leases by the
+// time of their run ("<calls>:<unique>"). A lease's calls may be used up to
+// the lease time after its run, so they count until a window after that:
+// for the lease time after they leave the log, they are still counted from
+// KEYS[4]. So no window's length admits more than the limit, leases or not.
+// A lease is granted only to a key without a quota, only when all the run's
+// calls were admitted, of at least 4 calls and at most a 64th of what the
+// window has left, so that a key near its limit gets none.
+//
 // ARGV: limit, window_ms, has_quota (0/1), initial_remaining,
 // initial_last_refill_ms, refill_amount, refill_interval_ms, member (a
 // suffix, unique to the run), debit (quota this host spent on its own
 // while Redis was unreachable, taken off first, once per token: KEYS[3]
-// marks the token applied), n.
+// marks the token applied), n, lease_want (calls the host would like to
+// lease, 0 for none).
 // Returns {admitted, window_count_before, reset_ms, quota_remaining (-1
 // without a quota), retry_ms, refusal (1 limited, 2 quota) for the calls
-// beyond admitted}.
+// beyond admitted, leased}.
 var admitScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local nowus = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local limit, win, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[10])
 local winus = win * 1000
+local leaseus = math.min(math.floor(winus / 64), 50000)
 local count, reset, allowed, refusal = 0, 0, n, 1
 local total, logged = 0, false
 if limit > 0 then
@@ -60,10 +73,18 @@ if limit > 0 then
     count = total - (tonumber(before) - tonumber(calls))
     reset = math.ceil((tonumber(oldest[2]) + winus - nowus) / 1000)
   end
+  local tail = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. (nowus - winus - leaseus), nowus - winus, 'WITHSCORES')
+  for i = 1, #tail, 2 do
+    count = count + tonumber(string.match(tail[i], '^(%d+):'))
+    if i == 1 then
+      local r = math.ceil((tonumber(tail[2]) + winus + leaseus - nowus) / 1000)
+      if not logged or r < reset then reset = r end
+    end
+  end
   if count >= limit then
     local q = -1
     if ARGV[3] == '1' then q = tonumber(redis.call('HGET', KEYS[2], 'remaining') or ARGV[4]) end
-    return {0, count, reset, q, reset, 1}
+    return {0, count, reset, q, reset, 1, 0}
   end
   allowed = math.min(n, limit - count)
 end
@@ -100,16 +121,27 @@ if ARGV[3] == '1' then
     redis.call('PEXPIRE', KEYS[2], 2592000000)
   end
 end
+local lease = 0
 if limit > 0 then
-  if allowed > 0 then
-    redis.call('ZADD', KEYS[1], nowus, (total + allowed) .. ':' .. allowed .. ':' .. ARGV[8])
+  local want = tonumber(ARGV[11])
+  if want > 0 and ARGV[3] ~= '1' and allowed == n and leaseus >= 1000 then
+    lease = math.min(want, math.floor((limit - count - allowed) / 64))
+    if lease < 4 then lease = 0 end
+  end
+  if allowed + lease > 0 then
+    redis.call('ZADD', KEYS[1], nowus, (total + allowed + lease) .. ':' .. (allowed + lease) .. ':' .. ARGV[8])
     redis.call('PEXPIRE', KEYS[1], win)
     if not logged then reset = win end
+  end
+  if lease > 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', nowus - winus - leaseus)
+    redis.call('ZADD', KEYS[4], nowus, lease .. ':' .. ARGV[8])
+    redis.call('PEXPIRE', KEYS[4], win + math.ceil(leaseus / 1000))
   end
   if refusal == 2 and allowed < n and count + allowed >= limit then refusal = 1 end
 end
 if refusal == 1 then retry = reset end
-return {allowed, count, reset, q, retry, refusal}
+return {allowed, count, reset, q, retry, refusal, lease}
 `)
 
 // quotaScript reads a quota for the write-back: {remaining, last_refill}.
@@ -162,9 +194,11 @@ type Shared struct {
 	timeout  time.Duration
 	calls    chan *admitCall // to the batch workers (batch.go)
 	names    sync.Map        // key id -> *keyNames
-	// viaRedis and viaFallback count the calls decided each way.
-	viaRedis, viaFallback atomic.Uint64
-	stop                  context.CancelFunc
+	// viaRedis, viaLease and viaFallback count the calls decided each
+	// way: by a round trip, from a lease, without Redis.
+	viaRedis, viaLease, viaFallback atomic.Uint64
+	leases                          leases
+	stop                            context.CancelFunc
 }
 
 // NewShared returns a limiter on rdb. member names this host.
@@ -190,6 +224,7 @@ func (s *Shared) SetLiveHosts(n int64) { s.hosts.Store(max(n, 1)) }
 type keyNames struct {
 	epoch       int64
 	seen, rl, q string
+	lease       string // the key's leases (KEYS[4])
 }
 
 func (s *Shared) namesOf(id string, epoch int64) *keyNames {
@@ -199,7 +234,7 @@ func (s *Shared) namesOf(id string, epoch int64) *keyNames {
 		}
 	}
 	seen := id + ":" + strconv.FormatInt(epoch, 10)
-	nm := &keyNames{epoch: epoch, seen: seen, rl: s.prefix + "rlog:" + id, q: s.prefix + "q:" + seen}
+	nm := &keyNames{epoch: epoch, seen: seen, rl: s.prefix + "rlog:" + id, q: s.prefix + "q:" + seen, lease: s.prefix + "rlease:" + id}
 	s.names.Store(id, nm)
 	return nm
 }
@@ -208,6 +243,9 @@ func (s *Shared) namesOf(id string, epoch int64) *keyNames {
 func (s *Shared) Decided() (viaRedis, viaFallback uint64) {
 	return s.viaRedis.Load(), s.viaFallback.Load()
 }
+
+// Leased counts the calls admitted from leases, without a round trip.
+func (s *Shared) Leased() uint64 { return s.viaLease.Load() }
 
 // Degraded reports whether the last call fell back because Redis did not
 // answer.
@@ -220,6 +258,14 @@ func (s *Shared) Admit(id string, p Policy, now time.Time) Decision {
 	if !limited && p.Remaining == nil {
 		return Decision{Limit: p.Limit}
 	}
+	var kl *keyLease
+	if limited && p.Remaining == nil {
+		kl = s.leases.of(id, p)
+		if d, ok := kl.use(p); ok {
+			s.viaLease.Add(1)
+			return d
+		}
+	}
 	// wall clock: a retry timer, not a moment that decides a limit
 	if s.degraded.Load() && time.Now().UnixNano() < s.retryAt.Load() {
 		return s.fallback(id, p, now, nil)
@@ -227,6 +273,12 @@ func (s *Shared) Admit(id string, p Policy, now time.Time) Decision {
 	req := admitReq{refillAmount: p.RefillAmount, refillMS: p.RefillInterval.Milliseconds()}
 	if limited {
 		req.limit, req.windowMS = p.Limit, p.Window.Milliseconds()
+	}
+	var leaseStart int64
+	if kl != nil {
+		if req.leaseWant = kl.want(); req.leaseWant > 0 {
+			leaseStart = leaseClock()
+		}
 	}
 	nm := s.namesOf(id, p.Epoch)
 	seenKey := nm.seen
@@ -241,8 +293,11 @@ func (s *Shared) Admit(id string, p Policy, now time.Time) Decision {
 		}
 		req.debit = s.takeSpent(seenKey)
 	}
-	req.rlKey, req.qKey = nm.rl, nm.q
+	req.rlKey, req.qKey, req.leaseKey = nm.rl, nm.q, nm.lease
 	res, err := s.admit(req)
+	if req.leaseWant > 0 && err != nil {
+		kl.asked(leaseStart, 0, Decision{})
+	}
 	if err != nil {
 		if req.debit.amount > 0 {
 			// It may or may not have reached Redis: it goes again with
@@ -267,6 +322,9 @@ func (s *Shared) Admit(id string, p Policy, now time.Time) Decision {
 		q := max(res.quota, 0)
 		d.QuotaRemaining = &q
 		s.seen.Store(seenKey, q)
+	}
+	if req.leaseWant > 0 {
+		kl.asked(leaseStart, res.lease, d)
 	}
 	switch res.code {
 	case 1:
@@ -430,7 +488,8 @@ func (s *Shared) Current(id string, epoch int64) (Quota, bool) {
 func (s *Shared) Forget(id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
-	_ = s.rdb.Del(ctx, s.prefix+"rlog:"+id).Err()
+	_ = s.rdb.Del(ctx, s.prefix+"rlog:"+id, s.prefix+"rlease:"+id).Err()
+	s.leases.Delete(id)
 	s.local.Forget(id)
 	s.names.Delete(id)
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -236,4 +237,95 @@ func TestSharedLogCountsCallsAsTheyLeave(t *testing.T) {
 	}
 	time.Sleep(600 * time.Millisecond) // the first group has left, the second has not
 	together(8, 6)
+}
+
+// admitUntilRefused admits calls of key_1 on l until one is refused and
+// returns how many were admitted.
+func admitUntilRefused(t *testing.T, l *ratelimit.Shared, p ratelimit.Policy) int {
+	t.Helper()
+	for n := 0; ; n++ {
+		if d := l.Admit("key_1", p, time.Now()); d.Code != ratelimit.OK {
+			if d.Code != ratelimit.RateLimited {
+				t.Fatalf("after %d admitted: %+v", n, d)
+			}
+			return n
+		}
+	}
+}
+
+// A leased call may be used until the lease time after its grant, so it
+// counts until a window after that: when the call that asked for the lease
+// has left the window, its slot frees, but the leased ones stay taken for
+// the lease time (50 ms here) more; then they free too.
+func TestSharedLeaseCountsUntilItsTimeEnds(t *testing.T) {
+	_, a, b := hosts(t, ratelimit.OnErrorLocal)
+	p := ratelimit.Policy{Limit: 1000, Window: 3200 * time.Millisecond} // lease time 50 ms
+	d, leased := a.LeaseFor("key_1", p, 10)
+	// wall clock: the test waits on the real clock for Redis's window
+	granted := time.Now()
+	if d.Code != ratelimit.OK || leased != 10 {
+		t.Fatalf("asked for a lease of 10: %+v, %d leased", d, leased)
+	}
+	r0, _ := a.Decided()
+	for i := range 10 {
+		if d := a.Admit("key_1", p, time.Now()); d.Code != ratelimit.OK || d.Remaining != int64(1000-11+9-i) {
+			t.Fatalf("leased call %d: %+v", i, d)
+		}
+	}
+	if r1, _ := a.Decided(); r1 != r0 || a.Leased() != 10 {
+		t.Fatalf("the leased calls made %d round trips and %d came from the lease, want 0 and 10", r1-r0, a.Leased())
+	}
+	// The other host's calls come later, so that they are still in the
+	// window when the lease's run has left it.
+	time.Sleep(500 * time.Millisecond)
+	if n := admitUntilRefused(t, b, p); n != 1000-11 {
+		t.Fatalf("another host admitted %d, want the %d the lease and its call left", n, 1000-11)
+	}
+	time.Sleep(time.Until(granted.Add(p.Window + 15*time.Millisecond)))
+	n := admitUntilRefused(t, b, p)
+	// wall clock: whether the check ran within the lease time
+	if late := time.Since(granted) - p.Window; late >= 50*time.Millisecond {
+		t.Fatalf("the check ran %v after the window, past the lease time: too slow a machine to tell (%d admitted)", late, n)
+	}
+	if n != 1 {
+		t.Fatalf("within the lease time after the window: %d admitted, want 1 (the asking call's slot; the leased calls still count)", n)
+	}
+	time.Sleep(time.Until(granted.Add(p.Window + 80*time.Millisecond)))
+	if n := admitUntilRefused(t, b, p); n != 10 {
+		t.Fatalf("after the lease time: %d admitted, want the 10 leased", n)
+	}
+}
+
+// A busy key saves most round trips, and a key near its limit gets no
+// lease: the limit is kept exactly as without leases.
+func TestSharedLeasesSaveRoundTrips(t *testing.T) {
+	_, a, b := hosts(t, ratelimit.OnErrorLocal)
+	p := ratelimit.Policy{Limit: 1_000_000, Window: time.Second}
+	var wg sync.WaitGroup
+	var refused atomic.Int64
+	for i := range 8 {
+		l := []*ratelimit.Shared{a, b}[i%2]
+		wg.Go(func() {
+			for range 5000 {
+				if l.Admit("key_1", p, time.Now()).Code != ratelimit.OK {
+					refused.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	ra, _ := a.Decided()
+	rb, _ := b.Decided()
+	leased := a.Leased() + b.Leased()
+	if refused.Load() != 0 || ra+rb+leased != 40000 || leased < 30000 {
+		t.Fatalf("40000 calls: %d refused, %d decided by a round trip, %d from leases; want none refused and most leased", refused.Load(), ra+rb, leased)
+	}
+	t.Logf("40000 calls: %d round trips' calls, %d leased", ra+rb, leased)
+
+	a.Forget("key_1") // its log, full for a limit of 200
+	small := ratelimit.Policy{Limit: 200, Window: time.Minute}
+	got := concurrently(1000, small, a, b)
+	if got[ratelimit.OK] != 200 || a.Leased()+b.Leased() != leased {
+		t.Fatalf("a limit of 200: %v, %d leased, want exactly 200 admitted and no lease", got, a.Leased()+b.Leased()-leased)
+	}
 }
