@@ -452,7 +452,13 @@ func writeLimitHeaders(h http.Header, d ratelimit.Decision) {
 	if d.Limit <= 0 {
 		return
 	}
-	h.Set("RateLimit-Limit", strconv.FormatInt(d.Limit, 10))
-	h.Set("RateLimit-Remaining", strconv.FormatInt(max(d.Remaining, 0), 10))
-	h.Set("RateLimit-Reset", strconv.FormatInt(ceilSeconds(d.Reset), 10))
+	// The keys in their canonical form and the values in one array: no
+	// canonicalising and one allocation instead of three on every call.
+	v := make([]string, 3)
+	v[0] = strconv.FormatInt(d.Limit, 10)
+	v[1] = strconv.FormatInt(max(d.Remaining, 0), 10)
+	v[2] = strconv.FormatInt(ceilSeconds(d.Reset), 10)
+	h["Ratelimit-Limit"] = v[0:1:1]
+	h["Ratelimit-Remaining"] = v[1:2:2]
+	h["Ratelimit-Reset"] = v[2:3:3]
 }
