@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -239,12 +240,12 @@ func TestSharedLogCountsCallsAsTheyLeave(t *testing.T) {
 	together(8, 6)
 }
 
-// admitUntilRefused admits calls of key_1 on l until one is refused and
+// admitUntilRefused admits calls of key on l until one is refused and
 // returns how many were admitted.
-func admitUntilRefused(t *testing.T, l *ratelimit.Shared, p ratelimit.Policy) int {
+func admitUntilRefused(t *testing.T, l *ratelimit.Shared, key string, p ratelimit.Policy) int {
 	t.Helper()
 	for n := 0; ; n++ {
-		if d := l.Admit("key_1", p, time.Now()); d.Code != ratelimit.OK {
+		if d := l.Admit(key, p, time.Now()); d.Code != ratelimit.OK {
 			if d.Code != ratelimit.RateLimited {
 				t.Fatalf("after %d admitted: %+v", n, d)
 			}
@@ -259,41 +260,55 @@ func admitUntilRefused(t *testing.T, l *ratelimit.Shared, p ratelimit.Policy) in
 // the lease time (50 ms here) more; then they free too.
 func TestSharedLeaseCountsUntilItsTimeEnds(t *testing.T) {
 	_, a, b := hosts(t, ratelimit.OnErrorLocal)
+	// The check must run within the lease time after the window: a
+	// machine too busy to do so gets another try, on another key.
+	for try := range 3 {
+		if leaseScenario(t, a, b, "key_"+strconv.Itoa(try)) {
+			return
+		}
+	}
+	t.Fatal("three tries ran past the lease time: too slow a machine to tell")
+}
+
+func leaseScenario(t *testing.T, a, b *ratelimit.Shared, key string) (timely bool) {
 	p := ratelimit.Policy{Limit: 1000, Window: 3200 * time.Millisecond} // lease time 50 ms
-	d, leased := a.LeaseFor("key_1", p, 10)
+	d, leased := a.LeaseFor(key, p, 10)
 	// wall clock: the test waits on the real clock for Redis's window
 	granted := time.Now()
 	if d.Code != ratelimit.OK || leased != 10 {
 		t.Fatalf("asked for a lease of 10: %+v, %d leased", d, leased)
 	}
 	r0, _ := a.Decided()
+	l0 := a.Leased()
 	for i := range 10 {
-		if d := a.Admit("key_1", p, time.Now()); d.Code != ratelimit.OK || d.Remaining != int64(1000-11+9-i) {
+		if d := a.Admit(key, p, time.Now()); d.Code != ratelimit.OK || d.Remaining != int64(1000-11+9-i) {
 			t.Fatalf("leased call %d: %+v", i, d)
 		}
 	}
-	if r1, _ := a.Decided(); r1 != r0 || a.Leased() != 10 {
-		t.Fatalf("the leased calls made %d round trips and %d came from the lease, want 0 and 10", r1-r0, a.Leased())
+	if r1, _ := a.Decided(); r1 != r0 || a.Leased()-l0 != 10 {
+		t.Fatalf("the leased calls made %d round trips and %d came from the lease, want 0 and 10", r1-r0, a.Leased()-l0)
 	}
 	// The other host's calls come later, so that they are still in the
 	// window when the lease's run has left it.
 	time.Sleep(500 * time.Millisecond)
-	if n := admitUntilRefused(t, b, p); n != 1000-11 {
+	if n := admitUntilRefused(t, b, key, p); n != 1000-11 {
 		t.Fatalf("another host admitted %d, want the %d the lease and its call left", n, 1000-11)
 	}
 	time.Sleep(time.Until(granted.Add(p.Window + 15*time.Millisecond)))
-	n := admitUntilRefused(t, b, p)
+	n := admitUntilRefused(t, b, key, p)
 	// wall clock: whether the check ran within the lease time
 	if late := time.Since(granted) - p.Window; late >= 50*time.Millisecond {
-		t.Fatalf("the check ran %v after the window, past the lease time: too slow a machine to tell (%d admitted)", late, n)
+		t.Logf("%s: the check ran %v after the window, past the lease time (%d admitted)", key, late, n)
+		return false
 	}
 	if n != 1 {
 		t.Fatalf("within the lease time after the window: %d admitted, want 1 (the asking call's slot; the leased calls still count)", n)
 	}
 	time.Sleep(time.Until(granted.Add(p.Window + 80*time.Millisecond)))
-	if n := admitUntilRefused(t, b, p); n != 10 {
+	if n := admitUntilRefused(t, b, key, p); n != 10 {
 		t.Fatalf("after the lease time: %d admitted, want the 10 leased", n)
 	}
+	return true
 }
 
 // A busy key saves most round trips, and a key near its limit gets no
