@@ -347,6 +347,17 @@ func (h *Host) useRedis() {
 		}
 		return 0
 	}))
+	for via, count := range map[string]func() uint64{
+		"redis":    func() uint64 { r, _ := h.Shared.Decided(); return r },
+		"lease":    h.Shared.Leased,
+		"fallback": func() uint64 { _, f := h.Shared.Decided(); return f },
+	} {
+		h.API.Metrics.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "indigo_ratelimit_decisions_total",
+			Help:        "Calls of limited keys decided through Redis: by a round trip (redis), from a lease this host holds (lease), or by the local fallback while Redis does not answer (fallback).",
+			ConstLabels: prometheus.Labels{"via": via},
+		}, func() float64 { return float64(count()) }))
+	}
 }
 
 // SpoolDir is where the request log keeps what the database cannot take

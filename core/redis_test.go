@@ -3,6 +3,7 @@ package core_test
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -59,8 +60,17 @@ func TestTwoHostsShareLimitsThroughRedis(t *testing.T) {
 	if r.Status != 200 || !strings.Contains(string(r.Body), `"status":"degraded"`) || !strings.Contains(string(r.Body), `"redis":"unreachable`) {
 		t.Fatalf("readyz without Redis: %d %s", r.Status, r.Body)
 	}
-	if m := a.Do("GET", "/metrics", "", nil); !strings.Contains(string(m.Body), "indigo_redis_fallback 1") {
+	m := string(a.Do("GET", "/metrics", "", nil).Body)
+	if !strings.Contains(m, "indigo_redis_fallback 1") {
 		t.Fatalf("metrics without Redis lack the fallback gauge")
+	}
+	// Host a decided half of the 100 calls above through Redis and half
+	// of the last 20 by the fallback.
+	for via, least := range map[string]int{"redis": 50, "fallback": 10} {
+		v := metricValue(t, m, `indigo_ratelimit_decisions_total{via="`+via+`"}`)
+		if v < float64(least) {
+			t.Fatalf("decisions via %s: %v, want at least %d", via, v, least)
+		}
 	}
 	if !strings.Contains(a.Logs.String(), "redis is unreachable") {
 		t.Fatalf("the fallback was not logged:\n%s", a.Logs.String())
@@ -113,4 +123,20 @@ func TestRevocationReachesTheOtherHost(t *testing.T) {
 	slices.Sort(delays)
 	t.Logf("revocation across hosts over %d keys: p50 %v, p99 %v, max %v", len(delays),
 		delays[len(delays)/2].Round(10*time.Microsecond), delays[len(delays)*99/100].Round(10*time.Microsecond), delays[len(delays)-1].Round(10*time.Microsecond))
+}
+
+// metricValue is the value of one series in a /metrics page.
+func metricValue(t *testing.T, page, series string) float64 {
+	t.Helper()
+	for line := range strings.SplitSeq(page, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", series, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no %s in /metrics", series)
+	return 0
 }
