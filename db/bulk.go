@@ -8,10 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-
-	"github.com/indigo-hq/indigo/db/pgdb"
 	"github.com/indigo-hq/indigo/db/sqlitedb"
 )
 
@@ -244,50 +240,4 @@ func (lc *logConn) closeLocked() {
 	lc.stmts, lc.stat, lc.mark = nil, nil, nil
 	_ = lc.conn.Close()
 	lc.conn = nil
-}
-
-// copyRequestLogs uses PostgreSQL's COPY, many times cheaper per row than
-// INSERT, on the pool's own pgx connection; the batch mark and the roll-up
-// run the generated queries' text in the same transaction.
-func (s *Store) copyRequestLogs(ctx context.Context, mark sqlitedb.MarkRequestLogBatchParams, logs []sqlitedb.InsertRequestLogParams, stats []sqlitedb.AddKeyStatParams) (dup bool, err error) {
-	conn, err := s.DB.Conn(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer conn.Close()
-	err = conn.Raw(func(driverConn any) error {
-		pc := driverConn.(*stdlib.Conn).Conn()
-		tx, err := pc.Begin(ctx)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = tx.Rollback(ctx) }()
-		if mark.ID != "" {
-			tag, err := tx.Exec(ctx, pgdb.MarkRequestLogBatchSQL, mark.ID, mark.CreatedAt)
-			if err != nil {
-				return err
-			}
-			if tag.RowsAffected() == 0 {
-				dup = true
-				return nil
-			}
-		}
-		if len(logs) > 0 {
-			src := pgx.CopyFromSlice(len(logs), func(i int) ([]any, error) {
-				l := logs[i]
-				return []any{l.RequestID, l.OrgID, l.KeyID, l.Method, l.Route, l.Status, l.LatencyUs, l.CreatedAt}, nil
-			})
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"saas_api_request_logs"},
-				[]string{"request_id", "org_id", "key_id", "method", "route", "status", "latency_us", "created_at"}, src); err != nil {
-				return err
-			}
-		}
-		for _, st := range stats {
-			if _, err := tx.Exec(ctx, pgdb.AddKeyStatSQL, st.KeyID, st.OrgID, st.Day, st.Route, st.Status, st.Count); err != nil {
-				return err
-			}
-		}
-		return tx.Commit(ctx)
-	})
-	return dup, err
 }

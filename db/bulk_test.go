@@ -3,9 +3,12 @@ package db_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/indigo-hq/indigo/db"
 	"github.com/indigo-hq/indigo/db/dbtest"
 	"github.com/indigo-hq/indigo/db/sqlitedb"
 )
@@ -82,6 +85,71 @@ func BenchmarkWriteRequestLogs(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch))/1000, "us/row")
+		})
+	}
+}
+
+// Each field comes back as written (the PostgreSQL writer encodes COPY's
+// binary format itself), and a batch that fails in any of its round trips
+// (the mark, COPY, the roll-up) stores nothing and leaves its connection
+// usable for the next.
+func TestWriteRequestLogsFieldsAndFailures(t *testing.T) {
+	for _, engine := range dbtest.Engines {
+		t.Run(engine, func(t *testing.T) {
+			s := dbtest.Open(t, engine)
+			if engine == db.Postgres {
+				s.DB.SetMaxOpenConns(1) // the failed batch's connection is the next one's
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			rows := []sqlitedb.InsertRequestLogParams{
+				{RequestID: "r1", OrgID: "org_f", KeyID: "key_f", Method: "GET", Route: "/api/v2/é/{id}", Status: 200, LatencyUs: 0, CreatedAt: 1_800_000_000_000},
+				{RequestID: "r2", OrgID: "org_f", KeyID: "", Method: "DELETE", Route: "", Status: 599, LatencyUs: 1 << 40, CreatedAt: 1_800_000_000_001},
+				{RequestID: strings.Repeat("x", 300), OrgID: "org_f", KeyID: "key_f", Method: "PATCH", Route: "/日本", Status: 100, LatencyUs: -1, CreatedAt: 1_800_000_000_002},
+			}
+			stat := func(route string) []sqlitedb.AddKeyStatParams {
+				return []sqlitedb.AddKeyStatParams{{KeyID: "key_f", OrgID: "org_f", Day: "2027-01-15", Route: route, Status: 200, Count: 2}}
+			}
+			mark := func(id string) sqlitedb.MarkRequestLogBatchParams {
+				return sqlitedb.MarkRequestLogBatchParams{ID: id, CreatedAt: 1}
+			}
+			// Text that PostgreSQL refuses (a NUL byte) fails the roll-up,
+			// after COPY, or COPY itself.
+			if engine == db.Postgres {
+				if _, err := s.WriteRequestLogBatch(ctx, mark("bad-stat"), rows, stat("/a\x00")); err == nil {
+					t.Fatal("a roll-up row PostgreSQL refuses was reported stored")
+				}
+				bad := slices.Clone(rows)
+				bad[1].Route = "/b\x00"
+				if _, err := s.WriteRequestLogBatch(ctx, mark("bad-row"), bad, stat("/a")); err == nil {
+					t.Fatal("a row PostgreSQL refuses was reported stored")
+				}
+			}
+			if _, err := s.WriteRequestLogBatch(ctx, mark("good"), rows, stat("/a")); err != nil {
+				t.Fatal(err)
+			}
+			if dup, err := s.WriteRequestLogBatch(ctx, mark("good"), rows, stat("/a")); err != nil || !dup {
+				t.Fatalf("the same batch again: dup %v, %v", dup, err)
+			}
+			if _, err := s.WriteRequestLogBatch(ctx, mark("bad-stat"), rows[:1], nil); err != nil {
+				t.Fatalf("a failed batch's id was kept: %v", err)
+			}
+			got, err := s.Q().AdminListLogs(ctx, sqlitedb.AdminListLogsParams{OrgID: "org_f", Lim: 10})
+			if err != nil || len(got) != 4 {
+				t.Fatalf("%d rows, %v; want 4", len(got), err)
+			}
+			slices.Reverse(got) // newest first
+			for i, want := range append(slices.Clone(rows), rows[0]) {
+				g := got[i]
+				if g.RequestID != want.RequestID || g.OrgID != want.OrgID || g.KeyID != want.KeyID || g.Method != want.Method ||
+					g.Route != want.Route || g.Status != want.Status || g.LatencyUs != want.LatencyUs || g.CreatedAt != want.CreatedAt {
+					t.Fatalf("row %d: got %+v, want %+v", i, g, want)
+				}
+			}
+			days, err := s.Q().KeyStatsByDay(ctx, sqlitedb.KeyStatsByDayParams{OrgID: "org_f", KeyID: "key_f"})
+			if err != nil || len(days) != 1 || days[0].Count != 2 {
+				t.Fatalf("roll-up %+v, %v; want one day of 2", days, err)
+			}
 		})
 	}
 }
