@@ -71,13 +71,13 @@ func TestWriteRequestLogsOnItsOwnConnection(t *testing.T) {
 }
 
 // BenchmarkWriteRequestLogs is the per-row cost of the request log writer
-// (batches of 500, as the host writes them).
+// (batches of 2000, as the host writes them under load).
 func BenchmarkWriteRequestLogs(b *testing.B) {
 	for _, engine := range dbtest.Engines {
 		b.Run(engine, func(b *testing.B) {
 			s := dbtest.Open(b, engine)
-			batch := logRows(500, "org_01M84MNDGBMEYZ0DZVVFDCBAXR", "key_01M84MNDGQSX8SGY8MT7B12P28")
-			stats := []sqlitedb.AddKeyStatParams{{KeyID: batch[0].KeyID, OrgID: batch[0].OrgID, Day: "2027-01-15", Route: "/api/v2/me", Status: 200, Count: 500}}
+			batch := logRows(2000, "org_01M84MNDGBMEYZ0DZVVFDCBAXR", "key_01M84MNDGQSX8SGY8MT7B12P28")
+			stats := []sqlitedb.AddKeyStatParams{{KeyID: batch[0].KeyID, OrgID: batch[0].OrgID, Day: "2027-01-15", Route: "/api/v2/me", Status: 200, Count: 2000}}
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if err := s.WriteRequestLogs(context.Background(), batch, stats); err != nil {

@@ -254,7 +254,7 @@ func Default() Config {
 			LogRetention:          Duration{30 * 24 * time.Hour},
 			LogQueueSize:          10000,
 			LogSpoolMaxBytes:      1 << 30,
-			LogBatchSize:          500,
+			LogBatchSize:          2000,
 			LogFlushInterval:      Duration{500 * time.Millisecond},
 			UsageFlushInterval:    Duration{10 * time.Second},
 			ChangePollInterval:    Duration{250 * time.Millisecond},
