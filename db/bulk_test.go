@@ -1,9 +1,12 @@
 package db_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -71,22 +74,67 @@ func TestWriteRequestLogsOnItsOwnConnection(t *testing.T) {
 }
 
 // BenchmarkWriteRequestLogs is the per-row cost of the request log writer
-// (batches of 2000, as the host writes them under load).
+// (batches of 2000, as the host writes them under load), with the rows of
+// one org or spread over 1,000 (which costs PostgreSQL's org index more).
+// When PostgreSQL runs on this machine, it also reports the CPU its
+// backend spent per row (pg_cpu_us/row, from /proc, 10 ms ticks).
 func BenchmarkWriteRequestLogs(b *testing.B) {
 	for _, engine := range dbtest.Engines {
-		b.Run(engine, func(b *testing.B) {
-			s := dbtest.Open(b, engine)
-			batch := logRows(2000, "org_01M84MNDGBMEYZ0DZVVFDCBAXR", "key_01M84MNDGQSX8SGY8MT7B12P28")
-			stats := []sqlitedb.AddKeyStatParams{{KeyID: batch[0].KeyID, OrgID: batch[0].OrgID, Day: "2027-01-15", Route: "/api/v2/me", Status: 200, Count: 2000}}
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if err := s.WriteRequestLogs(context.Background(), batch, stats); err != nil {
-					b.Fatal(err)
+		for _, orgs := range []int{1, 1000} {
+			b.Run(fmt.Sprintf("%s/orgs=%d", engine, orgs), func(b *testing.B) {
+				s := dbtest.Open(b, engine)
+				batch := logRows(2000, "org_01M84MNDGBMEYZ0DZVVFDCBAXR", "key_01M84MNDGQSX8SGY8MT7B12P28")
+				for i := range batch {
+					if orgs > 1 {
+						batch[i].OrgID = fmt.Sprintf("org_01M84MNDGBMEYZ0DZV%08d", i*7919%orgs)
+					}
 				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch))/1000, "us/row")
-		})
+				stats := []sqlitedb.AddKeyStatParams{{KeyID: batch[0].KeyID, OrgID: batch[0].OrgID, Day: "2027-01-15", Route: "/api/v2/me", Status: 200, Count: 2000}}
+				backend := func() int { return 0 }
+				if engine == db.Postgres {
+					s.DB.SetMaxOpenConns(1) // one backend, whose CPU is read
+					backend = func() int {
+						var pid int
+						_ = s.DB.QueryRow("SELECT pg_backend_pid()").Scan(&pid)
+						return pid
+					}
+				}
+				pid := backend()
+				cpu0, measured := procCPU(pid)
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if err := s.WriteRequestLogs(context.Background(), batch, stats); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				rows := float64(b.N * len(batch))
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/rows/1000, "us/row")
+				if cpu1, ok := procCPU(pid); measured && ok && backend() == pid {
+					b.ReportMetric(float64(cpu1-cpu0)/rows/1000, "pg_cpu_us/row")
+				}
+			})
+		}
 	}
+}
+
+// procCPU is a process's user and system CPU time from /proc (false when
+// it cannot be read: no such process here, or pid 0).
+func procCPU(pid int) (time.Duration, bool) {
+	if pid <= 0 {
+		return 0, false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100, true
 }
 
 // Each field comes back as written (the PostgreSQL writer encodes COPY's
