@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
 )
@@ -692,6 +693,11 @@ func walk(v reflect.Value, path []string, env, set map[string]string) error {
 		raw, ok := env[name]
 		if !ok {
 			continue
+		}
+		if !utf8.ValidString(raw) {
+			// A setting the file could not hold (TOML is UTF-8), nor a
+			// log line or a header show as it is.
+			return &Error{Source: name, Key: strings.Join(p, "."), Reason: "is not valid UTF-8"}
 		}
 		if err := setFromString(fv, raw); err != nil {
 			return &Error{Source: name, Key: strings.Join(p, "."), Reason: err.Error()}

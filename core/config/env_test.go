@@ -58,6 +58,9 @@ func TestEnvOverlayBadValue(t *testing.T) {
 		{"INDIGO_SERVER_TRUST_PROXY=maybe", Error{"INDIGO_SERVER_TRUST_PROXY", "server.trust_proxy", `not a boolean: "maybe"`}},
 		{"INDIGO_API_LOG_QUEUE_SIZE=many", Error{"INDIGO_API_LOG_QUEUE_SIZE", "api.log_queue_size", `not an integer: "many"`}},
 		{"INDIGO_IDENTITY_JWT_LEEWAY=later", Error{"INDIGO_IDENTITY_JWT_LEEWAY", "identity.jwt.leeway", `not a duration (want e.g. 30s, 15m, 24h): "later"`}},
+		// Found by FuzzLoad: accepted, it made a config that indigo.toml
+		// cannot hold.
+		{"INDIGO_SERVER_ADDR=\x98:0", Error{"INDIGO_SERVER_ADDR", "server.addr", "is not valid UTF-8"}},
 	}
 	for _, c := range cases {
 		t.Run(c.want.Source, func(t *testing.T) {
