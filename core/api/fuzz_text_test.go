@@ -110,28 +110,20 @@ func judgeText(body []byte) (bad, good bool) {
 	if json.Unmarshal(body, &v) != nil {
 		return false, false
 	}
+	// Every string of the body, read as tokens: a value that a duplicate
+	// key replaces is not in v, but it is in the body the host checks.
 	nul, fffd := false, false
-	var walk func(any)
-	see := func(s string) {
-		nul = nul || strings.IndexByte(s, 0) >= 0
-		fffd = fffd || strings.ContainsRune(s, utf8.RuneError)
-	}
-	walk = func(v any) {
-		switch v := v.(type) {
-		case string:
-			see(v)
-		case []any:
-			for _, x := range v {
-				walk(x)
-			}
-		case map[string]any:
-			for k, x := range v {
-				see(k)
-				walk(x)
-			}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			break
+		}
+		if s, ok := tok.(string); ok {
+			nul = nul || strings.IndexByte(s, 0) >= 0
+			fffd = fffd || strings.ContainsRune(s, utf8.RuneError)
 		}
 	}
-	walk(v)
 	spelled := strings.ContainsRune(string(body), utf8.RuneError) || strings.Contains(strings.ToLower(string(body)), `\ufffd`)
 	switch {
 	case nul || fffd && !spelled:
