@@ -1,12 +1,9 @@
 package db_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +11,7 @@ import (
 	"github.com/indigo-hq/indigo/db"
 	"github.com/indigo-hq/indigo/db/dbtest"
 	"github.com/indigo-hq/indigo/db/sqlitedb"
+	"github.com/indigo-hq/indigo/internal/procstat"
 )
 
 // logRows builds n request-log rows of one org and key, in time order, with
@@ -100,7 +98,7 @@ func BenchmarkWriteRequestLogs(b *testing.B) {
 					}
 				}
 				pid := backend()
-				cpu0, measured := procCPU(pid)
+				cpu0, measured := procstat.CPU(pid)
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					if err := s.WriteRequestLogs(context.Background(), batch, stats); err != nil {
@@ -110,31 +108,12 @@ func BenchmarkWriteRequestLogs(b *testing.B) {
 				b.StopTimer()
 				rows := float64(b.N * len(batch))
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/rows/1000, "us/row")
-				if cpu1, ok := procCPU(pid); measured && ok && backend() == pid {
+				if cpu1, ok := procstat.CPU(pid); measured && ok && backend() == pid {
 					b.ReportMetric(float64(cpu1-cpu0)/rows/1000, "pg_cpu_us/row")
 				}
 			})
 		}
 	}
-}
-
-// procCPU is a process's user and system CPU time from /proc (false when
-// it cannot be read: no such process here, or pid 0).
-func procCPU(pid int) (time.Duration, bool) {
-	if pid <= 0 {
-		return 0, false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, false
-	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return 0, false
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100, true
 }
 
 // Each field comes back as written (the PostgreSQL writer encodes COPY's

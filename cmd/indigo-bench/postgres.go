@@ -12,6 +12,7 @@ import (
 
 	"github.com/indigo-hq/indigo/core"
 	"github.com/indigo-hq/indigo/db"
+	"github.com/indigo-hq/indigo/internal/procstat"
 )
 
 // pgSide is a third host, on PostgreSQL (-postgres, or
@@ -125,7 +126,7 @@ func (ps *pgSide) backendCPU(ctx context.Context) (map[int]time.Duration, error)
 		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err != nil || string(comm) != "postgres\n" {
 			continue
 		}
-		if t, ok := procCPU(pid); ok {
+		if t, ok := procstat.CPU(pid); ok {
 			if cpu == nil {
 				cpu = map[int]time.Duration{}
 			}

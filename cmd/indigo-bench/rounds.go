@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/indigo-hq/indigo/core"
+	"github.com/indigo-hq/indigo/internal/procstat"
 )
 
 // roundStats is one load-generator run as the parent saw it.
@@ -409,27 +410,11 @@ func moduleCPU(host *core.Host, name string) time.Duration {
 		if m.Name() != name {
 			continue
 		}
-		if t, ok := procCPU(m.PID()); ok {
+		if t, ok := procstat.CPU(m.PID()); ok {
 			total += t
 		}
 	}
 	return total
-}
-
-// procCPU is a process's user+system CPU time, from /proc/<pid>/stat
-// (utime and stime, in clock ticks; USER_HZ is 100 on Linux).
-func procCPU(pid int) (time.Duration, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, false
-	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return 0, false
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100, true
 }
 
 // machineIdle reads the machine's idle and total CPU time (jiffies) from
