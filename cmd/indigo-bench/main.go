@@ -34,7 +34,8 @@
 // the first host's pair and against the same bare rounds, so that one run
 // compares the two wires: their lines carry _grpc in their names
 // (v2_module_grpc_vs_bare_ratio, module_grpc_host_cpu_us, …).
-// -module-mtls puts the first host's module sockets on mutual TLS.
+// -module-mtls puts the first host's module sockets on mutual TLS;
+// -module-env gives benchmod a [[modules]] env on every host (GOMAXPROCS=1).
 //
 // It also measures, in the same rounds, GET /api/v2/me on a second host
 // configured with Redis ([redis] url; its own SQLite database, nothing
@@ -53,7 +54,7 @@
 // -pairs picks the groups of pairs measured besides v2_me (module,
 // module_db, redis, pg; all by default), to keep a run short.
 //
-//	go run ./cmd/indigo-bench [-rounds 5] [-duration 2s] [-warmup 1s] [-pairs module,module_db,redis,pg] [-grpc-wire=false] [-module-mtls] [-client wrk|raw|nethttp] [-conns N] [-wrk-threads 1] [-cpuprofile file [-cpuprofile-bare|-cpuprofile-redis|-cpuprofile-pg|-cpuprofile-module [-cpuprofile-grpc]]] [-module-cpuprofile file] [-request-log=false] [-redis redis://host:port/db] [-postgres postgres://…]
+//	go run ./cmd/indigo-bench [-rounds 5] [-duration 2s] [-warmup 1s] [-pairs module,module_db,redis,pg] [-grpc-wire=false] [-module-mtls] [-module-env NAME=VALUE,…] [-client wrk|raw|nethttp] [-conns N] [-wrk-threads 1] [-cpuprofile file [-cpuprofile-bare|-cpuprofile-redis|-cpuprofile-pg|-cpuprofile-module [-cpuprofile-grpc]]] [-module-cpuprofile file] [-request-log=false] [-redis redis://host:port/db] [-postgres postgres://…]
 //
 // The files: options.go has both processes' flags, servers.go the servers
 // under test, wires.go the host on the gRPC wire, redis.go the

@@ -36,11 +36,12 @@ type options struct {
 	profileRedis  bool
 	profilePG     bool
 	profileGRPC   bool
-	redis         string          // Redis URL for the v2_redis_* pairs; "" starts a redis-server of the bench's own
-	pairs         map[string]bool // the pair groups measured besides v2_me (-pairs)
-	grpcWire      bool            // also measure benchmod's routes on a host on the gRPC wire
-	moduleMTLS    bool            // the first host's module sockets on mutual TLS
-	postgres      string          // PostgreSQL URL for the v2_pg pair; "" skips it
+	redis         string            // Redis URL for the v2_redis_* pairs; "" starts a redis-server of the bench's own
+	pairs         map[string]bool   // the pair groups measured besides v2_me (-pairs)
+	grpcWire      bool              // also measure benchmod's routes on a host on the gRPC wire
+	moduleMTLS    bool              // the first host's module sockets on mutual TLS
+	moduleEnv     map[string]string // benchmod's [[modules]] env, on every host
+	postgres      string            // PostgreSQL URL for the v2_pg pair; "" skips it
 }
 
 func parseOptions(args []string) (options, error) {
@@ -66,6 +67,7 @@ func parseOptions(args []string) (options, error) {
 	pairs := fs.String("pairs", strings.Join(pairGroups, ","), "the pairs measured besides v2_me, a comma-separated subset of "+strings.Join(pairGroups, ",")+" (module: benchmod's routes, small and 16 KiB; module_db: the projects module's; pg only with -postgres)")
 	fs.BoolVar(&o.grpcWire, "grpc-wire", true, "with the module pairs, also measure benchmod's routes on a second host on the previous release's wire (api.module_wire = \"grpc\"), against the same bare twins")
 	fs.BoolVar(&o.moduleMTLS, "module-mtls", false, "run the first host's module sockets on mutual TLS (api.module_mtls), to measure what it costs")
+	modEnv := fs.String("module-env", "", "benchmod's [[modules]] env on every host, as NAME=VALUE,… (GOMAXPROCS=1: the module on one core)")
 	fs.BoolVar(&o.requestLog, "request-log", true, "queue v2 request logs as the host does (false: diagnosis only, shows the wrapper without the log writer)")
 	if err = fs.Parse(args); err != nil {
 		return o, err
@@ -74,6 +76,9 @@ func parseOptions(args []string) (options, error) {
 		return o, err
 	}
 	if o.pairs, err = parsePairs(*pairs); err != nil {
+		return o, err
+	}
+	if o.moduleEnv, err = parseModuleEnv(*modEnv); err != nil {
 		return o, err
 	}
 	return o, o.validate()
@@ -93,6 +98,22 @@ func parsePairs(list string) (map[string]bool, error) {
 			return nil, fmt.Errorf("-pairs: unknown group %q (want a subset of %s)", g, strings.Join(pairGroups, ","))
 		}
 		out[g] = true
+	}
+	return out, nil
+}
+
+// parseModuleEnv reads -module-env.
+func parseModuleEnv(list string) (map[string]string, error) {
+	if list == "" {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for kv := range strings.SplitSeq(list, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("-module-env: %q is not NAME=VALUE", kv)
+		}
+		out[k] = v
 	}
 	return out, nil
 }

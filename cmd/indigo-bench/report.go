@@ -30,6 +30,9 @@ func printHeader(o options, s *servers) {
 		o.client, o.conns, o.warmup, o.duration, o.rounds, o.requestLog)
 	if o.module {
 		wires := "module wire: socket (mtls=" + strconv.FormatBool(o.moduleMTLS) + ")"
+		if len(o.moduleEnv) > 0 {
+			wires += fmt.Sprintf("; benchmod's env %v", o.moduleEnv)
+		}
 		if s.grpc != nil {
 			wires += "; the *_grpc pairs on a second host on the grpc wire (mTLS), against the same bare rounds"
 		}

@@ -163,7 +163,7 @@ func hostConfig(tmp string, o options) (cfg config.Config, modProfile string, er
 		return cfg, "", fmt.Errorf("build the benchmod and projects modules (run from the repository root): %v\n%s", err, out)
 	}
 	cfg.Modules = []config.Module{
-		{Name: memModule, Path: filepath.Join(tmp, memModule)},
+		{Name: memModule, Path: filepath.Join(tmp, memModule), Env: o.moduleEnv},
 		{Name: dbModule, Path: filepath.Join(tmp, dbModule)},
 	}
 	cfg.API.ModuleMTLS = o.moduleMTLS

@@ -38,7 +38,7 @@ func (s *servers) startGRPCSide(ctx context.Context, o options, mainTmp string) 
 		return nil, err
 	}
 	cfg.API.ModuleWire = rpc.WireGRPC
-	cfg.Modules = []config.Module{{Name: memModule, Path: filepath.Join(mainTmp, memModule)}}
+	cfg.Modules = []config.Module{{Name: memModule, Path: filepath.Join(mainTmp, memModule), Env: o.moduleEnv}}
 	if o.modProfile != "" {
 		// This host's benchmod writes a profile of its own, beside the
 		// first host's; the variable is read when the process starts.

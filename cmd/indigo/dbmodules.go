@@ -39,7 +39,7 @@ func moduleMigrate(ctx context.Context, cfg *config.Config, store *db.Store, mc 
 		}
 	}
 	cmd := exec.CommandContext(ctx, mc.Path, append([]string{"migrate"}, args...)...)
-	cmd.Env = append(os.Environ(), sdk.EnvDBEngine+"="+mdb.Engine, sdk.EnvDBDSN+"="+mdb.DSN)
+	cmd.Env = append(mc.Environ(os.Environ()), sdk.EnvDBEngine+"="+mdb.Engine, sdk.EnvDBDSN+"="+mdb.DSN)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

@@ -7,12 +7,14 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -234,6 +236,10 @@ type Module struct {
 	SHA256  string         `toml:"sha256"`
 	Timeout Duration       `toml:"timeout"` // per call; api.module_call_timeout when 0
 	Config  map[string]any `toml:"config"`
+	// Env is added to the environment the module's process inherits from
+	// the host (and wins over it): runtime tuning such as GOMAXPROCS or
+	// GOMEMLIMIT, or a setting the module reads from its environment.
+	Env map[string]string `toml:"env"`
 }
 
 // Default returns the embedded-default configuration.
@@ -372,9 +378,36 @@ func finish(cfg Config, environ []string) (*Config, error) {
 	return &cfg, nil
 }
 
+// Environ is the environment m's process starts with: host's, then m's
+// env in a stable order (for a name set twice, exec uses the last).
+func (m Module) Environ(host []string) []string {
+	env := make([]string, 0, len(host)+len(m.Env))
+	env = append(env, host...)
+	for _, k := range slices.Sorted(maps.Keys(m.Env)) {
+		env = append(env, k+"="+m.Env[k])
+	}
+	return env
+}
+
+// checkModuleEnv says what is wrong with a [[modules]] env entry, or "".
+// The host's handshake with the module (go-plugin's PLUGIN_* variables and
+// the INDIGO_MODULE cookie) is not the config's to change.
+func checkModuleEnv(name, value string) string {
+	switch {
+	case !envNameRE.MatchString(name):
+		return "a variable's name is letters, digits and _, not starting with a digit"
+	case strings.HasPrefix(name, "PLUGIN_") || name == "INDIGO_MODULE":
+		return "is the host's handshake with the module, which it sets itself"
+	case !utf8.ValidString(value) || strings.IndexByte(value, 0) >= 0:
+		return "must be UTF-8 text without NUL"
+	}
+	return ""
+}
+
 var (
-	prefixRE = regexp.MustCompile(`^[a-z][a-z0-9_]{1,15}$`)
-	sha256RE = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	prefixRE  = regexp.MustCompile(`^[a-z][a-z0-9_]{1,15}$`)
+	sha256RE  = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 	// cookieRE is an RFC 6265 cookie name (an RFC 7230 token).
 	cookieRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 )
@@ -489,6 +522,11 @@ func (c *Config) validate() error {
 		}
 		if m.Timeout.Duration < 0 {
 			return bad(key+".timeout", "must not be negative")
+		}
+		for _, name := range slices.Sorted(maps.Keys(m.Env)) {
+			if err := checkModuleEnv(name, m.Env[name]); err != "" {
+				return bad(key+".env."+name, "%s", err)
+			}
 		}
 	}
 	// A hook names a built-in provider or a listed module that provides it

@@ -88,6 +88,10 @@ func TestBadConfigNamesFileKeyAndReason(t *testing.T) {
 		{"negative hang threshold", "[api]\nmodule_hang_threshold = -1\n", nil, []string{"api.module_hang_threshold", "negative"}},
 		{"no idempotency entries", "[api]\nidempotency_max_entries = 0\n", nil, []string{"api.idempotency_max_entries", "api.idempotency_ttl"}},
 		{"negative health interval", "", []string{"INDIGO_API_MODULE_HEALTH_INTERVAL=-1s"}, []string{"INDIGO_API_MODULE_HEALTH_INTERVAL", "api.module_health_interval"}},
+		{"module env name", "[[modules]]\nname = \"m\"\npath = \"m\"\n[modules.env]\n\"GO MAXPROCS\" = \"1\"\n", nil, []string{"modules[0].env.GO MAXPROCS", "letters, digits"}},
+		{"module env handshake", "[[modules]]\nname = \"m\"\npath = \"m\"\nenv = { PLUGIN_PROTOCOL_VERSIONS = \"9\" }\n", nil, []string{"modules[0].env.PLUGIN_PROTOCOL_VERSIONS", "handshake"}},
+		{"module env cookie", "[[modules]]\nname = \"m\"\npath = \"m\"\nenv = { INDIGO_MODULE = \"x\" }\n", nil, []string{"modules[0].env.INDIGO_MODULE", "handshake"}},
+		{"module env NUL", "[[modules]]\nname = \"m\"\npath = \"m\"\nenv = { GOMEMLIMIT = \"1\\u0000GiB\" }\n", nil, []string{"modules[0].env.GOMEMLIMIT", "NUL"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -278,11 +278,13 @@ func (m *Instance) launch(ctx context.Context) error {
 	}
 	cmd := exec.Command(m.cfg.Path)
 	cmd.Dir = m.dataDir
+	cmd.Env = m.cfg.Environ(os.Environ())
 	setChildAttrs(cmd)
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig: rpc.Handshake,
 		Plugins:         rpc.PluginMap(nil),
 		Cmd:             cmd,
+		SkipHostEnv:     true, // cmd.Env has it, before the module's own
 		SecureConfig:    secure,
 		StartTimeout:    30 * time.Second,
 		Managed:         false,

@@ -23,6 +23,7 @@ import (
 	"github.com/indigo-hq/indigo/core/module"
 	"github.com/indigo-hq/indigo/core/scope"
 	"github.com/indigo-hq/indigo/db"
+	"github.com/indigo-hq/indigo/sdk/rpc"
 )
 
 var (
@@ -832,5 +833,48 @@ func TestCallerGoneIsNotAModuleError(t *testing.T) {
 	r := e.Do("GET", "/metrics", "", nil)
 	if !strings.Contains(string(r.Body), `indigo_api_requests_total{route="/api/v2/testmod/slow",status="499"} 1`) {
 		t.Fatalf("metrics do not count the call as 499:\n%s", r.Body)
+	}
+}
+
+// [[modules]] env reaches the module's process on either wire, after the
+// host's environment, which the module otherwise inherits.
+func TestModuleEnv(t *testing.T) {
+	if _, err := os.Stat("/proc/self/environ"); err != nil {
+		t.Skip("no /proc")
+	}
+	if rpc.Handshake.MagicCookieKey != "INDIGO_MODULE" {
+		t.Fatalf("the config refuses INDIGO_MODULE in [[modules]] env as the handshake's cookie, which is now %q", rpc.Handshake.MagicCookieKey)
+	}
+	t.Setenv("INDIGO_TEST_HOST_ONLY", "kept")
+	t.Setenv("INDIGO_TEST_MODULE_NOTE", "the host's")
+	for _, w := range []string{rpc.WireSocket, rpc.WireGRPC} {
+		t.Run(w, func(t *testing.T) {
+			e := start(t, withModules(t, 5*time.Second, modSpec{"testmod", "./core/module/testdata/testmod", ""}), wire(w),
+				func(c *config.Config, _ *core.Options) {
+					c.Modules[0].Env = map[string]string{"GOMAXPROCS": "1", "INDIGO_TEST_MODULE_NOTE": "the module's"}
+				})
+			_, raw := e.Scoped(e.Org("A"), "testmod:read")
+			if r := e.Do("GET", "/api/v2/testmod/ping", bearer(raw), nil); r.Status != 200 {
+				t.Fatalf("ping: %d %s", r.Status, r.Body)
+			}
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", findModule(t, e, "testmod").PID()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for kv := range strings.SplitSeq(string(b), "\x00") {
+				if k, v, ok := strings.Cut(kv, "="); ok {
+					got[k] = v // the last one is what the process reads
+				}
+			}
+			for k, want := range map[string]string{"GOMAXPROCS": "1", "INDIGO_TEST_MODULE_NOTE": "the module's", "INDIGO_TEST_HOST_ONLY": "kept"} {
+				if got[k] != want {
+					t.Errorf("module's %s = %q, want %q", k, got[k], want)
+				}
+			}
+			if got[rpc.Handshake.MagicCookieKey] != rpc.Handshake.MagicCookieValue {
+				t.Errorf("the handshake's cookie is not in the module's environment")
+			}
+		})
 	}
 }

@@ -92,7 +92,8 @@ api_key = ""               # the free read-only /api/v1 key (or INDIGO_V1_API_KE
 # Modules run as separate processes. ` + "`indigo module new NAME --scope NAME:read`" + `
 # scaffolds one in modules/NAME; ` + "`indigo add ./modules/NAME`" + ` builds it into
 # plugins/NAME and lists it below with its SHA-256 (a binary with another
-# digest is refused). A module's [modules.config] table is handed to it.
+# digest is refused). A module's [modules.config] table is handed to it;
+# its env table (env = { GOMEMLIMIT = "256MiB" }) is added to its environment.
 `
 
 const makefileTemplate = `# Indigo project. make run: start the host; make modules: rebuild and
