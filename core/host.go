@@ -527,6 +527,24 @@ func (h *Host) StartBackground(ctx context.Context) {
 			}
 		}
 	}()
+	h.wg.Go(func() {
+		// The limiter's memory follows the keys in use: what it holds for
+		// a key idle longer than this goes (an idle key's window is
+		// empty, and its quota saved by then).
+		idle := max(limitSweepIdle, 3*cfg.UsageFlushInterval.Duration)
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if n := h.Keys.SweepLimits(idle); n > 0 {
+					h.Log.Debug("rate limiter: dropped the state of idle keys", "keys", n)
+				}
+			}
+		}
+	})
 	if !h.noMaint {
 		h.Maint.Start(ctx)
 	}
@@ -534,6 +552,10 @@ func (h *Host) StartBackground(ctx context.Context) {
 		h.wg.Go(func() { h.heartbeat(ctx) })
 	}
 }
+
+// limitSweepIdle is how long a key goes without a call before the rate
+// limiter drops what it keeps for it (at least 3 usage write-backs).
+const limitSweepIdle = 10 * time.Minute
 
 // heartbeatEvery is how often a host records that it is alive; a host
 // missing for three beats no longer counts.

@@ -66,3 +66,11 @@ func (s *Service) FlushUsage(ctx context.Context, all bool) error {
 	}
 	return errors.Join(errs...)
 }
+
+// SweepLimits drops the limiter's state of keys idle for at least idle
+// (ratelimit.Admitter.Sweep), and returns how many keys it dropped. idle
+// must be longer than the key cache's lifetime and the usage write-back's
+// interval (see ratelimit.Shared.Sweep).
+func (s *Service) SweepLimits(idle time.Duration) int {
+	return s.limiter.Sweep(s.Now(), max(idle, 2*cacheTTL))
+}

@@ -40,3 +40,19 @@ func (s *Shared) LeaseFor(id string, p Policy, want int64) (Decision, int64) {
 	}
 	return dec, 0
 }
+
+// keyCount is how many keys the limiter holds state for.
+func (l *Limiter) keyCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.keys)
+}
+
+// Held counts what this host holds for keys: names, leases and lowest
+// quotas seen.
+func (s *Shared) Held() (names, leases, seen int) {
+	s.names.Range(func(any, any) bool { names++; return true })
+	s.leases.m.Range(func(any, any) bool { leases++; return true })
+	s.seen.Range(func(any, any) bool { seen++; return true })
+	return
+}

@@ -90,6 +90,16 @@ func (l *leases) of(id string, p Policy) *keyLease {
 	return kl
 }
 
+// idleSince says whether the key's lease has ended and no call asked for
+// one since cutoff (leaseClock): every call past a lease's end goes to
+// Redis and asks, so the key had no call since then.
+func (kl *keyLease) idleSince(cutoff int64) bool {
+	if g := kl.cur.Load(); g != nil && g.until > cutoff {
+		return false
+	}
+	return kl.lastAsk.Load() < cutoff
+}
+
 // Delete drops a key's lease: its unused calls are not admitted.
 func (l *leases) Delete(id string) { l.m.Delete(id) }
 

@@ -59,6 +59,9 @@ type state struct {
 	remaining  *int64
 	lastRefill time.Time
 	dirty      bool // remaining differs from what is stored
+	// dropped is set by Sweep, which took the state out of the map: a
+	// caller that got it before then gets the map's state again.
+	dropped bool
 }
 
 // Admitter is what the verify path asks to admit a call: this process's
@@ -72,6 +75,11 @@ type Admitter interface {
 	MarkDirty(id string)
 	Current(id string, epoch int64) (Quota, bool)
 	Forget(id string)
+	// Sweep drops what the limiter keeps for keys with nothing left to
+	// count at now (no call within their window, no quota) and idle for
+	// at least idle, so that its memory follows the keys in use rather
+	// than every key ever called; it returns how many keys it dropped.
+	Sweep(now time.Time, idle time.Duration) int
 }
 
 var (
@@ -109,6 +117,11 @@ func (l *Limiter) Admit(id string, p Policy, now time.Time) Decision {
 	}
 	s := l.get(id)
 	s.mu.Lock()
+	for s.dropped {
+		s.mu.Unlock()
+		s = l.get(id)
+		s.mu.Lock()
+	}
 	defer s.mu.Unlock()
 	if !s.loaded || s.limit != p.Limit || s.window != p.Window {
 		s.limit, s.window = p.Limit, p.Window
@@ -272,6 +285,40 @@ func (l *Limiter) MarkDirty(id string) {
 		s.dirty = s.remaining != nil
 		s.mu.Unlock()
 	}
+}
+
+// Sweep drops the state of keys without a quota whose window holds no call
+// at now. A quota's state stays: it is the count, ahead of the stored one.
+// idle is for Shared; here an empty window is idle enough, since the state
+// then holds nothing that a fresh one would not.
+func (l *Limiter) Sweep(now time.Time, _ time.Duration) int {
+	l.mu.Lock()
+	ids := make([]string, 0, len(l.keys))
+	all := make([]*state, 0, len(l.keys))
+	for id, s := range l.keys {
+		ids, all = append(ids, id), append(all, s)
+	}
+	l.mu.Unlock()
+	n := 0
+	for i, s := range all {
+		s.mu.Lock()
+		if s.remaining == nil && !s.dirty {
+			if s.window > 0 {
+				s.log.expire(now.Add(-s.window))
+			}
+			if s.log.len() == 0 {
+				l.mu.Lock()
+				if l.keys[ids[i]] == s {
+					delete(l.keys, ids[i])
+					s.dropped = true
+					n++
+				}
+				l.mu.Unlock()
+			}
+		}
+		s.mu.Unlock()
+	}
+	return n
 }
 
 // Forget drops a key's state (after revoke, say).

@@ -200,3 +200,74 @@ func TestUnlimitedKeyKeepsNoStateAndALaterLimitApplies(t *testing.T) {
 		t.Fatalf("admitted %d once a limit of 3 was set, want 3", admitted)
 	}
 }
+
+// Sweep drops a key whose window is empty and keeps one with a call still
+// in its window (whose count must survive) and one with a quota.
+func TestSweepKeepsWhatStillCounts(t *testing.T) {
+	l := New()
+	limited := Policy{Limit: 1, Window: time.Second}
+	quota := Policy{Remaining: ptr(5)}
+	l.Admit("old", limited, t0)
+	l.Admit("recent", limited, t0.Add(900*time.Millisecond))
+	l.Admit("quota", quota, t0)
+	if n := l.Sweep(t0.Add(1500*time.Millisecond), 0); n != 1 {
+		t.Fatalf("swept %d keys, want 1 (old)", n)
+	}
+	if got := l.keyCount(); got != 2 {
+		t.Fatalf("%d keys left, want 2", got)
+	}
+	// recent's call is still in its window: a second call is refused.
+	if d := l.Admit("recent", limited, t0.Add(1600*time.Millisecond)); d.Code != RateLimited {
+		t.Fatalf("recent after the sweep: %+v, want rate_limited", d)
+	}
+	if q, ok := l.Current("quota", 0); !ok || q.Remaining != 4 {
+		t.Fatalf("quota after the sweep: %+v %v, want 4 left", q, ok)
+	}
+	if d := l.Admit("old", limited, t0.Add(1600*time.Millisecond)); d.Code != OK {
+		t.Fatalf("old after the sweep: %+v", d)
+	}
+}
+
+// A sweep racing the calls never lets a key admit more than its limit: a
+// call that got a key's state just before the sweep dropped it takes the
+// key's state again rather than counting in the dropped one. Each burst of
+// calls comes a window after the last, when the key's window has emptied
+// and a sweep may drop its state at any moment.
+func TestSweepRacingCallsKeepsTheLimit(t *testing.T) {
+	l := New()
+	p := Policy{Limit: 3, Window: time.Second}
+	const bursts, callers = 3000, 4
+	var now atomic.Int64 // the burst's time, for the sweeper
+	stop := make(chan struct{})
+	var sweeps sync.WaitGroup
+	sweeps.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				l.Sweep(time.Unix(0, now.Load()), 0)
+			}
+		}
+	})
+	defer func() { close(stop); sweeps.Wait() }()
+	for b := range bursts {
+		at := t0.Add(time.Duration(b) * p.Window)
+		now.Store(at.UnixNano())
+		var admitted atomic.Int64
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Go(func() {
+				for range 2 {
+					if l.Admit("k", p, at).Code == OK {
+						admitted.Add(1)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if n := admitted.Load(); n != 3 {
+			t.Fatalf("burst %d admitted %d calls in one window, limit 3", b, n)
+		}
+	}
+}

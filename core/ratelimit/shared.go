@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -225,6 +226,17 @@ type keyNames struct {
 	epoch       int64
 	seen, rl, q string
 	lease       string // the key's leases (KEYS[4])
+	// used is when the key last had a call that was not leased, in
+	// leaseClock's time, to the second (see touch), for Sweep.
+	used atomic.Int64
+}
+
+// touch records a call of the key; a store at most once a second, so that
+// a busy key's calls do not all write the same cache line.
+func (nm *keyNames) touch() {
+	if t := leaseClock() &^ (1<<30 - 1); nm.used.Load() != t {
+		nm.used.Store(t)
+	}
 }
 
 func (s *Shared) namesOf(id string, epoch int64) *keyNames {
@@ -281,6 +293,7 @@ func (s *Shared) Admit(id string, p Policy, now time.Time) Decision {
 		}
 	}
 	nm := s.namesOf(id, p.Epoch)
+	nm.touch()
 	seenKey := nm.seen
 	if p.Remaining != nil {
 		start := *p.Remaining
@@ -482,6 +495,58 @@ func (s *Shared) MarkDirty(id string) {
 func (s *Shared) Current(id string, epoch int64) (Quota, bool) {
 	q, found, err := s.readQuota(id, epoch, s.timeout)
 	return q, found && err == nil
+}
+
+// Sweep drops what this host keeps for keys it has not called for at least
+// idle: their names, an ended lease, the lowest quota seen, and the
+// fallback's state (see Limiter.Sweep). Redis keeps its own counts, which
+// expire there. The lowest quota seen matters only when Redis lost its
+// count: then the count starts from it or from the key's record, whichever
+// is lower. idle must be longer than the usage write-back's interval and
+// the key cache's lifetime, so that by the next call the record is one
+// read again after the write-back and the lowest count seen is no lower.
+func (s *Shared) Sweep(now time.Time, idle time.Duration) int {
+	cutoff := leaseClock() - int64(idle)
+	pending := func(id string) bool {
+		s.dirtyMu.Lock()
+		defer s.dirtyMu.Unlock()
+		_, dirty := s.dirty[id]
+		return dirty
+	}
+	n := 0
+	s.names.Range(func(k, v any) bool {
+		id, nm := k.(string), v.(*keyNames)
+		if nm.used.Load() >= cutoff || pending(id) {
+			return true
+		}
+		if kl, ok := s.leases.m.Load(id); ok && !kl.(*keyLease).idleSince(cutoff) {
+			return true
+		}
+		s.names.CompareAndDelete(id, nm)
+		s.leases.m.Delete(id)
+		n++
+		return true
+	})
+	// A key's lease is made before its names, which a call decided
+	// without Redis never makes: a lease without names goes once idle.
+	// A lowest quota seen goes with its key's names, or once its epoch is
+	// not the key's any more.
+	s.leases.m.Range(func(k, v any) bool {
+		if _, named := s.names.Load(k); !named && v.(*keyLease).idleSince(cutoff) {
+			s.leases.m.CompareAndDelete(k, v)
+		}
+		return true
+	})
+	s.seen.Range(func(k, _ any) bool {
+		seenKey := k.(string)
+		id := seenKey[:strings.LastIndexByte(seenKey, ':')]
+		if nm, named := s.names.Load(id); !named || nm.(*keyNames).seen != seenKey {
+			s.seen.Delete(seenKey)
+		}
+		return true
+	})
+	s.local.Sweep(now, idle)
+	return n
 }
 
 // Forget drops a key's counters.

@@ -344,3 +344,36 @@ func TestSharedLeasesSaveRoundTrips(t *testing.T) {
 		t.Fatalf("a limit of 200: %v, %d leased, want exactly 200 admitted and no lease", got, a.Leased()+b.Leased()-leased)
 	}
 }
+
+// Sweeping what a host keeps for idle keys keeps every count, which lives
+// in Redis; a quota not yet written back is kept until it is.
+func TestSharedSweepKeepsTheCounts(t *testing.T) {
+	_, a, _ := hosts(t, ratelimit.OnErrorLocal)
+	limited := ratelimit.Policy{Limit: 3, Window: time.Minute}
+	quota := ratelimit.Policy{Remaining: ptr(10)}
+	for range 3 {
+		a.Admit("key_l", limited, time.Now())
+	}
+	a.Admit("key_q", quota, time.Now())
+	if n := a.Sweep(time.Now(), time.Hour); n != 0 {
+		t.Fatalf("swept %d keys called just now", n)
+	}
+	if n := a.Sweep(time.Now(), 0); n != 1 {
+		t.Fatalf("swept %d keys, want 1: key_q's quota is not written back yet", n)
+	}
+	if len(a.TakeDirty()) != 1 {
+		t.Fatal("key_q's quota is not dirty")
+	}
+	if n := a.Sweep(time.Now(), 0); n != 1 {
+		t.Fatalf("swept %d keys after the write-back, want 1", n)
+	}
+	if names, leases, seen := a.Held(); names+leases+seen != 0 {
+		t.Fatalf("still held: %d names, %d leases, %d quotas seen", names, leases, seen)
+	}
+	if d := a.Admit("key_l", limited, time.Now()); d.Code != ratelimit.RateLimited {
+		t.Fatalf("key_l after the sweep: %+v, want rate_limited (3 calls in its window)", d)
+	}
+	if d := a.Admit("key_q", quota, time.Now()); d.Code != ratelimit.OK || d.QuotaRemaining == nil || *d.QuotaRemaining != 8 {
+		t.Fatalf("key_q after the sweep: %+v (remaining %v), want 8", d, d.QuotaRemaining)
+	}
+}
