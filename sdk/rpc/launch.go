@@ -3,9 +3,13 @@ package rpc
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 )
@@ -57,8 +61,12 @@ func (s ClientSetup) Setup(cfg *plugin.ClientConfig) (dir string, err error) {
 	if cfg.Cmd == nil {
 		return "", errors.New("rpc: ClientSetup needs cfg.Cmd")
 	}
-	// os.MkdirTemp makes it 0700, whatever the umask.
-	dir, err = os.MkdirTemp("", "indigo-module-")
+	// A host killed without its shutdown (SIGKILL, a crash) leaves its
+	// directories behind: the first start after it removes them.
+	sweepOnce.Do(func() { sweepSocketDirs(os.TempDir()) })
+	// os.MkdirTemp makes it 0700, whatever the umask. The host's pid in
+	// the name says whose it is.
+	dir, err = os.MkdirTemp("", socketDirPrefix+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		return "", err
 	}
@@ -80,6 +88,58 @@ func (s ClientSetup) Setup(cfg *plugin.ClientConfig) (dir string, err error) {
 	cfg.Cmd.Env = append(cfg.Cmd.Env, plugin.EnvUnixSocketDir+"="+dir)
 	cfg.SkipHostEnv = true
 	return dir, nil
+}
+
+// socketDirPrefix starts the name of a module's socket directory, then
+// the host's pid, a dash and a random part.
+const socketDirPrefix = "indigo-module-"
+
+var sweepOnce sync.Once
+
+// sweepSocketDirs removes, from tmp, the module socket directories of
+// hosts that are gone: owned by this user, named for a pid with no
+// process, and with no socket in them that takes a connection (a host in
+// another pid namespace sharing tmp has a pid this one cannot see, but its
+// modules still listen). Any other directory stays.
+func sweepSocketDirs(tmp string) {
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), socketDirPrefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		pidText, _, ok := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		dir := filepath.Join(tmp, e.Name())
+		if ownedByMe(dir) && !processExists(pid) && !listening(dir) {
+			_ = os.RemoveAll(dir)
+		}
+	}
+}
+
+// listening says whether a socket in dir takes a connection.
+func listening(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return true // unreadable: leave it alone
+	}
+	for _, e := range entries {
+		if e.Type()&os.ModeSocket == 0 {
+			continue
+		}
+		c, err := net.DialTimeout("unix", filepath.Join(dir, e.Name()), time.Second)
+		if err == nil {
+			_ = c.Close()
+			return true
+		}
+	}
+	return false
 }
 
 // DataSocketPath is the data socket's path in a directory Setup made.
