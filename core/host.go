@@ -514,42 +514,42 @@ func (h *Host) StartBackground(ctx context.Context) {
 	go func() { defer h.wg.Done(); h.Store.Listen(ctx, db.KeyChangesChannel, wake) }()
 	go func() {
 		defer h.wg.Done()
-		t := time.NewTicker(cfg.UsageFlushInterval.Duration)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := h.Keys.FlushUsage(ctx, false); err != nil && ctx.Err() == nil {
-					h.Log.Warn("save key usage", "err", err)
-				}
+		every(ctx, cfg.UsageFlushInterval.Duration, func() {
+			if err := h.Keys.FlushUsage(ctx, false); err != nil && ctx.Err() == nil {
+				h.Log.Warn("save key usage", "err", err)
 			}
-		}
+		})
 	}()
+	// The limiter's memory follows the keys in use: what it holds for a
+	// key idle longer than this goes (an idle key's window is empty, and
+	// its quota saved by then).
+	idle := max(limitSweepIdle, 3*cfg.UsageFlushInterval.Duration)
 	h.wg.Go(func() {
-		// The limiter's memory follows the keys in use: what it holds for
-		// a key idle longer than this goes (an idle key's window is
-		// empty, and its quota saved by then).
-		idle := max(limitSweepIdle, 3*cfg.UsageFlushInterval.Duration)
-		t := time.NewTicker(time.Minute)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if n := h.Keys.SweepLimits(idle); n > 0 {
-					h.Log.Debug("rate limiter: dropped the state of idle keys", "keys", n)
-				}
+		every(ctx, time.Minute, func() {
+			if n := h.Keys.SweepLimits(idle); n > 0 {
+				h.Log.Debug("rate limiter: dropped the state of idle keys", "keys", n)
 			}
-		}
+		})
 	})
 	if !h.noMaint {
 		h.Maint.Start(ctx)
 	}
 	if h.Shared != nil { // only the shared limiter's fallback counts hosts
 		h.wg.Go(func() { h.heartbeat(ctx) })
+	}
+}
+
+// every runs fn every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+		}
 	}
 }
 
