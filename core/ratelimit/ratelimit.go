@@ -75,10 +75,14 @@ type Admitter interface {
 	MarkDirty(id string)
 	Current(id string, epoch int64) (Quota, bool)
 	Forget(id string)
-	// Sweep drops what the limiter keeps for keys with nothing left to
-	// count at now (no call within their window, no quota) and idle for
-	// at least idle, so that its memory follows the keys in use rather
-	// than every key ever called; it returns how many keys it dropped.
+	// Sweep drops what the limiter keeps for keys it no longer needs, so
+	// that its memory follows the keys in use rather than every key ever
+	// called, and returns how many keys it dropped. The counts stay: a
+	// window with a call in it at now, and a quota, are never dropped.
+	// idle is how long a key must have gone without a call before what
+	// only saves work or guards a restart goes (Shared's names, leases
+	// and lowest quotas seen); the local limiter holds nothing of that
+	// kind, and drops a key once its window is empty.
 	Sweep(now time.Time, idle time.Duration) int
 }
 
